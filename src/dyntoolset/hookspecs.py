@@ -1,0 +1,60 @@
+"""The pluggy hook specifications of dyntoolset (project name ``dyntoolset``).
+
+A plugin is a module (named by an entry point in the ``dyntoolset`` group, or
+registered in code) that implements one or more of these hooks with
+:data:`hookimpl`. Hooks take no arguments and return *classes*: dyntoolset
+instantiates them, validates them and reports name clashes, so a plugin never
+has to know about other plugins.
+
+Example::
+
+    from dyntoolset import Detector, hookimpl
+
+    class LokiDetector(Detector):
+        name = "loki"
+        ...
+
+    @hookimpl
+    def register_detectors():
+        return [LokiDetector]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from dyntoolset.detector import Detector
+    from dyntoolset.renderer import Renderer
+
+PROJECT = "dyntoolset"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- Discovery -------------------------------------------------------------
+
+
+@hookspec
+def register_detectors() -> list[type[Detector]]:  # type: ignore[empty-body]
+    """Return the :class:`~dyntoolset.detector.Detector` subclasses this plugin provides.
+
+    Each class must have a unique ``name`` (lowercase letters, digits and
+    dashes). The detector runs once enabled in the configuration, which is
+    the default for every installed detector.
+    """
+
+
+# -- Output ----------------------------------------------------------------
+
+
+@hookspec
+def register_renderers() -> list[type[Renderer]]:  # type: ignore[empty-body]
+    """Return the :class:`~dyntoolset.renderer.Renderer` subclasses this plugin provides.
+
+    A renderer turns the discovered services into one data key of the output
+    ConfigMap (for example ``toolsets.yaml`` for HolmesGPT).
+    """

@@ -1,0 +1,122 @@
+"""Reading Kubernetes manifests from files, directories and standard input.
+
+Accepts multi-document YAML, JSON, and ``List`` / ``ServiceList`` objects as
+printed by ``kubectl get svc -A -o json``. Malformed documents are reported
+with the file and position; they never stop the other files from loading.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from dyntoolset.errors import ManifestError
+
+#: Manifests larger than this are refused (a cluster dump of 50,000 Services
+#: is about 100 MB of YAML).
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@attrs.frozen
+class ManifestObject:
+    """One Kubernetes object read from a manifest, with where it came from."""
+
+    source: str
+    position: str  # "document N" or "line L" — where in ``source``
+    obj: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind") or "")
+
+
+@attrs.define
+class ManifestReport:
+    """Objects read and problems met, in input order."""
+
+    objects: list[ManifestObject] = attrs.Factory(list)
+    errors: list[ManifestError] = attrs.Factory(list)
+
+
+def _expand(paths: Iterable[str]) -> Iterator[tuple[str, str | ManifestError]]:
+    """Yield (source, text or error) per file; directories are walked in sorted order."""
+    for raw in paths:
+        if raw == "-":
+            yield "<stdin>", sys.stdin.read(MAX_MANIFEST_BYTES + 1)
+            continue
+        path = Path(raw)
+        if not path.exists():
+            yield raw, ManifestError(raw, "no such file or directory")
+            continue
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES
+            )
+        else:
+            files = [path]
+        for file in files:
+            source = str(file)
+            try:
+                if file.stat().st_size > MAX_MANIFEST_BYTES:
+                    yield source, ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes")
+                    continue
+                yield source, file.read_text(encoding="utf-8")
+            except OSError as exc:
+                yield source, ManifestError(source, exc.strerror or str(exc))
+            except UnicodeDecodeError as exc:
+                yield source, ManifestError(source, f"not UTF-8 text: {exc.reason}")
+
+
+def _flatten(item: Any, source: str, position: str, report: ManifestReport) -> None:
+    if item is None:
+        return
+    if not isinstance(item, dict):
+        report.errors.append(
+            ManifestError(source, f"expected a Kubernetes object, got {type(item).__name__}", position)
+        )
+        return
+    kind = item.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(item.get("items"), list):
+        for index, child in enumerate(item["items"]):
+            _flatten(child, source, f"{position} items[{index}]", report)
+        return
+    report.objects.append(ManifestObject(source, position, item))
+
+
+def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
+    """Parse one file's text (YAML, of which JSON is a subset) into ``report``."""
+    if len(text) > MAX_MANIFEST_BYTES:
+        report.errors.append(ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes"))
+        return
+    documents = yaml.safe_load_all(text)
+    index = 0
+    while True:
+        index += 1
+        try:
+            document = next(documents)
+        except StopIteration:
+            return
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            position = f"line {mark.line + 1} column {mark.column + 1}" if mark else f"document {index}"
+            problem = getattr(exc, "problem", None) or str(exc)
+            report.errors.append(ManifestError(source, f"invalid YAML: {problem}", position))
+            return  # the parser cannot resynchronise after a syntax error
+        _flatten(document, source, f"document {index}", report)
+
+
+def read_manifests(paths: Iterable[str]) -> ManifestReport:
+    """Read every object from ``paths`` (files, directories or ``-`` for stdin)."""
+    report = ManifestReport()
+    for source, text in _expand(paths):
+        if isinstance(text, ManifestError):
+            report.errors.append(text)
+        else:
+            parse_manifest_text(text, source, report)
+    return report

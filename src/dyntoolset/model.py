@@ -1,0 +1,119 @@
+"""Plain values that flow through discovery and rendering.
+
+These are frozen attrs classes with no Kubernetes client types in them: a
+:class:`Service` is a slim snapshot of the fields detectors look at, built
+straight from the API's JSON (see :mod:`dyntoolset.snapshot`). Keeping them
+small matters: per-Service work runs tens of thousands of times per cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@attrs.frozen(slots=True)
+class Port:
+    """One entry of a Service's ``spec.ports``."""
+
+    port: int
+    name: str = ""
+    protocol: str = "TCP"
+    app_protocol: str = ""
+
+
+@attrs.frozen(slots=True, hash=False)
+class Service:
+    """A slim snapshot of a Kubernetes ``v1/Service``."""
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str] = _EMPTY
+    annotations: Mapping[str, str] = _EMPTY
+    ports: tuple[Port, ...] = ()
+    type: str = "ClusterIP"
+    cluster_ip: str = ""
+    uid: str = ""
+    resource_version: str = ""
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``: the Service's identity and sort key."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def is_headless(self) -> bool:
+        """True for ``clusterIP: None`` (governing Services of StatefulSets)."""
+        return self.cluster_ip == "None"
+
+    def dns_name(self, cluster_domain: str) -> str:
+        """The in-cluster DNS name, e.g. ``prom.monitoring.svc.cluster.local``."""
+        return f"{self.name}.{self.namespace}.svc.{cluster_domain}"
+
+    def port_named(self, *names: str) -> Port | None:
+        """The first port whose name is one of ``names`` (in ``names`` order)."""
+        for wanted in names:
+            for port in self.ports:
+                if port.name == wanted:
+                    return port
+        return None
+
+    def port_numbered(self, *numbers: int) -> Port | None:
+        """The first port whose number is one of ``numbers``."""
+        for wanted in numbers:
+            for port in self.ports:
+                if port.port == wanted:
+                    return port
+        return None
+
+
+@attrs.frozen(slots=True)
+class ToolsetSpec:
+    """A toolset an agent can use, derived from one discovered service.
+
+    ``kind`` is a HolmesGPT built-in toolset name (``prometheus/metrics``,
+    ``grafana/dashboards`` …) or ``http`` for a generic HTTP toolset;
+    ``config`` is that toolset's ``config:`` block. Renderers decide the final
+    toolset names and layout.
+    """
+
+    kind: str
+    config: Mapping[str, Any]
+    description: str = ""
+    llm_instructions: str = ""
+
+
+@attrs.frozen(slots=True)
+class HealthStatus:
+    """The outcome of the last health check of a discovered service."""
+
+    healthy: bool
+    reason: str  # ok, timeout, connection_refused, dns, http_status, blocked, tls
+    checked_at: float  # Unix time
+    detail: str = ""
+
+
+@attrs.frozen(slots=True)
+class Discovered:
+    """A Service recognised by a detector, with everything needed to use it."""
+
+    service: Service
+    detector: str  # name of the detector that matched
+    type: str  # toolset type: the detector's type, or the custom annotation's
+    endpoint: str  # base URL, no trailing slash
+    health_path: str
+    port: Port | None = None
+    description: str = ""
+    metadata: Mapping[str, str] = _EMPTY
+    toolsets: tuple[ToolsetSpec, ...] = ()
+    health: HealthStatus | None = None
+
+    @property
+    def key(self) -> str:
+        """``namespace/name`` of the underlying Service."""
+        return self.service.key
