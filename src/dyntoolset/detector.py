@@ -6,6 +6,7 @@ main documentation.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -51,7 +52,7 @@ class Detector:
         Unique, lowercase letters, digits and dashes (``loki``, ``tempo``).
         It is the key of the detector's block under ``detectors:`` in the
         configuration and the ``detector`` label of its metrics.
-    ``type``
+    ``toolset_type``
         The toolset type written for what it finds (defaults to ``name``).
     ``version`` / ``description``
         Shown by ``dyntoolset plugins``.
@@ -79,17 +80,12 @@ class Detector:
     """
 
     name: ClassVar[str]
-    type: ClassVar[str] = ""
+    toolset_type: ClassVar[str] = ""
     version: ClassVar[str] = "0.0.0"
     description: ClassVar[str] = ""
     default_priority: ClassVar[int] = 100
     health_path: ClassVar[str] = "/"
-    Settings: ClassVar[type] = NoSettings
-
-    @property
-    def toolset_type(self) -> str:
-        """The toolset type written for what this detector finds."""
-        return self.type or self.name
+    Settings: ClassVar[builtins.type] = NoSettings
 
     def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
         """Return a :class:`Discovered` if ``service`` is this backend's query endpoint."""
@@ -117,7 +113,7 @@ class Detector:
         return Discovered(
             service=service,
             detector=self.name,
-            type=type or self.toolset_type,
+            type=type or self.toolset_type or self.name,
             endpoint=endpoint or ctx.endpoint(service, port, scheme),
             health_path=health_path or ctx.health_path,
             port=port,

@@ -1,0 +1,533 @@
+"""Configuration: schema, strict loading, and every problem reported at once.
+
+The file is YAML (``safe_load``, size- and alias-capped). It is structured by
+one private cattrs converter with strict scalars (``enabled: "false"`` is a
+type error, never ``True``) and unknown keys rejected. Loading happens in two
+phases so that every problem is reported in one :class:`ConfigError`:
+
+1. :func:`parse_config` checks the document against the schema, with no
+   knowledge of plugins;
+2. :func:`resolve_config` checks it against the installed detectors and
+   renderers: unknown names, each detector's own ``config:`` block
+   (structured by that detector's ``Settings`` class) and output formats.
+
+:func:`load_config` does both; a missing file falls back to the defaults
+(every installed detector enabled at its default priority).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NewType
+
+import attrs
+import yaml
+from cattrs import Converter
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+
+from dyntoolset.errors import ConfigError, Problem
+from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
+
+if TYPE_CHECKING:
+    from dyntoolset.plugins import PluginSet
+
+log = logging.getLogger(__name__)
+
+#: Configuration files larger than this are refused before parsing.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: YAML aliases allowed in one document (bounds "billion laughs" expansion).
+MAX_YAML_ALIASES = 100
+
+Seconds = NewType("Seconds", float)
+"""A positive duration: a number of seconds or a string like ``5s``, ``500ms``, ``1m30s``."""
+NonNegativeInt = NewType("NonNegativeInt", int)
+PositiveInt = NewType("PositiveInt", int)
+Priority = NewType("Priority", int)
+HealthPath = NewType("HealthPath", str)
+DnsName = NewType("DnsName", str)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_FORBIDDEN_IN_PATH = ("@", "#", "\\", "\r", "\n", "..", "?")
+
+
+def health_path_problem(path: str) -> str | None:
+    """Why ``path`` is not a safe health-check path, or ``None`` if it is."""
+    if not path.startswith("/"):
+        return f"health path {path!r} must start with '/'"
+    if len(path) > 1024:
+        return "health path is longer than 1024 characters"
+    bad = [c for c in _FORBIDDEN_IN_PATH if c in path]
+    if bad or not path.isprintable():
+        return f"health path {path!r} must not contain {', '.join(map(repr, bad)) or 'control characters'}"
+    return None
+
+
+# -- Schema -------------------------------------------------------------------
+
+
+@attrs.frozen
+class HealthCheckSettings:
+    """``detectors.<name>.health_check``: how one detector's services are probed."""
+
+    #: Path to GET; ``None`` means the detector's default (``/-/healthy`` …).
+    path: HealthPath | None = None
+    #: Timeout of one attempt, seconds.
+    timeout: Seconds = Seconds(5.0)
+    #: Extra attempts after a failure (exponential backoff with jitter between).
+    retries: NonNegativeInt = NonNegativeInt(2)
+
+
+@attrs.frozen
+class PluginSource:
+    """``detectors.<name>.plugin``: where a detector not installed as a package comes from.
+
+    ``path`` is a Python file, a package directory or a compiled extension
+    module that implements ``register_detectors``. ``config`` is the seed's
+    spelling of the detector's own settings (same as ``config:`` on the block).
+    """
+
+    path: str | None = None
+    config: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class DetectorBlock:
+    """One ``detectors.<name>`` block as written (detector settings still raw)."""
+
+    enabled: bool = True
+    priority: Priority | None = None
+    health_check: HealthCheckSettings = HealthCheckSettings()
+    namespaces: NamespaceFilter = NamespaceFilter()  # noqa: RUF009 - immutable
+    required_annotations: AnnotationRequirements = AnnotationRequirements()  # noqa: RUF009
+    config: dict[str, Any] | None = None
+    plugin: PluginSource | None = None
+
+
+@attrs.frozen
+class OutputSettings:
+    """``output``: the ConfigMap dyntoolset maintains."""
+
+    name: DnsName = DnsName("kubernaut-toolset-config")
+    namespace: DnsName = DnsName("kubernaut-system")
+    #: Renderers whose documents the ConfigMap carries, one data key each.
+    formats: tuple[str, ...] = ("holmesgpt", "kubernaut")
+
+
+@attrs.frozen
+class HealthChecksConfig:
+    """``health_checks``: global health-check behaviour."""
+
+    enabled: bool = True
+    #: ``direct`` (in-cluster DNS), ``apiserver-proxy`` (through the API
+    #: server's service proxy) or ``auto`` (direct in-cluster, proxy otherwise).
+    mode: Literal["auto", "direct", "apiserver-proxy"] = "auto"
+    #: Checks in flight at once.
+    concurrency: PositiveInt = PositiveInt(32)
+    #: Upper bound for one whole round of checks.
+    deadline: Seconds = Seconds(30.0)
+    #: How long a result is reused before the service is probed again.
+    cache_ttl: Seconds = Seconds(60.0)
+    #: Consecutive failures before a service already in the toolsets is dropped.
+    failure_threshold: PositiveInt = PositiveInt(3)
+    #: Emit services whose check failed (marked unhealthy) instead of leaving them out.
+    include_unhealthy: bool = False
+    #: Count a 3xx answer as healthy (redirects are never followed).
+    redirects_are_healthy: bool = False
+    #: Extra hosts (shell patterns) endpoint overrides and checks may target.
+    allowed_hosts: tuple[str, ...] = ()
+    #: Networks (CIDR) allowed although they are normally blocked (loopback …).
+    allowed_networks: tuple[str, ...] = ()
+    #: CA bundle for https checks; the system store when unset.
+    ca_file: str | None = None
+    #: Bytes of a response body read at most.
+    max_body_bytes: PositiveInt = PositiveInt(65536)
+
+
+@attrs.frozen
+class RawConfig:
+    """The whole document as written, schema-checked, detectors not yet resolved."""
+
+    cluster_domain: DnsName = DnsName("cluster.local")
+    resync_interval: Seconds = Seconds(300.0)
+    output: OutputSettings = OutputSettings()
+    health_checks: HealthChecksConfig = HealthChecksConfig()
+    detectors: dict[str, DetectorBlock] | None = None
+
+
+@attrs.frozen
+class DetectorConfig:
+    """The effective configuration of one detector (defaults applied)."""
+
+    name: str
+    enabled: bool
+    priority: int
+    health_check: HealthCheckSettings
+    namespaces: NamespaceFilter
+    required_annotations: AnnotationRequirements
+    #: An instance of the detector's own ``Settings`` class.
+    settings: Any
+    plugin: PluginSource | None = None
+
+
+@attrs.frozen
+class Config:
+    """The effective configuration: what the runner and discovery use."""
+
+    cluster_domain: str
+    resync_interval: float
+    output: OutputSettings
+    health_checks: HealthChecksConfig
+    #: Every known detector by name, enabled or not.
+    detectors: Mapping[str, DetectorConfig]
+    #: Where it came from: a file path, or ``"defaults"``.
+    source: str = "defaults"
+
+    def enabled_detectors(self) -> list[DetectorConfig]:
+        """Enabled detectors in run order: priority (lower first), then name."""
+        return sorted(
+            (d for d in self.detectors.values() if d.enabled), key=lambda d: (d.priority, d.name)
+        )
+
+
+# -- The converter ------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _strict(kind: type, label: str) -> Any:
+    def hook(value: Any, _: Any) -> Any:
+        # bool is an int subclass: reject it where an int or float is wanted.
+        if type(value) is bool and kind is not bool:
+            raise TypeError(f"expected {label}, got {_describe(value)}")
+        if kind is float and type(value) is int:
+            return float(value)
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {label}, got {_describe(value)}")
+        return value
+
+    return hook
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a Go-style duration string (``5s``, ``1m30s``, ``250ms``)."""
+    if type(value) in (int, float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(
+                f"expected a duration such as 5s, 500ms, 1m30s or a number of seconds, "
+                f"got {_describe(value)}"
+            )
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    else:
+        raise TypeError(f"expected a duration, got {_describe(value)}")
+    if seconds <= 0:
+        raise ValueError(f"must be a positive duration, got {_describe(value)}")
+    return seconds
+
+
+def _bounded_int(low: int, high: int) -> Any:
+    strict_int = _strict(int, "int")
+
+    def hook(value: Any, _: Any) -> int:
+        number: int = strict_int(value, int)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}, got {number}")
+        return number
+
+    return hook
+
+
+def _health_path(value: Any, _: Any) -> str:
+    path: str = _strict(str, "str")(value, str)
+    problem = health_path_problem(path)
+    if problem:
+        raise ValueError(problem)
+    return path
+
+
+def _dns_name(value: Any, _: Any) -> str:
+    name: str = _strict(str, "str")(value, str)
+    if len(name) > 253 or not _DNS_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid DNS name (lowercase letters, digits, '-', '.')")
+    return name
+
+
+def _string_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of strings, got {_describe(value)}")
+    bad = [v for v in value if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"expected a list of strings, got {_describe(bad[0])} in the list")
+    return value
+
+
+def _literal(value: Any, literal: Any) -> Any:
+    allowed = literal.__args__
+    if value not in allowed or type(value) is bool:
+        raise ValueError(f"expected one of {', '.join(map(repr, allowed))}, got {_describe(value)}")
+    return value
+
+
+def _make_converter() -> Converter:
+    converter = Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(bool, _strict(bool, "bool (true or false)"))
+    converter.register_structure_hook(int, _strict(int, "int"))
+    converter.register_structure_hook(float, _strict(float, "number"))
+    converter.register_structure_hook(str, _strict(str, "str"))
+    converter.register_structure_hook(Seconds, lambda v, _: parse_duration(v))
+    converter.register_structure_hook(NonNegativeInt, _bounded_int(0, 1000))
+    converter.register_structure_hook(PositiveInt, _bounded_int(1, 1_000_000_000))
+    converter.register_structure_hook(Priority, _bounded_int(0, 1_000_000))
+    converter.register_structure_hook(HealthPath, _health_path)
+    converter.register_structure_hook(DnsName, _dns_name)
+    converter.register_structure_hook(
+        NamespaceFilter, lambda v, _: NamespaceFilter(_string_list(v))
+    )
+    converter.register_structure_hook(
+        AnnotationRequirements, lambda v, _: AnnotationRequirements(_string_list(v))
+    )
+
+    def mapping_of_anything(value: Any, _: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping, got {_describe(value)}")
+        return value
+
+    converter.register_structure_hook(dict[str, Any], mapping_of_anything)
+    converter.register_structure_hook_func(
+        lambda t: getattr(t, "__origin__", None) is Literal, _literal
+    )
+    return converter
+
+
+_converter = _make_converter()
+
+
+def _segment(name: Any) -> str:
+    if isinstance(name, int):
+        return f"[{name}]"
+    text = str(name)
+    return f".{text}" if re.fullmatch(r"[A-Za-z0-9_-]+", text) else f"[{text!r}]"
+
+
+def _collect(exc: BaseException, path: str, out: list[Problem], fields: Sequence[str] = ()) -> None:
+    """Flatten a cattrs exception tree into ``$.path: message`` problems."""
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        for sub, note in with_notes:
+            _collect(sub, path + _segment(note.name), out)
+        for sub in without:
+            _collect(sub, path, out, known)
+    elif isinstance(exc, IterableValidationError):
+        indexed, rest = exc.group_exceptions()
+        for sub, index_note in indexed:
+            _collect(sub, path + _segment(index_note.index), out)
+        for sub in rest:
+            _collect(sub, path, out)
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        allowed = sorted(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else fields
+        for key in sorted(exc.extra_fields):
+            out.append(
+                Problem(path + _segment(key), f"unknown key; expected one of: {', '.join(allowed)}")
+            )
+    elif isinstance(exc, KeyError):
+        out.append(Problem(path, f"required key {exc.args[0]!r} is missing"))
+    elif isinstance(exc, (TypeError, ValueError)):
+        message = str(exc)
+        if isinstance(exc, TypeError) and "argument" in message:
+            message = "expected a mapping"
+        out.append(Problem(path, message))
+    else:  # pragma: no cover - cattrs raises only the kinds above
+        out.append(Problem(path, f"{type(exc).__name__}: {exc}"))
+
+
+def structure(data: Any, cls: type, path: str = "$") -> tuple[Any, list[Problem]]:
+    """Structure ``data`` into ``cls`` strictly; returns ``(value or None, problems)``."""
+    if attrs.has(cls) and not isinstance(data, dict):
+        return None, [Problem(path, f"expected a mapping, got {_describe(data)}")]
+    try:
+        return _converter.structure(data, cls), []
+    except (ClassValidationError, IterableValidationError, TypeError, ValueError) as exc:
+        problems: list[Problem] = []
+        _collect(exc, path, problems)
+        return None, problems
+
+
+def unstructure(value: Any) -> Any:
+    """Plain data (for ``config show``) from any configuration object."""
+    return _converter.unstructure(value)
+
+
+# -- YAML ---------------------------------------------------------------------
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents with too many aliases."""
+
+    aliases_seen = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} YAML aliases")
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(text: str) -> tuple[Any, list[Problem]]:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        return None, [Problem("$", f"file is larger than {MAX_CONFIG_BYTES} bytes")]
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data(), []
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return None, [Problem("$", f"invalid YAML{where}: {exc.problem}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem("$", f"invalid YAML: {exc}")]
+    finally:
+        loader.dispose()
+
+
+# -- Loading ------------------------------------------------------------------
+
+
+def parse_config(text: str) -> tuple[RawConfig | None, list[Problem]]:
+    """Phase 1: YAML and schema. Returns the raw config (or ``None``) and problems."""
+    data, problems = _load_yaml(text)
+    if problems:
+        return None, problems
+    if data is None:
+        data = {}
+    raw, problems = structure(data, RawConfig)
+    return raw, problems
+
+
+def _detector_settings(
+    name: str, block: DetectorBlock, settings_cls: type
+) -> tuple[Any, list[Problem]]:
+    base = f"$.detectors{_segment(name)}"
+    plugin_config = block.plugin.config if block.plugin else None
+    if block.config is not None and plugin_config is not None:
+        return None, [
+            Problem(base, "set the detector's settings in 'config' or 'plugin.config', not both")
+        ]
+    if plugin_config is not None:
+        return structure(plugin_config, settings_cls, f"{base}.plugin.config")
+    return structure(block.config or {}, settings_cls, f"{base}.config")
+
+
+def resolve_config(
+    raw: RawConfig, plugins: PluginSet, source: str = "defaults"
+) -> tuple[Config | None, list[Problem]]:
+    """Phase 2: check ``raw`` against the installed plugins and apply defaults."""
+    problems: list[Problem] = []
+    blocks = raw.detectors or {}
+    known = plugins.detectors
+    for name, block in blocks.items():
+        if name not in known and not (block.plugin and block.plugin.path):
+            problems.append(
+                Problem(
+                    f"$.detectors{_segment(name)}",
+                    f"unknown detector {name!r}; installed detectors: {', '.join(sorted(known))}"
+                    + (
+                        f" ({', '.join(sorted(plugins.failed))} failed to load)"
+                        if plugins.failed
+                        else ""
+                    ),
+                )
+            )
+    detectors: dict[str, DetectorConfig] = {}
+    for name, info in sorted(known.items()):
+        block = blocks.get(name, DetectorBlock())
+        settings, settings_problems = _detector_settings(name, block, info.cls.Settings)
+        problems += settings_problems
+        detectors[name] = DetectorConfig(
+            name=name,
+            enabled=block.enabled,
+            priority=block.priority if block.priority is not None else info.cls.default_priority,
+            health_check=block.health_check,
+            namespaces=block.namespaces,
+            required_annotations=block.required_annotations,
+            settings=settings,
+            plugin=block.plugin,
+        )
+    for index, fmt in enumerate(raw.output.formats):
+        if fmt not in plugins.renderers:
+            problems.append(
+                Problem(
+                    f"$.output.formats[{index}]",
+                    f"unknown output format {fmt!r}; installed: {', '.join(sorted(plugins.renderers))}",
+                )
+            )
+    if len(set(raw.output.formats)) != len(raw.output.formats):
+        problems.append(Problem("$.output.formats", "lists a format more than once"))
+    if problems:
+        return None, problems
+    return (
+        Config(
+            cluster_domain=raw.cluster_domain,
+            resync_interval=raw.resync_interval,
+            output=raw.output,
+            health_checks=raw.health_checks,
+            detectors=detectors,
+            source=source,
+        ),
+        [],
+    )
+
+
+def parse_and_resolve(text: str, plugins: PluginSet, source: str) -> Config:
+    """Both phases on ``text``; raises :class:`ConfigError` listing every problem."""
+    raw, problems = parse_config(text)
+    if raw is not None:
+        config, problems = resolve_config(raw, plugins, source)
+        if config is not None:
+            return config
+    raise ConfigError(problems, source)
+
+
+def load_config(path: str | Path | None, plugins: PluginSet) -> Config:
+    """Load the configuration file at ``path`` against ``plugins``.
+
+    ``None`` or a missing file gives the defaults (every installed detector
+    enabled at its default priority; a missing file is logged). A file that
+    exists but is invalid raises :class:`ConfigError`: never a silent fallback.
+    """
+    if path is None:
+        return parse_and_resolve("", plugins, "defaults")
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                [Problem("$", f"file is larger than {MAX_CONFIG_BYTES} bytes")], str(file)
+            )
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        log.warning("configuration file %s not found; using defaults (all detectors enabled)", file)
+        return parse_and_resolve("", plugins, "defaults")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [Problem("$", f"file is not UTF-8 text: {exc.reason}")], str(file)
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(
+            [Problem("$", f"cannot read file: {exc.strerror or exc}")], str(file)
+        ) from exc
+    return parse_and_resolve(text, plugins, str(file))

@@ -1,0 +1,177 @@
+"""The output ConfigMap as a pure document: build, merge with what exists, detect drift.
+
+dyntoolset owns only what it generates: one data key per enabled renderer,
+its labels and its annotations. Everything else in the ConfigMap, above all
+the operator's ``overrides.yaml``, survives byte for byte.
+
+Ownership and drift are tracked with an annotation holding the hash of each
+data key as dyntoolset last wrote it. A generated key whose content no longer
+matches that hash (someone edited it) or that vanished (someone deleted it)
+is *drift*: it is restored and reported. A key that simply needs new content
+because discovery changed is an ordinary update.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from dyntoolset.config import OutputSettings
+from dyntoolset.errors import DocumentTooLargeError
+
+log = logging.getLogger(__name__)
+
+#: The Kubernetes limit on a ConfigMap's data.
+MAX_DATA_BYTES = 1024 * 1024
+#: Data key that belongs to the operator and is never written.
+OVERRIDES_KEY = "overrides.yaml"
+
+LABELS = {
+    "app.kubernetes.io/name": "dyntoolset",
+    "app.kubernetes.io/component": "dynamic-toolset",
+    "app.kubernetes.io/managed-by": "dyntoolset",
+}
+GENERATED_AT = "kubernaut.io/generated-at"
+CONTENT_HASH = "dyntoolset.io/content-hash"
+KEY_HASHES = "dyntoolset.io/generated-keys"
+
+
+def content_hash(text: str) -> str:
+    """Short, stable hash of one generated document."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _document_hash(data: Mapping[str, str]) -> str:
+    canonical = json.dumps(dict(sorted(data.items())), separators=(",", ":"), ensure_ascii=False)
+    return content_hash(canonical)
+
+
+def data_size(data: Mapping[str, str]) -> int:
+    """Bytes of ``data`` as Kubernetes counts them (keys and values)."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in data.items())
+
+
+@attrs.frozen
+class MergeResult:
+    """What to write, and what changed."""
+
+    #: The full ConfigMap object to create or replace.
+    configmap: dict[str, Any]
+    #: False when the existing ConfigMap already equals the result: write nothing.
+    changed: bool
+    #: True when there was no ConfigMap.
+    created: bool
+    #: Generated keys someone else edited or deleted (restored in ``configmap``).
+    drifted: tuple[str, ...] = ()
+    #: Generated keys of formats no longer enabled, removed from ``data``.
+    removed: tuple[str, ...] = ()
+
+
+def _recorded_hashes(annotations: Mapping[str, str]) -> dict[str, str]:
+    raw = annotations.get(KEY_HASHES)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        log.warning("annotation %s is not JSON; treating generated keys as new", KEY_HASHES)
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        log.warning("annotation %s is malformed; treating generated keys as new", KEY_HASHES)
+        return {}
+    return value
+
+
+def merge_configmap(
+    generated: Mapping[str, str],
+    output: OutputSettings,
+    existing: Mapping[str, Any] | None,
+    now: str,
+) -> MergeResult:
+    """Merge ``generated`` data keys into ``existing`` (or a new ConfigMap).
+
+    ``now`` (RFC 3339) becomes ``kubernaut.io/generated-at`` only when the
+    generated content changes, so an unchanged cluster yields an identical
+    object and no write. Raises :class:`DocumentTooLargeError` when the
+    result would exceed 1 MiB of data; nothing partial is ever returned.
+    """
+    if OVERRIDES_KEY in generated:
+        raise ValueError(f"{OVERRIDES_KEY} belongs to the operator and is never generated")
+    hashes = {key: content_hash(text) for key, text in sorted(generated.items())}
+    document_hash = _document_hash(generated)
+    if existing is None:
+        old_meta: Mapping[str, Any] = {}
+        old_data: dict[str, str] = {}
+    else:
+        old_meta = existing.get("metadata") or {}
+        old_data = dict(existing.get("data") or {})
+    old_annotations: dict[str, str] = dict(old_meta.get("annotations") or {})
+    recorded = _recorded_hashes(old_annotations)
+
+    drifted = []
+    for key in hashes:
+        if key in recorded and (key not in old_data or content_hash(old_data[key]) != recorded[key]):
+            drifted.append(key)
+    removed = []
+    data = dict(old_data)
+    for key, old_hash in recorded.items():
+        if key in hashes or key == OVERRIDES_KEY or key not in data:
+            continue
+        if content_hash(data[key]) == old_hash:
+            del data[key]
+            removed.append(key)
+        else:
+            log.warning("keeping %s: no longer generated, but edited by someone else", key)
+    data.update(generated)
+
+    size = data_size(data)
+    if size > MAX_DATA_BYTES:
+        raise DocumentTooLargeError(size, MAX_DATA_BYTES)
+
+    annotations = dict(old_annotations)
+    unchanged = old_annotations.get(CONTENT_HASH) == document_hash and GENERATED_AT in old_annotations
+    annotations.update(
+        {
+            CONTENT_HASH: document_hash,
+            KEY_HASHES: json.dumps(hashes, separators=(",", ":")),
+            GENERATED_AT: old_annotations[GENERATED_AT] if unchanged else now,
+        }
+    )
+    labels = {**dict(old_meta.get("labels") or {}), **LABELS}
+
+    metadata = copy.deepcopy(dict(old_meta)) if existing is not None else {}
+    metadata.update(
+        name=output.name, namespace=output.namespace, labels=labels, annotations=annotations
+    )
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+    if existing is not None:
+        for field in ("binaryData", "immutable"):
+            if field in existing:
+                configmap[field] = copy.deepcopy(existing[field])
+    changed = existing is None or (
+        data != old_data
+        or labels != dict(old_meta.get("labels") or {})
+        or annotations != old_annotations
+    )
+    return MergeResult(
+        configmap=configmap,
+        changed=changed,
+        created=existing is None,
+        drifted=tuple(drifted),
+        removed=tuple(removed),
+    )
+
+
+def for_display(configmap: Mapping[str, Any]) -> dict[str, Any]:
+    """``configmap`` without server-set metadata, ready for ``kubectl apply``."""
+    shown = copy.deepcopy(dict(configmap))
+    meta = shown.get("metadata") or {}
+    for field in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
+        meta.pop(field, None)
+    return shown

@@ -1,0 +1,201 @@
+"""The discovery engine: Services in, discovered services out.
+
+A pure function of (Service snapshots, configured detectors): no I/O, no
+clock besides timing. For each Service the enabled detectors run in priority
+order and the first match wins. Namespace filters and required annotations
+are applied before a detector sees the Service. A detector that raises is
+isolated: the error is counted and logged, and the next detector still gets
+its turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from dyntoolset.config import Config, DetectorConfig
+from dyntoolset.detector import DetectContext, Detector
+from dyntoolset.errors import InvalidService
+from dyntoolset.model import Discovered, Service
+from dyntoolset.plugins import PluginSet
+
+log = logging.getLogger(__name__)
+
+#: Why a Service produced no toolset.
+SKIP_REASONS = ("no_match", "namespace_filtered", "annotation_filtered", "invalid")
+
+
+@attrs.frozen
+class ActiveDetector:
+    """An enabled detector, instantiated, with its configuration and context."""
+
+    config: DetectorConfig
+    detector: Detector
+    ctx: DetectContext
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def create_detectors(config: Config, plugins: PluginSet) -> list[ActiveDetector]:
+    """The enabled detectors of ``config`` in run order (the seed's ``CreateDetectors``)."""
+    active = []
+    for detector_config in config.enabled_detectors():
+        info = plugins.detectors.get(detector_config.name)
+        if info is None:  # configured through plugin.path, and that failed to load
+            continue
+        detector: Detector = info.cls()
+        ctx = DetectContext(
+            settings=detector_config.settings,
+            cluster_domain=config.cluster_domain,
+            health_path=detector_config.health_check.path or detector.health_path,
+        )
+        active.append(ActiveDetector(detector_config, detector, ctx))
+    return active
+
+
+@attrs.frozen
+class Skip:
+    """A Service left out, and why."""
+
+    service: str  # namespace/name
+    reason: str  # one of SKIP_REASONS
+    detector: str = ""
+    detail: str = ""
+
+
+@attrs.frozen
+class DetectorFailure:
+    """A detector raised on a Service."""
+
+    detector: str
+    service: str
+    error: str
+    error_type: str = "exception"
+
+
+@attrs.define
+class DetectorStats:
+    """Per-detector numbers of one discovery run."""
+
+    seconds: float = 0.0
+    found: int = 0
+    errors: int = 0
+
+
+@attrs.define
+class DiscoveryResult:
+    """The outcome of one discovery run."""
+
+    #: Discovered services, sorted by namespace/name, one per Service.
+    discovered: list[Discovered]
+    #: Per detector (in run order): time spent, services found, errors.
+    detectors: dict[str, DetectorStats]
+    #: Skipped Services by reason (every reason present, zero included).
+    skipped: Counter[str]
+    #: Services skipped as ``invalid`` or filtered, with details (not ``no_match``).
+    skips: list[Skip]
+    failures: list[DetectorFailure]
+    services_seen: int
+    seconds: float
+
+    def by_namespace(self) -> Counter[str]:
+        """Discovered services per namespace."""
+        return Counter(d.service.namespace for d in self.discovered)
+
+
+def _would_match(active: ActiveDetector, service: Service) -> bool:
+    try:
+        return active.detector.detect(service, active.ctx) is not None
+    except Exception:  # noqa: BLE001 - only used to explain a skip
+        return False
+
+
+def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -> DiscoveryResult:
+    """Run ``detectors`` (already in priority order) over ``services``.
+
+    Services with the same namespace/name are de-duplicated (the last one
+    wins, as with ``kubectl apply`` of several documents).
+    """
+    started = time.perf_counter()
+    unique = {s.key: s for s in services}
+    stats = {a.name: DetectorStats() for a in detectors}
+    skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
+    skips: list[Skip] = []
+    failures: list[DetectorFailure] = []
+    found_list: list[Discovered] = []
+    clock = time.perf_counter
+    for key in sorted(unique):
+        service = unique[key]
+        filtered: list[tuple[ActiveDetector, str]] = []
+        match: Discovered | None = None
+        invalid: Skip | None = None
+        for active in detectors:
+            cfg = active.config
+            if not cfg.namespaces.allows_all and not cfg.namespaces.allows(service.namespace):
+                filtered.append((active, "namespace_filtered"))
+                continue
+            if cfg.required_annotations and not cfg.required_annotations.satisfied_by(
+                service.annotations
+            ):
+                filtered.append((active, "annotation_filtered"))
+                continue
+            stat = stats[active.name]
+            t0 = clock()
+            try:
+                found = active.detector.detect(service, active.ctx)
+                if found is not None:
+                    found = attrs.evolve(found, toolsets=tuple(active.detector.toolsets(found)))
+            except InvalidService as exc:
+                invalid = Skip(key, "invalid", active.name, exc.reason)
+                break
+            except Exception as exc:  # noqa: BLE001 - a broken detector must not stop the run
+                stat.errors += 1
+                failures.append(DetectorFailure(active.name, key, repr(exc)))
+                log.error("detector %s failed on Service %s: %r", active.name, key, exc)
+                continue
+            finally:
+                stat.seconds += clock() - t0
+            if found is not None:
+                stat.found += 1
+                match = found
+                break
+        if match is not None:
+            found_list.append(match)
+            continue
+        skip = invalid or _explain(key, service, filtered)
+        skipped[skip.reason] += 1
+        if skip.reason != "no_match":
+            skips.append(skip)
+            log.log(
+                logging.WARNING if skip.reason == "invalid" else logging.DEBUG,
+                "skipping Service %s (%s%s): %s",
+                key, skip.reason, f", detector {skip.detector}" if skip.detector else "", skip.detail,
+            )
+    return DiscoveryResult(
+        discovered=found_list,
+        detectors=stats,
+        skipped=skipped,
+        skips=skips,
+        failures=failures,
+        services_seen=len(unique),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _explain(key: str, service: Service, filtered: list[tuple[ActiveDetector, str]]) -> Skip:
+    """Why nothing matched: a filter, if a filtered detector would have matched.
+
+    Only runs for Services nothing matched and some filter held back, so the
+    extra detector calls stay off the common path.
+    """
+    for active, reason in filtered:
+        if _would_match(active, service):
+            what = "namespace" if reason == "namespace_filtered" else "required annotations"
+            return Skip(key, reason, active.name, f"matches {active.name} but its {what} filter excludes it")
+    return Skip(key, "no_match")

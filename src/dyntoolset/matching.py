@@ -1,0 +1,140 @@
+"""Namespace and annotation rules from detector configuration.
+
+Compiled once at configuration load; evaluated per Service, so evaluation is
+a dict lookup (namespaces are few, Services many) or a handful of mapping
+look-ups (annotations).
+
+Namespace patterns (``namespaces:`` of a detector block)
+    A list of shell-style patterns (``*`` any run of characters, ``?`` one
+    character). A pattern starting with ``!`` excludes. A namespace is
+    allowed when it matches no exclusion and, if any inclusion is listed,
+    at least one inclusion. An empty list allows every namespace.
+
+Annotation requirements (``required_annotations:`` of a detector block)
+    A list of clauses that must *all* hold (AND). A clause is one or more
+    alternatives separated by ``|`` of which *one* must hold (OR). An
+    alternative is ``key`` (the annotation is present) or ``key=value``
+    (present with exactly that value). Keys are Kubernetes qualified names
+    (``example.com/name``), so ``|`` and ``=`` never occur in them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from fnmatch import translate
+
+_NAMESPACE_PATTERN = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?$")
+_NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def qualified_name_problem(key: str) -> str | None:
+    """Why ``key`` is not a valid Kubernetes qualified name, or ``None`` if it is."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"invalid annotation key {key!r}: the prefix must be a DNS subdomain"
+    if not _NAME_PART.match(name):
+        return (
+            f"invalid annotation key {key!r}: the name must be 1-63 characters of "
+            f"letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{translate(p)})" for p in patterns))
+
+
+class NamespaceFilter:
+    """Which namespaces a detector looks at; see the module docstring."""
+
+    __slots__ = ("_cache", "_exclude", "_include", "patterns")
+
+    def __init__(self, patterns: Iterable[str] = ()) -> None:
+        self.patterns: tuple[str, ...] = tuple(patterns)
+        problems = [
+            f"invalid namespace pattern {p!r}: use lowercase letters, digits, '-', "
+            f"'*' and '?', optionally prefixed by '!' to exclude"
+            for p in self.patterns
+            if not isinstance(p, str) or not _NAMESPACE_PATTERN.match(p.removeprefix("!"))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        self._include = _compile([p for p in self.patterns if not p.startswith("!")])
+        self._exclude = _compile([p[1:] for p in self.patterns if p.startswith("!")])
+        self._cache: dict[str, bool] = {}
+
+    def allows(self, namespace: str) -> bool:
+        """True if a detector with this filter should look at ``namespace``."""
+        try:
+            return self._cache[namespace]
+        except KeyError:
+            allowed = (self._exclude is None or not self._exclude.match(namespace)) and (
+                self._include is None or bool(self._include.match(namespace))
+            )
+            self._cache[namespace] = allowed
+            return allowed
+
+    @property
+    def allows_all(self) -> bool:
+        """True when no pattern is set (the engine skips the check)."""
+        return not self.patterns
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NamespaceFilter) and other.patterns == self.patterns
+
+    def __hash__(self) -> int:
+        return hash(self.patterns)
+
+    def __repr__(self) -> str:
+        return f"NamespaceFilter({list(self.patterns)!r})"
+
+
+class AnnotationRequirements:
+    """Annotations a Service must carry; see the module docstring."""
+
+    __slots__ = ("clauses", "spec")
+
+    def __init__(self, spec: Iterable[str] = ()) -> None:
+        self.spec: tuple[str, ...] = tuple(spec)
+        clauses: list[tuple[tuple[str, str | None], ...]] = []
+        problems: list[str] = []
+        for item in self.spec:
+            alternatives: list[tuple[str, str | None]] = []
+            for raw in item.split("|"):
+                key, eq, value = raw.strip().partition("=")
+                key = key.strip()
+                problem = qualified_name_problem(key)
+                if problem:
+                    problems.append(problem)
+                alternatives.append((key, value.strip() if eq else None))
+            clauses.append(tuple(alternatives))
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.clauses = tuple(clauses)
+
+    def satisfied_by(self, annotations: Mapping[str, str]) -> bool:
+        """True if every clause has one alternative present in ``annotations``."""
+        for alternatives in self.clauses:
+            for key, value in alternatives:
+                found = annotations.get(key)
+                if found is not None and (value is None or found == value):
+                    break
+            else:
+                return False
+        return True
+
+    def __bool__(self) -> bool:
+        return bool(self.clauses)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AnnotationRequirements) and other.spec == self.spec
+
+    def __hash__(self) -> int:
+        return hash(self.spec)
+
+    def __repr__(self) -> str:
+        return f"AnnotationRequirements({list(self.spec)!r})"
