@@ -503,6 +503,33 @@ def parse_and_resolve(text: str, plugins: PluginSet, source: str) -> Config:
     raise ConfigError(problems, source)
 
 
+def read_config_text(path: str | Path | None) -> tuple[str, str]:
+    """The text of the configuration file and its source name.
+
+    ``None`` or a missing file gives ``("", "defaults")`` (a missing file is
+    logged). Unreadable or oversized files raise :class:`ConfigError`.
+    """
+    if path is None:
+        return "", "defaults"
+    file = Path(path)
+    source = str(file)
+    try:
+        if file.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                [Problem("$", f"file is larger than {MAX_CONFIG_BYTES} bytes")], source
+            )
+        return file.read_text(encoding="utf-8"), source
+    except FileNotFoundError:
+        log.warning("configuration file %s not found; using defaults (all detectors enabled)", file)
+        return "", "defaults"
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem("$", f"file is not UTF-8 text: {exc.reason}")], source) from exc
+    except OSError as exc:
+        raise ConfigError(
+            [Problem("$", f"cannot read file: {exc.strerror or exc}")], source
+        ) from exc
+
+
 def load_config(path: str | Path | None, plugins: PluginSet) -> Config:
     """Load the configuration file at ``path`` against ``plugins``.
 
@@ -510,24 +537,5 @@ def load_config(path: str | Path | None, plugins: PluginSet) -> Config:
     enabled at its default priority; a missing file is logged). A file that
     exists but is invalid raises :class:`ConfigError`: never a silent fallback.
     """
-    if path is None:
-        return parse_and_resolve("", plugins, "defaults")
-    file = Path(path)
-    try:
-        if file.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                [Problem("$", f"file is larger than {MAX_CONFIG_BYTES} bytes")], str(file)
-            )
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        log.warning("configuration file %s not found; using defaults (all detectors enabled)", file)
-        return parse_and_resolve("", plugins, "defaults")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [Problem("$", f"file is not UTF-8 text: {exc.reason}")], str(file)
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(
-            [Problem("$", f"cannot read file: {exc.strerror or exc}")], str(file)
-        ) from exc
-    return parse_and_resolve(text, plugins, str(file))
+    text, source = read_config_text(path)
+    return parse_and_resolve(text, plugins, source)

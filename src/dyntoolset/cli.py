@@ -1,0 +1,310 @@
+"""The ``dyntoolset`` command line.
+
+Exit codes: 0 success; 1 the command ran but some input was bad (for example
+a malformed manifest, reported on stderr); 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from dyntoolset import __version__
+from dyntoolset.config import unstructure
+from dyntoolset.configmap import for_display
+from dyntoolset.discovery import DiscoveryResult
+from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
+from dyntoolset.manifests import ManifestReport, read_manifests
+from dyntoolset.model import Service
+from dyntoolset.pipeline import Engine, load_configuration
+from dyntoolset.plugins import load_plugins
+from dyntoolset.snapshot import SnapshotError, service_from_object
+
+log = logging.getLogger("dyntoolset")
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dyntoolset",
+        description="Discover observability backends among Kubernetes Services and "
+        "generate toolset configuration for AI troubleshooting agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"dyntoolset {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    disc = sub.add_parser(
+        "discover",
+        help="discover toolsets from Service manifests (no cluster needed)",
+        description="Read Service manifests, run the detectors and print the result. "
+        "A summary of what was found and skipped goes to stderr.",
+    )
+    disc.add_argument(
+        "-f",
+        "--filename",
+        dest="paths",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="manifest file, directory or - for stdin (repeatable); YAML, JSON or "
+        "a List as printed by 'kubectl get svc -A -o json'",
+    )
+    disc.add_argument("-c", "--config", metavar="FILE", help="detector configuration file")
+    disc.add_argument(
+        "-o",
+        "--output",
+        default="configmap",
+        metavar="FORMAT",
+        help="configmap (default: the whole ConfigMap, ready for kubectl apply) or an "
+        "output format such as holmesgpt or kubernaut",
+    )
+    disc.add_argument(
+        "--existing",
+        metavar="FILE",
+        help="current ConfigMap (YAML/JSON) to merge into: keeps overrides.yaml and "
+        "foreign keys, reports drift",
+    )
+    disc.add_argument(
+        "--health-check",
+        action="store_true",
+        help="check that discovered services answer (direct mode) before including them",
+    )
+
+    plug = sub.add_parser("plugins", help="list installed detectors and renderers")
+    plug.add_argument("-c", "--config", metavar="FILE", help="configuration (for enabled/priority)")
+    plug.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    cfg = sub.add_parser("config", help="validate or show the configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    validate = cfg_sub.add_parser("validate", help="check a configuration file; exit 2 if invalid")
+    validate.add_argument("file")
+    show = cfg_sub.add_parser("show", help="print the effective configuration, defaults applied")
+    show.add_argument("file", nargs="?")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dyntoolset`` console script."""
+    args = _parser().parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        if args.command == "discover":
+            return _discover(args, sys.stdout, sys.stderr)
+        if args.command == "plugins":
+            return _plugins(args, sys.stdout)
+        if args.config_command == "validate":
+            return _validate(args.file, sys.stdout, sys.stderr)
+        return _show(args.file, sys.stdout)
+    except ConfigError as exc:
+        print(f"dyntoolset: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DyntoolsetError as exc:
+        print(f"dyntoolset: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+# -- discover -----------------------------------------------------------------
+
+
+def _services(report: ManifestReport) -> tuple[list[Service], int]:
+    services, others = [], 0
+    for item in report.objects:
+        if item.kind != "Service" or str(item.obj.get("apiVersion", "v1")) != "v1":
+            others += 1
+            continue
+        try:
+            services.append(service_from_object(item.obj))
+        except SnapshotError as exc:
+            report.errors.append(
+                ManifestError(item.source, f"invalid Service: {exc}", item.position)
+            )
+    return services, others
+
+
+def _load_existing(path: str) -> dict[str, Any]:
+    report = read_manifests([path])
+    if report.errors:
+        raise report.errors[0]
+    maps = [o.obj for o in report.objects if o.kind == "ConfigMap"]
+    if len(maps) != 1:
+        raise ManifestError(path, f"expected exactly one ConfigMap, found {len(maps)}")
+    return maps[0]
+
+
+def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    engine = Engine.load(args.config)
+    if args.output != "configmap" and args.output not in engine.renderers:
+        known = ", ".join(["configmap", *engine.renderers])
+        print(f"dyntoolset: unknown output {args.output!r}; choose one of: {known}", file=err)
+        return EXIT_USAGE
+    existing = _load_existing(args.existing) if args.existing else None
+    report = read_manifests(args.paths)
+    services, others = _services(report)
+    result = engine.discover(services)
+    discovered = result.discovered
+    if args.health_check:
+        from dyntoolset.health import check_offline
+
+        discovered = check_offline(discovered, engine.config)
+    if args.output == "configmap":
+        merge = engine.configmap(discovered, existing)
+        out.write(yaml.safe_dump(for_display(merge.configmap), sort_keys=False, allow_unicode=True))
+        if merge.drifted:
+            print(
+                f"drift: restored generated keys edited or deleted by someone else: "
+                f"{', '.join(merge.drifted)} (put manual changes in overrides.yaml)",
+                file=err,
+            )
+    else:
+        out.write(engine.render(discovered, [args.output])[engine.renderers[args.output].data_key])
+    _summary(engine, report, len(services), others, result, len(discovered), err)
+    return EXIT_INPUT if report.errors else EXIT_OK
+
+
+def _summary(
+    engine: Engine,
+    report: ManifestReport,
+    service_count: int,
+    others: int,
+    result: DiscoveryResult,
+    emitted: int,
+    err: TextIO,
+) -> None:
+    print(f"read {service_count} Services ({others} other objects ignored)", file=err)
+    for error in report.errors:
+        print(f"error: {error}", file=err)
+    print(
+        "detectors: "
+        + ", ".join(f"{a.name} (priority {a.config.priority})" for a in engine.detectors)
+        or "none",
+        file=err,
+    )
+    print(f"found {len(result.discovered)} services:", file=err)
+    for found in result.discovered:
+        health = f" [{found.health.reason}]" if found.health else ""
+        print(f"  {found.key:50} {found.type:14} {found.endpoint}{health}", file=err)
+    if emitted != len(result.discovered):
+        print(f"{len(result.discovered) - emitted} left out as unhealthy", file=err)
+    counts = ", ".join(f"{reason} {n}" for reason, n in result.skipped.items())
+    print(f"skipped {sum(result.skipped.values())}: {counts}", file=err)
+    for skip in result.skips:
+        print(f"  {skip.service}: {skip.reason} ({skip.detector}): {skip.detail}", file=err)
+    for failure in result.failures:
+        print(
+            f"  detector {failure.detector} failed on {failure.service}: {failure.error}", file=err
+        )
+
+
+# -- plugins ------------------------------------------------------------------
+
+
+def _plugins(args: argparse.Namespace, out: TextIO) -> int:
+    plugins = load_plugins()
+    config = load_configuration(args.config, plugins)
+    rows = []
+    for kind, table in (("detector", plugins.detectors), ("renderer", plugins.renderers)):
+        for name, info in sorted(table.items()):
+            row: dict[str, Any] = {
+                "kind": kind,
+                "name": name,
+                "version": info.version,
+                "distribution": info.origin,
+                "description": info.description,
+            }
+            if kind == "detector":
+                dc = config.detectors[name]
+                row.update(enabled=dc.enabled, priority=dc.priority)
+            else:
+                row.update(enabled=name in config.output.formats, priority=None)
+            rows.append(row)
+    failures = [
+        {"plugin": f.plugin, "distribution": f.distribution, "reason": f.reason}
+        for f in plugins.failures
+    ]
+    if args.json:
+        json.dump({"plugins": rows, "failures": failures}, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    headers = ("KIND", "NAME", "VERSION", "DISTRIBUTION", "ENABLED", "PRIORITY", "DESCRIPTION")
+    lines: list[tuple[str, ...]] = [headers] + [
+        (
+            r["kind"],
+            r["name"],
+            r["version"],
+            r["distribution"],
+            "yes" if r["enabled"] else "no",
+            "" if r["priority"] is None else str(r["priority"]),
+            r["description"],
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers) - 1)]
+    for line in lines:
+        out.write(
+            "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False))
+            + "  "
+            + line[-1]
+            + "\n"
+        )
+    for failure in failures:
+        out.write(
+            f"FAILED {failure['plugin']} from {failure['distribution']}: {failure['reason']}\n"
+        )
+    return EXIT_OK
+
+
+# -- config -------------------------------------------------------------------
+
+
+def _validate(path: str, out: TextIO, err: TextIO) -> int:
+    if not Path(path).is_file():
+        print(f"dyntoolset: {path}: no such file", file=err)
+        return EXIT_USAGE
+    plugins = load_plugins()
+    config = load_configuration(path, plugins)  # raises ConfigError with every problem
+    for failure in plugins.failures:
+        if failure.distribution.startswith("path:"):
+            print(f"warning: {failure}", file=err)
+    enabled = [d.name for d in config.enabled_detectors()]
+    print(f"{path}: valid; detectors in order: {', '.join(enabled) or 'none'}", file=out)
+    return EXIT_OK
+
+
+def _show(path: str | None, out: TextIO) -> int:
+    plugins = load_plugins()
+    config = load_configuration(path, plugins)
+    document = {
+        "cluster_domain": config.cluster_domain,
+        "resync_interval": config.resync_interval,
+        "output": unstructure(config.output),
+        "health_checks": unstructure(config.health_checks),
+        "detectors": {
+            name: {
+                "enabled": d.enabled,
+                "priority": d.priority,
+                "health_check": unstructure(d.health_check),
+                "namespaces": list(d.namespaces.patterns),
+                "required_annotations": list(d.required_annotations.spec),
+                "config": unstructure(d.settings),
+                **({"plugin": unstructure(d.plugin)} if d.plugin else {}),
+            }
+            for name, d in config.detectors.items()
+        },
+    }
+    out.write(f"# effective configuration from {config.source}\n")
+    out.write(yaml.safe_dump(document, sort_keys=False))
+    return EXIT_OK

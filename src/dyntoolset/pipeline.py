@@ -1,0 +1,111 @@
+"""The pure path in one object: plugins, configuration, detectors and renderers.
+
+:class:`Engine` is what embedding programs use::
+
+    from dyntoolset import Engine, service_from_object
+
+    engine = Engine.load("detector-config.yaml")
+    result = engine.discover(service_from_object(o) for o in services_json)
+    documents = engine.render(result.discovered)          # {data key: text}
+    merge = engine.configmap(result.discovered, existing=current_configmap)
+    if merge.changed:
+        ...  # write merge.configmap
+
+It does no I/O besides reading the configuration file and importing plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dyntoolset.config import Config, parse_config, read_config_text, resolve_config
+from dyntoolset.configmap import MergeResult, merge_configmap
+from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
+from dyntoolset.errors import ConfigError
+from dyntoolset.model import Discovered, Service
+from dyntoolset.plugins import PluginSet, load_path_plugin, load_plugins
+from dyntoolset.renderer import Renderer
+
+log = logging.getLogger(__name__)
+
+
+def load_configuration(path: str | Path | None, plugins: PluginSet) -> Config:
+    """Read, validate and resolve the configuration; load ``plugin.path`` detectors.
+
+    Detectors configured with ``plugin.path`` that are not installed are
+    loaded between the schema check and resolution; a load failure is logged
+    and that detector does not run (the others do). Raises
+    :class:`ConfigError` listing every problem.
+    """
+    text, source = read_config_text(path)
+    raw, problems = parse_config(text)
+    if raw is None:
+        raise ConfigError(problems, source)
+    for name, block in sorted((raw.detectors or {}).items()):
+        path = block.plugin.path if block.plugin else None
+        if path and name not in plugins.detectors and not load_path_plugin(plugins, name, path):
+            log.warning("detector %s (plugin.path %s) failed to load; it will not run", name, path)
+    config, problems = resolve_config(raw, plugins, source)
+    if config is None:
+        raise ConfigError(problems, source)
+    return config
+
+
+class Engine:
+    """A configured set of detectors and renderers; see the module docstring."""
+
+    def __init__(self, config: Config, plugins: PluginSet) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.detectors: list[ActiveDetector] = create_detectors(config, plugins)
+        self.renderers: dict[str, Renderer] = {
+            name: info.cls() for name, info in sorted(plugins.renderers.items())
+        }
+        disabled = sorted(n for n, d in config.detectors.items() if not d.enabled)
+        log.info(
+            "detectors enabled, in order: %s; disabled: %s (configuration: %s)",
+            ", ".join(f"{a.name} (priority {a.config.priority})" for a in self.detectors) or "none",
+            ", ".join(disabled) or "none",
+            config.source,
+        )
+
+    @classmethod
+    def load(
+        cls, config_path: str | Path | None = None, plugins: PluginSet | None = None
+    ) -> Engine:
+        """Load plugins (unless given) and the configuration at ``config_path``."""
+        plugins = plugins if plugins is not None else load_plugins()
+        return cls(load_configuration(config_path, plugins), plugins)
+
+    def discover(self, services: Iterable[Service]) -> DiscoveryResult:
+        """Run the enabled detectors over ``services``."""
+        return discover(services, self.detectors)
+
+    def render(
+        self, discovered: Sequence[Discovered], formats: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        """``{data key: document}`` for each output format (default: the configured ones)."""
+        chosen = self.config.output.formats if formats is None else formats
+        documents = {}
+        for name in chosen:
+            renderer = self.renderers.get(name)
+            if renderer is None:
+                raise KeyError(
+                    f"unknown output format {name!r}; installed: {', '.join(self.renderers)}"
+                )
+            documents[renderer.data_key] = renderer.render(discovered)
+        return documents
+
+    def configmap(
+        self,
+        discovered: Sequence[Discovered],
+        existing: Mapping[str, Any] | None = None,
+        now: str | None = None,
+    ) -> MergeResult:
+        """The output ConfigMap for ``discovered``, merged into ``existing``."""
+        stamp = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return merge_configmap(self.render(discovered), self.config.output, existing, stamp)

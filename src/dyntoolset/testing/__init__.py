@@ -1,0 +1,265 @@
+"""Helpers for testing detectors, renderers and controllers built on dyntoolset.
+
+For plugin authors and for dyntoolset's own tests. The library itself never
+imports this package. Typical detector test::
+
+    from dyntoolset.testing import check_detector, make_service, run_detector
+
+    def test_contract():
+        check_detector(LokiDetector)
+
+    def test_finds_loki():
+        svc = make_service("loki", "logging", labels={"app.kubernetes.io/name": "loki"},
+                           ports=[(3100, "http-metrics")])
+        found = run_detector(LokiDetector, svc)
+        assert found.endpoint == "http://loki.logging.svc.cluster.local:3100"
+
+The Kubernetes API emulator lives in :mod:`dyntoolset.testing.apiserver`; its
+pytest fixtures in :mod:`dyntoolset.testing.pytest_plugin`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from dyntoolset.config import health_path_problem, structure
+from dyntoolset.detector import DetectContext, Detector
+from dyntoolset.errors import ConfigError, InvalidService
+from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.plugins import PluginSet, load_plugins, validate_extension
+from dyntoolset.renderer import Renderer
+
+__all__ = [
+    "check_detector",
+    "fake_distribution",
+    "make_plugin_set",
+    "make_service",
+    "on_sys_path",
+    "run_detector",
+    "service_manifest",
+]
+
+PortLike = Port | int | tuple[int, str] | tuple[int, str, str]
+
+
+def _port(spec: PortLike) -> Port:
+    if isinstance(spec, Port):
+        return spec
+    if isinstance(spec, int):
+        return Port(port=spec)
+    if len(spec) == 2:
+        return Port(port=spec[0], name=spec[1])
+    return Port(port=spec[0], name=spec[1], app_protocol=spec[2])
+
+
+def make_service(
+    name: str,
+    namespace: str = "default",
+    *,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    ports: Iterable[PortLike] = ((80, "http"),),
+    type: str = "ClusterIP",
+    cluster_ip: str = "10.96.0.10",
+) -> Service:
+    """A :class:`Service` snapshot; ports as numbers, ``(number, name)`` or :class:`Port`."""
+    return Service(
+        name=name,
+        namespace=namespace,
+        labels=MappingProxyType(dict(labels or {})),
+        annotations=MappingProxyType(dict(annotations or {})),
+        ports=tuple(_port(p) for p in ports),
+        type=type,
+        cluster_ip=cluster_ip,
+    )
+
+
+def service_manifest(service: Service) -> dict[str, Any]:
+    """The ``v1/Service`` JSON object for ``service`` (to seed the API emulator)."""
+    spec: dict[str, Any] = {
+        "type": service.type,
+        "ports": [
+            {
+                "port": p.port,
+                "protocol": p.protocol,
+                **({"name": p.name} if p.name else {}),
+                **({"appProtocol": p.app_protocol} if p.app_protocol else {}),
+            }
+            for p in service.ports
+        ],
+    }
+    if service.cluster_ip:
+        spec["clusterIP"] = service.cluster_ip
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service.name,
+            "namespace": service.namespace,
+            "labels": dict(service.labels),
+            "annotations": dict(service.annotations),
+        },
+        "spec": spec,
+    }
+
+
+def run_detector(
+    detector: type[Detector],
+    service: Service,
+    config: Mapping[str, Any] | None = None,
+    *,
+    cluster_domain: str = "cluster.local",
+    health_path: str | None = None,
+) -> Discovered | None:
+    """Run one detector on one Service as the engine would, exceptions included.
+
+    ``config`` is the detector's ``config:`` block, structured through the
+    real (strict) configuration converter: a bad value raises
+    :class:`ConfigError` with the same ``$.path: message`` text users see.
+    """
+    settings, problems = structure(
+        dict(config or {}), detector.Settings, f"$.detectors.{detector.name}.config"
+    )
+    if problems:
+        raise ConfigError(problems)
+    instance = detector()
+    ctx = DetectContext(
+        settings=settings,
+        cluster_domain=cluster_domain,
+        health_path=health_path or instance.health_path,
+    )
+    found = instance.detect(service, ctx)
+    if found is None:
+        return None
+    return attrs.evolve(found, toolsets=tuple(instance.toolsets(found)))
+
+
+def _probe_services() -> list[Service]:
+    """Awkward Services every detector must handle without crashing."""
+    odd = "x\n: #!!python/object &a *a" + "y" * 10_000
+    return [
+        make_service("plain", ports=()),
+        make_service("headless", cluster_ip="None", ports=[(9090, "web")]),
+        make_service("many", ports=[(p, f"p{p}") for p in range(1, 40)]),
+        make_service("odd", labels={"app": odd}, annotations={"kubernaut.io/toolset": odd}),
+        make_service(
+            "opted-in",
+            annotations={"kubernaut.io/toolset": "enabled", "kubernaut.io/toolset-type": "x"},
+        ),
+        make_service("web", labels={"app.kubernetes.io/name": "nginx"}, ports=[(443, "https")]),
+    ]
+
+
+def check_detector(detector: type[Detector], samples: Sequence[Service] = ()) -> None:
+    """Assert that ``detector`` honours the :class:`Detector` contract.
+
+    Checks the class attributes (as plugin loading does), that its
+    ``Settings`` have defaults, and that on ``samples`` plus a set of awkward
+    Services ``detect`` returns ``None``, a well-formed :class:`Discovered`
+    or raises :class:`InvalidService`, the same answer twice (purity), and
+    that ``toolsets`` returns :class:`ToolsetSpec` values. Raises
+    ``AssertionError`` listing every violation.
+    """
+    problems: list[str] = []
+    problem = validate_extension("detector", detector)
+    if problem:
+        raise AssertionError(problem)
+    try:
+        detector.Settings()
+    except TypeError as exc:
+        problems.append(
+            f"{detector.__name__}.Settings() needs arguments; give every field a default ({exc})"
+        )
+    for service in [*samples, *_probe_services()]:
+        try:
+            first = run_detector(detector, service)
+            second = run_detector(detector, service)
+        except InvalidService:
+            continue
+        except Exception as exc:  # noqa: BLE001 - reporting is the point
+            problems.append(f"detect({service.key}) raised {exc!r}")
+            continue
+        if first != second:
+            problems.append(f"detect({service.key}) is not deterministic")
+        if first is None:
+            continue
+        if first.detector != detector.name:
+            problems.append(f"Discovered.detector is {first.detector!r}, not {detector.name!r}")
+        if not first.endpoint.startswith(("http://", "https://")) or first.endpoint.endswith("/"):
+            problems.append(
+                f"endpoint {first.endpoint!r} must be an http(s) URL without trailing /"
+            )
+        path_problem = health_path_problem(first.health_path)
+        if path_problem:
+            problems.append(path_problem)
+        if not first.toolsets or not all(isinstance(t, ToolsetSpec) for t in first.toolsets):
+            problems.append(f"toolsets() for {service.key} must return ToolsetSpec values")
+    if problems:
+        raise AssertionError("\n".join(problems))
+
+
+def make_plugin_set(
+    *detectors: type[Detector],
+    renderers: Iterable[type[Renderer]] = (),
+    builtins: bool = True,
+) -> PluginSet:
+    """An isolated :class:`PluginSet`: the built-ins (optional) plus the given classes.
+
+    Third-party distributions installed in the environment are *not* loaded,
+    so tests see the same plugins on every machine.
+    """
+    plugin_set = load_plugins(only=[]) if builtins else load_plugins(specs=[])
+    for cls in detectors:
+        plugin_set.add_detector(cls, plugin="test")
+    for renderer in renderers:
+        plugin_set.add_renderer(renderer, plugin="test")
+    return plugin_set
+
+
+def fake_distribution(
+    root: Path,
+    name: str,
+    entry_points: Mapping[str, str],
+    *,
+    version: str = "1.0",
+    modules: Mapping[str, str] | None = None,
+) -> importlib.metadata.Distribution:
+    """Write an installed-looking distribution under ``root`` and return it.
+
+    ``entry_points`` maps entry-point names to modules (``dyntoolset`` group);
+    ``modules`` maps module names to source code written beside it. Put
+    ``root`` on ``sys.path`` (see :func:`on_sys_path`) to make them importable.
+    """
+    dist_info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+    )
+    lines = ["[dyntoolset]", *(f"{k} = {v}" for k, v in entry_points.items())]
+    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for module, source in (modules or {}).items():
+        (root / f"{module}.py").write_text(source, encoding="utf-8")
+    return importlib.metadata.PathDistribution(dist_info)
+
+
+@contextlib.contextmanager
+def on_sys_path(path: Path) -> Iterator[None]:
+    """Temporarily put ``path`` first on ``sys.path`` and forget modules imported from it."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(path))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(path))
+        for name in set(sys.modules) - before:
+            module_file = getattr(sys.modules[name], "__file__", None) or ""
+            if module_file.startswith(str(path)):
+                del sys.modules[name]
