@@ -1,0 +1,309 @@
+"""The ``holmesgpt`` renderer: a HolmesGPT custom toolset file (``custom_toolset.yaml``).
+
+The document is what HolmesGPT 0.45 reads from ``CUSTOM_TOOLSET_LOCATION``
+(default ``/etc/holmes/config/custom_toolset.yaml``)::
+
+    toolsets:
+      prometheus/metrics:              # a built-in toolset, one server: flat config
+        enabled: true
+        config: {prometheus_url: http://prometheus.monitoring.svc.cluster.local:9090}
+      grafana/dashboards:              # a built-in toolset, several servers
+        enabled: true
+        config:
+          instances:
+          - {name: monitoring/grafana, api_url: http://grafana.monitoring.svc.cluster.local:80}
+          - {name: team-a/grafana, api_url: http://grafana.team-a.svc.cluster.local:3000}
+      jaeger/tracing/jaeger-query:     # anything else: a generic HTTP toolset
+        type: http
+        enabled: true
+        description: ...
+        llm_instructions: ...
+        config: {endpoints: [{hosts: [...], paths: [...], methods: [GET]}]}
+
+Why it looks like this (holmesgpt 0.45.0 source):
+
+* A name that is not a built-in toolset and has no ``type:`` is loaded as a
+  custom YAML toolset that must define ``description`` and ``tools``
+  (``core/toolset_manager.py`` ``_load_toolsets_from_config``), so built-in
+  toolsets are only ever emitted under their own names.
+* There is no way to declare a second, differently named instance of a
+  built-in toolset. Instead the built-ins we emit are wrapped by
+  ``multi_instance(...)`` (``plugins/toolsets/__init__.py``), which accepts
+  either the normal flat config or ``{instances: [{name, ...flat config}]}``
+  (``plugins/toolsets/multi_instance.py`` ``_parse_instances``) and gives the
+  model an ``instance`` parameter and a ``<toolset>_list_instances`` tool when
+  there is more than one. Instance names are the Services' ``namespace/name``.
+* ``type: http`` entries become ``HttpToolset`` objects whose single tool is
+  named ``<name with / and - replaced by _>_request``; names here keep that
+  tool name unique and within the 64 characters LLM APIs allow.
+* An empty ``toolsets:`` mapping makes HolmesGPT raise ("No 'toolsets' or
+  'mcp_servers' key found") and fail to list any toolset, so with nothing
+  discovered the document holds one disabled placeholder entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import yaml
+
+from dyntoolset.hookspecs import hookimpl
+from dyntoolset.model import Discovered, ToolsetSpec
+from dyntoolset.render._common import (
+    UnrenderableError,
+    clean_text,
+    ordered,
+    plain_config,
+    short_hash,
+)
+from dyntoolset.renderer import Renderer
+from dyntoolset.toolsets import BUILTIN_URL_KEYS, HTTP_KIND
+
+log = logging.getLogger(__name__)
+
+#: Entry written when nothing was discovered (see the module docstring).
+PLACEHOLDER_NAME = "dyntoolset/none"
+
+# LLM APIs (OpenAI, Anthropic) accept tool names of at most 64 characters;
+# HolmesGPT appends "_request" (8) to the toolset name to name the HTTP tool.
+_MAX_HTTP_NAME = 64 - len("_request")
+_HASH_SUFFIX = 1 + 8  # "-" and short_hash()
+_MAX_TYPE = 20
+_NOT_NAME_CHAR = re.compile(r"[^a-z0-9-]+")
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_SCHEMES = frozenset({"http", "https"})
+
+
+class HolmesGPTRenderer(Renderer):
+    """Renders the ``toolsets:`` YAML document HolmesGPT 0.45 loads as a custom toolset file."""
+
+    name: ClassVar[str] = "holmesgpt"
+    # The file name HolmesGPT's container reads (CUSTOM_TOOLSET_LOCATION) and
+    # the key its Helm chart uses, so the ConfigMap key can be mounted as is.
+    data_key: ClassVar[str] = "custom_toolset.yaml"
+    version: ClassVar[str] = "1.0.0"
+    description: ClassVar[str] = (
+        "HolmesGPT toolsets (custom_toolset.yaml): built-in prometheus/grafana/"
+        "elasticsearch toolsets with one instance per server, generic HTTP toolsets otherwise"
+    )
+
+    def render(self, discovered: Sequence[Discovered]) -> str:
+        """Return the YAML document for ``discovered``; see :func:`build_document`."""
+        return yaml.safe_dump(
+            build_document(discovered),
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
+            width=100,
+        )
+
+
+def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
+    """The document as data: ``{"toolsets": {name: entry}}``.
+
+    Specs that HolmesGPT could not load (unknown kind, config that cannot be
+    carried, HTTP endpoints it would reject) are left out and logged: one bad
+    Service must not make the agent lose every toolset.
+    """
+    builtin: dict[str, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in BUILTIN_URL_KEYS}
+    http: list[tuple[Discovered, int, dict[str, Any]]] = []
+    for found in ordered(discovered):
+        seen: dict[str, int] = {}
+        for spec in found.toolsets:
+            seen[spec.kind] = count = seen.get(spec.kind, 0) + 1
+            try:
+                if spec.kind in BUILTIN_URL_KEYS:
+                    instance = found.key if count == 1 else f"{found.key}#{count}"
+                    builtin[spec.kind].append((clean_text(instance), _builtin_config(spec)))
+                elif spec.kind == HTTP_KIND:
+                    http.append((found, count, _http_entry(found, spec)))
+                else:
+                    raise UnrenderableError(f"HolmesGPT has no toolset kind {spec.kind!r}")
+            except UnrenderableError as err:
+                log.warning(
+                    "holmesgpt: leaving out a %s toolset of %s: %s", spec.kind, found.key, err
+                )
+
+    toolsets: dict[str, Any] = {}
+    for kind, instances in builtin.items():
+        if len(instances) == 1:
+            toolsets[kind] = {"enabled": True, "config": instances[0][1]}
+        elif instances:
+            toolsets[kind] = {
+                "enabled": True,
+                "config": {"instances": [{"name": name, **cfg} for name, cfg in instances]},
+            }
+    for name, entry in zip(_http_names(http), (entry for _, _, entry in http), strict=True):
+        toolsets[name] = entry
+    if not toolsets:
+        toolsets[PLACEHOLDER_NAME] = {
+            "type": HTTP_KIND,
+            "enabled": False,
+            "description": "dyntoolset has not discovered any observability backend yet",
+            "config": {"endpoints": []},
+        }
+    return {"toolsets": toolsets}
+
+
+def _builtin_config(spec: ToolsetSpec) -> dict[str, Any]:
+    config = plain_config(spec.config)
+    if not isinstance(config, dict):
+        raise UnrenderableError("config is not a mapping")
+    # "name" is the instance routing key and "instances" switches the wrapper
+    # to multi-instance mode: neither may come from a single server's config.
+    for reserved in ("name", "instances"):
+        if reserved in config:
+            raise UnrenderableError(f"config key {reserved!r} is reserved")
+    url = config.get(BUILTIN_URL_KEYS[spec.kind])
+    if not isinstance(url, str) or not url:
+        raise UnrenderableError(f"config has no {BUILTIN_URL_KEYS[spec.kind]}")
+    return config
+
+
+def _http_entry(found: Discovered, spec: ToolsetSpec) -> dict[str, Any]:
+    config = plain_config(spec.config)
+    _check_http_config(config)
+    service = found.service
+    description = spec.description or f"HTTP API of the {found.type} service {service.key}"
+    instructions = spec.llm_instructions or (
+        f"Read-only HTTP API of the {found.type} service {service.key}, base URL {found.endpoint}."
+    )
+    # Every key is always present, whatever the Service says: annotation
+    # values can change text, never the shape of the document.
+    return {
+        "type": HTTP_KIND,
+        "enabled": True,
+        "description": clean_text(description),
+        "llm_instructions": clean_text(instructions),
+        "config": config,
+    }
+
+
+def _check_http_config(config: Any) -> None:
+    """Reject what HolmesGPT 0.45's ``HttpToolset`` prerequisite check would reject."""
+    endpoints = config.get("endpoints") if isinstance(config, dict) else None
+    if not isinstance(endpoints, list) or not endpoints:
+        raise UnrenderableError("HTTP toolset without endpoints")
+    for endpoint in endpoints:
+        hosts = endpoint.get("hosts") if isinstance(endpoint, dict) else None
+        if not isinstance(hosts, list) or not hosts:
+            raise UnrenderableError("HTTP endpoint without hosts")
+        for host in hosts:
+            problem = host_pattern_problem(host)
+            if problem:
+                raise UnrenderableError(problem)
+        methods = endpoint.get("methods", ["GET"])
+        if not isinstance(methods, list) or not all(
+            isinstance(m, str) and m.upper() in _METHODS for m in methods
+        ):
+            raise UnrenderableError(f"HTTP methods {methods!r} not allowed")
+        paths = endpoint.get("paths", ["*"])
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise UnrenderableError(f"HTTP paths {paths!r} are not strings")
+
+
+def host_pattern_problem(entry: object) -> str | None:
+    """Why HolmesGPT 0.45 would reject ``entry`` as an HTTP host pattern, or ``None``.
+
+    The rules of its ``EndpointConfig.hosts``: optional ``http://``/``https://``,
+    a host (a leading ``*.`` is the only wildcard, IPv6 in brackets), and an
+    optional ``:port`` (1-65535 or ``*``).
+    """
+    if not isinstance(entry, str) or not entry.strip():
+        return f"host pattern {entry!r} is empty"
+    rest = entry.strip()
+    if "://" in rest:
+        scheme, _, rest = rest.partition("://")
+        if scheme.lower() not in _SCHEMES:
+            return f"host pattern {entry!r}: scheme must be http or https"
+    for separator in "/?#":
+        rest = rest.split(separator, 1)[0]
+    rest = rest.rsplit("@", 1)[-1]
+    port: str | None = None
+    if rest.startswith("["):
+        host, bracket, after = rest[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            return f"host pattern {entry!r}: malformed IPv6 host"
+        port = after[1:] if after else None
+    elif rest.count(":") == 1:
+        host, _, port = rest.partition(":")
+    else:
+        host = rest
+    if not host:
+        return f"host pattern {entry!r} has no host"
+    if "*" in host and not host.startswith("*."):
+        return f"host pattern {entry!r}: only a leading '*.' wildcard is allowed"
+    if port not in (None, "*") and not (
+        port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+    ):
+        return f"host pattern {entry!r}: port must be 1-65535 or '*'"
+    return None
+
+
+def _segment(value: str, limit: int) -> str:
+    """``value`` as lowercase letters, digits and single dashes, at most ``limit`` long."""
+    return _NOT_NAME_CHAR.sub("-", value.lower()).strip("-")[:limit].strip("-")
+
+
+def _http_names(http: list[tuple[Discovered, int, dict[str, Any]]]) -> list[str]:
+    """Distinct, stable toolset names ``<type>/<namespace>/<service>`` for the HTTP entries.
+
+    The readable name is used when it is exact (segments already valid, no
+    truncation) and its HolmesGPT tool name is unique in the document;
+    otherwise a hash of the Service's identity is appended. Only Services
+    whose tool names would collide get the hash, so a name changes only
+    when such a collision appears or disappears.
+    """
+    names: list[str] = []
+    exact: list[bool] = []
+    for found, count, _ in http:
+        service = found.service
+        kind = _segment(found.type, _MAX_TYPE) or "custom"
+        namespace = _segment(service.namespace, 63)
+        svc = _segment(service.name, 63)
+        name = f"{kind}/{namespace}/{svc}" + (f"-{count}" if count > 1 else "")
+        ok = (
+            namespace == service.namespace
+            and svc == service.name
+            and bool(namespace)
+            and bool(svc)
+            and len(name) <= _MAX_HTTP_NAME
+        )
+        names.append(name)
+        exact.append(ok)
+
+    tools: dict[str, int] = {}
+    for name in names:
+        tools[_tool_name(name)] = tools.get(_tool_name(name), 0) + 1
+
+    result: list[str] = []
+    for (found, count, _), name, ok in zip(http, names, exact, strict=True):
+        if not ok or tools[_tool_name(name)] > 1:
+            digest = short_hash(found.type, found.service.namespace, found.service.name, str(count))
+            name = f"{name[: _MAX_HTTP_NAME - _HASH_SUFFIX].rstrip('/-')}-{digest}"
+        result.append(name)
+    # A hashed name meeting an unhashed one is astronomically unlikely, but
+    # duplicate keys would silently drop a toolset, so make sure.
+    taken: set[str] = set()
+    for i, name in enumerate(result):
+        while _tool_name(result[i]) in taken:
+            result[i] = (
+                f"{name[: _MAX_HTTP_NAME - _HASH_SUFFIX].rstrip('/-')}-{short_hash(name, str(i))}"
+            )
+            name = result[i]
+        taken.add(_tool_name(result[i]))
+    return result
+
+
+def _tool_name(toolset_name: str) -> str:
+    # HolmesGPT 0.45 HttpToolset._derive_tool_name, minus the "_request" suffix.
+    return toolset_name.replace("/", "_").replace("-", "_")
+
+
+@hookimpl
+def register_renderers() -> list[type[Renderer]]:
+    """The ``holmesgpt`` renderer."""
+    return [HolmesGPTRenderer]
