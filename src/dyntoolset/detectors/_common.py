@@ -1,0 +1,94 @@
+"""Helpers shared by the built-in detectors (not part of the plugin API).
+
+Everything here runs once per Service per cycle, so it only does dictionary
+look-ups and string comparisons: no regular expressions, no allocation of
+intermediate collections on the common (non-matching) path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from dyntoolset import __version__
+from dyntoolset.detector import Detector, scheme_for
+from dyntoolset.detectors.mapping import toolsets_for
+from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+
+#: Label keys, named once so a typo cannot hide in one detector.
+NAME = "app.kubernetes.io/name"
+COMPONENT = "app.kubernetes.io/component"
+PART_OF = "app.kubernetes.io/part-of"
+APP = "app"
+LEGACY_COMPONENT = "component"
+
+# Service annotations that say the backend speaks TLS.  The OpenShift
+# service-CA annotations make the platform issue a serving certificate for the
+# Service (OpenShift's prometheus-k8s and thanos-querier serve https on a port
+# named ``web``, which no port-name rule could recognise).
+_OPENSHIFT_SERVING_CERT = (
+    "service.beta.openshift.io/serving-cert-secret-name",
+    "service.alpha.openshift.io/serving-cert-secret-name",
+)
+# Traefik: the scheme Traefik uses to reach this Service's pods.
+_TRAEFIK_SCHEME = "traefik.ingress.kubernetes.io/service.serversscheme"
+# Contour: comma-separated port names or numbers that expect TLS upstream.
+_CONTOUR_TLS = (
+    "projectcontour.io/upstream-protocol.tls",
+    "contour.heptio.com/upstream-protocol.tls",
+)
+
+
+def name_label(labels: Mapping[str, str]) -> str:
+    """``app.kubernetes.io/name``, falling back to the legacy ``app`` label."""
+    return labels.get(NAME) or labels.get(APP) or ""
+
+
+def component_label(labels: Mapping[str, str]) -> str:
+    """``app.kubernetes.io/component``, falling back to the legacy ``component`` label."""
+    return labels.get(COMPONENT) or labels.get(LEGACY_COMPONENT) or ""
+
+
+def scheme_of(service: Service, port: Port) -> str:
+    """``https`` when the port (name, appProtocol, number) or the Service's annotations say so."""
+    if scheme_for(port) == "https":
+        return "https"
+    annotations = service.annotations
+    if not annotations:
+        return "http"
+    if annotations.get(_TRAEFIK_SCHEME, "").strip().lower() == "https":
+        return "https"
+    for key in _CONTOUR_TLS:
+        value = annotations.get(key)
+        if value:
+            wanted = {item.strip() for item in value.split(",")}
+            if str(port.port) in wanted or (port.name and port.name in wanted):
+                return "https"
+    if any(key in annotations for key in _OPENSHIFT_SERVING_CERT):
+        return "https"
+    return "http"
+
+
+def is_tcp(port: Port) -> bool:
+    """Only TCP ports carry HTTP APIs (a Jaeger all-in-one Service lists UDP agent ports first)."""
+    return port.protocol.upper() == "TCP"
+
+
+def pick_port(service: Service, names: Sequence[str], numbers: Sequence[int]) -> Port | None:
+    """A named port, then a well-known number, then the first TCP port; ``None`` if none fits."""
+    port = service.port_named(*names) or service.port_numbered(*numbers)
+    if port is not None:
+        return port if is_tcp(port) else None
+    for candidate in service.ports:
+        if is_tcp(candidate):
+            return candidate
+    return None
+
+
+class BuiltinDetector(Detector):
+    """Base of the built-in detectors: shared version and the shared toolset mapping."""
+
+    version = __version__
+
+    def toolsets(self, found: Discovered) -> tuple[ToolsetSpec, ...]:
+        """The agent toolsets for ``found.type``, from :mod:`dyntoolset.detectors.mapping`."""
+        return toolsets_for(found)

@@ -1,0 +1,76 @@
+"""The ``jaeger`` detector: the Jaeger query API (and UI).
+
+Matches the query Service of the jaegertracing/jaeger chart (v1 components,
+all-in-one and v2), the Jaeger Operator and Bitnami jaeger. Collectors,
+agents, ingesters and the HotROD demo are ignored: they receive spans and
+cannot answer queries. See ``docs/detectors.md``.
+"""
+
+from __future__ import annotations
+
+from dyntoolset.detector import DetectContext
+from dyntoolset.detectors._common import (
+    APP,
+    NAME,
+    PART_OF,
+    BuiltinDetector,
+    component_label,
+    pick_port,
+    scheme_of,
+)
+from dyntoolset.hookspecs import hookimpl
+from dyntoolset.model import Discovered, Service
+
+# "query": jaeger chart v1 ``<release>-jaeger-query`` and Bitnami ``-query``;
+# "service-query": the Jaeger Operator's ``<name>-query`` and the chart's
+# all-in-one/v2 ``<release>-jaeger-query`` (headless, the only query Service
+# in that mode); "all-in-one": jaeger chart v2's single ``<release>-jaeger``
+# Service, which lists agent, collector, query and metrics ports together.
+_QUERY_COMPONENTS = frozenset({"query", "service-query"})
+_ALL_IN_ONE = "all-in-one"
+# chart v2 and the operator: ``http-query`` 16686 (``https-query`` 443 behind
+# the operator's OAuth proxy); chart v1: ``query`` 80 -> 16686; Bitnami: ``api``.
+_PORT_NAMES = ("http-query", "query", "https-query", "api", "ui", "http")
+_PORT_NUMBERS = (16686,)
+
+
+class JaegerDetector(BuiltinDetector):
+    """Finds the Jaeger query service; writes a generic read-only HTTP toolset."""
+
+    name = "jaeger"
+    description = "Jaeger distributed tracing"
+    default_priority = 3
+    health_path = "/"
+
+    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+        """Return the query endpoint if ``service`` is a Jaeger query Service."""
+        labels = service.labels
+        if not labels or not service.ports or service.type == "ExternalName":
+            return None
+        # Charts: app.kubernetes.io/name=jaeger. Operator: app=jaeger with
+        # app.kubernetes.io/name=<instance>-query. Bitnami: also part-of=jaeger.
+        if not (
+            labels.get(NAME) == "jaeger"
+            or labels.get(APP) == "jaeger"
+            or labels.get(PART_OF) == "jaeger"
+        ):
+            return None
+        component = component_label(labels)
+        if component in _QUERY_COMPONENTS:
+            # Headless is accepted: the chart's all-in-one query Service is
+            # headless and is the only way to reach the query API.
+            port = pick_port(service, _PORT_NAMES, _PORT_NUMBERS)
+        elif component == _ALL_IN_ONE:
+            # Never fall back to the first port here: it is a UDP agent port.
+            port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)
+        else:
+            return None  # collector, agent, ingester, hotrod, ...
+        if port is None:
+            return None
+        return self.discovered(service, port, ctx, scheme=scheme_of(service, port))
+
+
+@hookimpl
+def register_detectors() -> list[type[BuiltinDetector]]:
+    """Register :class:`JaegerDetector`."""
+    return [JaegerDetector]
