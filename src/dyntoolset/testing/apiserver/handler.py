@@ -1,0 +1,774 @@
+"""The HTTP side: routing, the verbs, watch streaming, proxying and fault shaping."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import http.client
+import json
+import socket
+import time
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import yaml
+
+from dyntoolset.testing.apiserver import fields, objects
+from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
+from dyntoolset.testing.apiserver.resources import (
+    RESOURCES,
+    ApiError,
+    ResourceType,
+    bad_request,
+    find_resource,
+    gone,
+    not_found,
+)
+from dyntoolset.testing.apiserver.selectors import (
+    fields_match,
+    labels_match,
+    parse_field_selector,
+    parse_label_selector,
+)
+from dyntoolset.testing.apiserver.store import Event, Key, object_key
+
+if TYPE_CHECKING:
+    from dyntoolset.testing.apiserver.server import ApiServer
+
+_TRUE = ("true", "1", "yes")
+_HOP_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+    "transfer-encoding", "upgrade", "authorization", "host", "content-length",
+})
+_NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+@attrs.frozen
+class Route:
+    """What a URL path addresses."""
+
+    kind: str  # "discovery", "resource", "proxy", "health"
+    resource: ResourceType | None = None
+    namespace: str | None = None
+    name: str | None = None
+    subpath: str = ""  # discovery: the path; proxy: the path after /proxy
+
+
+def parse_route(path: str) -> Route | None:
+    """Route a URL path, or None when nothing is served there."""
+    if len(path) > 1:
+        path = path.rstrip("/")
+    if path in ("/healthz", "/livez", "/readyz"):
+        return Route("health")
+    if path in ("/version", "/api", "/apis") or path in ("/api/v1",):
+        return Route("discovery", subpath=path)
+    parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+    if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
+        group, version, rest = "", "v1", parts[2:]
+    elif parts[0] == "apis" and len(parts) in (2, 3):
+        return Route("discovery", subpath=path.rstrip("/"))
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    res = find_resource(group, version, rest[0])
+    if res is None:
+        # GET /api/v1/namespaces/{name} addresses the namespace object itself.
+        if namespace is None and rest[0] == "namespaces" and len(rest) == 2:
+            return Route("resource", find_resource("", "v1", "namespaces"), None, rest[1])
+        return None
+    if namespace is not None and not res.namespaced:
+        return None
+    if len(rest) == 1:
+        return Route("resource", res, namespace)
+    if len(rest) == 2:
+        return Route("resource", res, namespace, rest[1])
+    if res.plural == "services" and namespace is not None and rest[2] == "proxy":
+        raw_parts = path.strip("/").split("/")
+        proxy_index = len(raw_parts) - len(rest) + 3
+        return Route("proxy", res, namespace, rest[1], "/" + "/".join(raw_parts[proxy_index:]))
+    return None
+
+
+def verb_of(route: Route | None, method: str, query: dict[str, str]) -> str | None:
+    """The Kubernetes verb of a request (None for discovery and unknown paths)."""
+    if route is None or route.kind in ("discovery", "health"):
+        return "get" if route is not None else None
+    if route.kind == "proxy":
+        return "proxy"
+    collection = route.name is None
+    if method == "GET":
+        if collection:
+            return "watch" if query.get("watch", "").lower() in _TRUE else "list"
+        return "get"
+    if method == "POST" and collection:
+        return "create"
+    if method == "PUT" and not collection:
+        return "update"
+    if method == "PATCH" and not collection:
+        return "patch"
+    if method == "DELETE":
+        return "deletecollection" if collection else "delete"
+    return None
+
+
+def _encode_continue(rv: int, key: Key) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{key[0]}/{key[1]}\x00"})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, Key]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        rv = int(data["rv"])
+        namespace, _, name = str(data["start"]).rstrip("\x00").partition("/")
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise bad_request("continue key is not valid: could not decode the token") from None
+    return rv, (namespace, name)
+
+
+def _status_success(res: ResourceType, obj: dict[str, Any] | None) -> dict[str, Any]:
+    details: dict[str, Any] = {"kind": res.plural}
+    if res.group:
+        details["group"] = res.group
+    if obj is not None:
+        details["name"] = obj["metadata"]["name"]
+        details["uid"] = obj["metadata"].get("uid")
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": details}
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection to the emulator (HTTP/1.1, keep-alive, chunked watches)."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "dyntoolset-apiserver-emulator"
+
+    @property
+    def emulator(self) -> ApiServer:
+        """The emulator this server belongs to."""
+        return self.server.emulator  # type: ignore[attr-defined, no-any-return]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet: the request log is the record."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        """Serve GET."""
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        """Serve POST."""
+        self._serve("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        """Serve PUT."""
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        """Serve PATCH."""
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        """Serve DELETE."""
+        self._serve("DELETE")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        """Serve HEAD (proxy only)."""
+        self._serve("HEAD")
+
+    # --- the request cycle ---------------------------------------------------------------
+
+    def _serve(self, method: str) -> None:
+        emu = self.emulator
+        split = urllib.parse.urlsplit(self.path)
+        path = split.path or "/"
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(
+            split.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        route = parse_route(path)
+        verb = verb_of(route, method, query)
+        res = route.resource if route is not None else None
+        info = RequestInfo(method, path, query, verb, res.plural if res else None,
+                           route.namespace if route else None, route.name if route else None)
+        self._info = info
+        self._raw_query = split.query
+        self._content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        self._body_raw = body
+        self._user: str | None = None
+        self._fault_kind: str | None = None
+        self._recorded = False
+        try:
+            self._authenticate()
+            latency, fault = emu.faults.select(info)
+            if latency and emu.stopping.wait(latency):
+                self._abort()
+                return
+            if fault is not None and self._pre_fault(fault):
+                return
+            if route is None:
+                raise _NOT_FOUND
+            if route.kind == "health":
+                self._send_raw(200, b"ok", "text/plain; charset=utf-8")
+            elif route.kind == "discovery":
+                self._send_json(200, self._discovery(route.subpath))
+            elif route.kind == "proxy":
+                self._proxy(route, method)
+            elif verb == "watch":
+                assert res is not None
+                self._watch(res, route.namespace, query, fault)
+            else:
+                assert res is not None
+                status, payload = self._resource(res, route, method, verb, query)
+                if fault is not None and fault.kind == "drop":
+                    self._send_json(status, payload, truncate=True)
+                else:
+                    self._send_json(status, payload)
+        except ApiError as exc:
+            self._send_json(exc.code, exc.status(), headers=exc.headers)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True
+        except Exception as exc:  # an emulator bug must answer, not hang the client
+            error = ApiError(500, "InternalError", f"emulator error: {exc!r}")
+            try:
+                self._send_json(500, error.status())
+            except OSError:
+                self.close_connection = True
+
+    def _record(self, status: int) -> None:
+        if self._recorded:
+            return
+        self._recorded = True
+        info = self._info
+        parsed: Any = None
+        if self._body_raw:
+            try:
+                if "yaml" in self._content_type:
+                    parsed = yaml.safe_load(self._body_raw)
+                else:
+                    parsed = json.loads(self._body_raw)
+            except (ValueError, yaml.YAMLError):
+                parsed = self._body_raw
+        self.emulator._log(RequestRecord(
+            info.method, info.path, info.query, info.verb, info.resource, info.namespace,
+            info.name, status, self._content_type or None, parsed, self._fault_kind, self._user,
+        ))
+
+    def _authenticate(self) -> None:
+        tokens = self.emulator.tokens
+        if not tokens:
+            return
+        header = self.headers.get("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            given = token.strip().encode("utf-8", "surrogateescape")
+            for known, user in tokens.items():
+                if hmac.compare_digest(given, known.encode("utf-8")):
+                    self._user = user
+                    return
+        raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    def _pre_fault(self, fault: Fault) -> bool:
+        """Shape the answer before any work; True when the request is finished."""
+        self._fault_kind = fault.kind
+        if fault.kind == "status":
+            headers = {}
+            details: dict[str, Any] = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(int(fault.retry_after)
+                                             if float(fault.retry_after).is_integer()
+                                             else fault.retry_after)
+                details["retryAfterSeconds"] = int(fault.retry_after)
+            reason = fault.reason or http.client.responses.get(fault.status, "Error").replace(
+                " ", "")
+            if fault.status == 429 and not fault.reason:
+                reason = "TooManyRequests"
+            if fault.status == 500 and not fault.reason:
+                reason = "InternalError"
+            error = ApiError(fault.status, reason, fault.message or f"injected fault: "
+                             f"{fault.status}", details or None, headers)
+            self._send_json(fault.status, error.status(), headers=headers)
+            return True
+        if fault.kind == "gone":
+            if self._info.verb == "watch":
+                return False  # in-stream, after the configured number of events
+            self._send_json(410, gone(fault.message or "injected fault: 410 Expired").status())
+            return True
+        if fault.kind == "stall" and (self._info.verb != "watch" or fault.after_events is None):
+            self._record(0)
+            self.emulator.stopping.wait(fault.seconds)
+            self._abort()
+            return True
+        return False
+
+    def _abort(self) -> None:
+        """Cut the connection without a proper end (the client sees a dropped connection)."""
+        self._record(0)
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # --- responses -----------------------------------------------------------------------
+
+    def _send_raw(self, status: int, payload: bytes, content_type: str,
+                  headers: dict[str, str] | None = None, truncate: bool = False) -> None:
+        self._record(status)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if truncate:
+            self.wfile.write(payload[: len(payload) // 2])
+            self._abort()
+            return
+        self.wfile.write(payload)
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None,
+                   truncate: bool = False) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers,
+                       truncate)
+
+    # --- discovery -----------------------------------------------------------------------
+
+    def _discovery(self, path: str) -> dict[str, Any]:
+        emu = self.emulator
+        if path == "/version":
+            return dict(emu.version_info)
+        if path == "/api":
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{emu.host}:{emu.port}"}]}
+        groups: dict[str, list[ResourceType]] = {}
+        for res in RESOURCES:
+            if res.group:
+                groups.setdefault(res.group, []).append(res)
+
+        def group_doc(name: str) -> dict[str, Any]:
+            version = groups[name][0].version
+            gv = {"groupVersion": f"{name}/{version}", "version": version}
+            return {"name": name, "versions": [gv], "preferredVersion": gv}
+
+        if path == "/apis":
+            return {"kind": "APIGroupList", "apiVersion": "v1",
+                    "groups": [group_doc(g) for g in sorted(groups)]}
+        parts = path.strip("/").split("/")
+        if path == "/api/v1":
+            group, version = "", "v1"
+        elif len(parts) == 2 and parts[1] in groups:
+            return {"kind": "APIGroup", "apiVersion": "v1", **group_doc(parts[1])}
+        elif len(parts) == 3 and parts[1] in groups and parts[2] == groups[parts[1]][0].version:
+            group, version = parts[1], parts[2]
+        else:
+            raise _NOT_FOUND
+        resources: list[dict[str, Any]] = []
+        for res in RESOURCES:
+            if res.group != group or res.version != version:
+                continue
+            entry: dict[str, Any] = {"name": res.plural, "singularName": res.singular,
+                                     "namespaced": res.namespaced, "kind": res.kind,
+                                     "verbs": list(res.verbs)}
+            if res.short_names:
+                entry["shortNames"] = list(res.short_names)
+            resources.append(entry)
+            if res.plural == "services":
+                resources.append({"name": "services/proxy", "singularName": "",
+                                  "namespaced": True, "kind": "ServiceProxyOptions",
+                                  "verbs": ["create", "delete", "get", "patch", "update"]})
+        return {"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": f"{group}/{version}" if group else version,
+                "resources": resources}
+
+    # --- resources -----------------------------------------------------------------------
+
+    def _json_body(self) -> Any:
+        if not self._body_raw:
+            raise bad_request("the request has no body")
+        try:
+            if "yaml" in self._content_type:
+                return yaml.safe_load(self._body_raw)
+            return json.loads(self._body_raw)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise bad_request(f"the body could not be decoded: {exc}") from None
+
+    def _manager(self, query: dict[str, str]) -> str:
+        manager = query.get("fieldManager")
+        if manager:
+            return manager
+        agent = self.headers.get("User-Agent") or "unknown"
+        return agent.split("/")[0] or "unknown"
+
+    def _resource(self, res: ResourceType, route: Route, method: str, verb: str | None,
+                  query: dict[str, str]) -> tuple[int, Any]:
+        emu = self.emulator
+        namespace = route.namespace
+        if res.plural == "tokenreviews" and verb == "create":
+            return 201, emu._review_token(self._json_body())
+        if res.plural == "subjectaccessreviews" and verb == "create":
+            return 201, emu._review_access(self._json_body())
+        if verb is None or verb not in res.verbs + ("deletecollection",) or (
+                verb == "deletecollection" and not res.stored):
+            raise ApiError(405, "MethodNotAllowed",
+                           f"the server does not allow this method on the requested resource")
+        if verb == "list":
+            return 200, self._list(res, namespace, query)
+        if verb == "create":
+            if res.namespaced and namespace is None:
+                raise _NOT_FOUND
+            return 201, emu._create(res, self._json_body(), namespace, self._manager(query))
+        if verb == "deletecollection":
+            return 200, self._delete_collection(res, namespace, query)
+        assert route.name is not None
+        name = route.name
+        if res.namespaced and namespace is None:
+            raise _NOT_FOUND
+        ns = namespace or ""
+        if verb == "get":
+            obj = emu.store.get(res, ns, name)
+            if obj is None:
+                raise not_found(res, name)
+            return 200, obj
+        if verb == "update":
+            body = self._json_body()
+            body_name = ((body or {}).get("metadata") or {}).get("name") if isinstance(
+                body, dict) else None
+            if body_name and body_name != name:
+                raise bad_request(f"the name of the object ({body_name}) does not match the "
+                                  f"name on the URL ({name})")
+            return 200, emu._replace(res, ns, name, body, self._manager(query))
+        if verb == "patch":
+            return self._patch(res, ns, name, query)
+        if verb == "delete":
+            expect_rv = expect_uid = None
+            if self._body_raw:
+                options = self._json_body() or {}
+                pre = options.get("preconditions") or {} if isinstance(options, dict) else {}
+                expect_rv, expect_uid = pre.get("resourceVersion"), pre.get("uid")
+            last = emu.store.delete(res, ns, name, expect_rv, expect_uid)
+            return 200, _status_success(res, last)
+        raise ApiError(405, "MethodNotAllowed", "method not allowed")
+
+    def _patch(self, res: ResourceType, ns: str, name: str,
+               query: dict[str, str]) -> tuple[int, Any]:
+        emu = self.emulator
+        ctype = self._content_type
+        patch = self._json_body()
+        if ctype in ("application/apply-patch+yaml", "application/apply-patch+json"):
+            manager = query.get("fieldManager")
+            if not manager:
+                raise ApiError(
+                    422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                    "Required value: is required for apply patch",
+                    {"kind": "PatchOptions", "group": "meta.k8s.io", "causes": [
+                        {"reason": "FieldValueRequired", "message": "Required value: is "
+                         "required for apply patch", "field": "fieldManager"}]})
+            force = query.get("force", "").lower() in _TRUE
+            return emu._apply(res, ns, name, patch, manager, force)
+        if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            if not isinstance(patch, dict):
+                raise bad_request("a merge patch must be a JSON object")
+
+            def change(current: dict[str, Any]) -> dict[str, Any]:
+                return dict(fields.merge_patch(current, patch))
+        elif ctype == "application/json-patch+json":
+            def change(current: dict[str, Any]) -> dict[str, Any]:
+                result = fields.json_patch(current, patch)
+                if not isinstance(result, dict):
+                    raise bad_request("the patched document is not an object")
+                return result
+        else:
+            raise ApiError(415, "UnsupportedMediaType",
+                           f"the body of the request was in an unknown format - accepted media "
+                           f"types include: application/json-patch+json, application/merge-patch"
+                           f"+json, application/apply-patch+yaml ({ctype!r} given)")
+        return 200, emu._patch_object(res, ns, name, change, self._manager(query))
+
+    def _selected(self, res: ResourceType, namespace: str | None, query: dict[str, str]
+                  ) -> tuple[Any, Any]:
+        labels = parse_label_selector(query.get("labelSelector"))
+        field_reqs = parse_field_selector(query.get("fieldSelector"))
+        return labels, field_reqs
+
+    def _list(self, res: ResourceType, namespace: str | None,
+              query: dict[str, str]) -> dict[str, Any]:
+        store = self.emulator.store
+        labels, field_reqs = self._selected(res, namespace, query)
+        try:
+            limit = int(query.get("limit") or 0)
+        except ValueError:
+            raise bad_request(f"invalid limit {query.get('limit')!r}") from None
+        token = query.get("continue")
+        rv_param = query.get("resourceVersion") or ""
+        start: Key | None = None
+        if token:
+            list_rv, start = _decode_continue(token)
+            try:
+                state = store.snapshot(res, list_rv)
+            except ApiError:
+                raise gone("The provided continue parameter is too old to display a consistent "
+                           "list result. You can start a new list without the continue "
+                           "parameter.") from None
+        elif query.get("resourceVersionMatch") == "Exact" and rv_param:
+            try:
+                list_rv = int(rv_param)
+            except ValueError:
+                raise bad_request(f"invalid resourceVersion {rv_param!r}") from None
+            state = store.snapshot(res, list_rv)
+        else:
+            with store.cond:
+                list_rv = store.resource_version
+                state = store.snapshot(res, list_rv)
+        keys = sorted(k for k in state if namespace is None or k[0] == namespace)
+        if start is not None:
+            keys = [k for k in keys if k > start]
+        matched = [state[k] for k in keys
+                   if labels_match(labels, state[k]) and fields_match(field_reqs, state[k])]
+        meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        if limit > 0 and len(matched) > limit:
+            last = matched[limit - 1]
+            meta["continue"] = _encode_continue(list_rv, object_key(last))
+            if not labels and not field_reqs:
+                meta["remainingItemCount"] = len(matched) - limit
+            matched = matched[:limit]
+        return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
+                "items": matched}
+
+    def _delete_collection(self, res: ResourceType, namespace: str | None,
+                           query: dict[str, str]) -> dict[str, Any]:
+        store = self.emulator.store
+        labels, field_reqs = self._selected(res, namespace, query)
+        for obj in store.items(res, namespace):
+            if labels_match(labels, obj) and fields_match(field_reqs, obj):
+                key = object_key(obj)
+                try:
+                    store.delete(res, key[0], key[1])
+                except ApiError:
+                    pass  # deleted meanwhile
+        return _status_success(res, None)
+
+    # --- watch ---------------------------------------------------------------------------
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _event(self, etype: str, obj: dict[str, Any]) -> None:
+        self._chunk(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
+
+    def _watch_events(self, res: ResourceType, namespace: str | None, labels: Any,
+                      field_reqs: Any, event: Event) -> Iterator[tuple[str, dict[str, Any]]]:
+        if event.resource != res.plural or (namespace is not None and event.key[0] != namespace):
+            return
+
+        def match(obj: dict[str, Any] | None) -> bool:
+            return obj is not None and labels_match(labels, obj) and fields_match(
+                field_reqs, obj)
+
+        if event.type == "ADDED":
+            if match(event.obj):
+                yield "ADDED", event.obj
+        elif event.type == "DELETED":
+            if match(event.obj):
+                yield "DELETED", event.obj
+        else:
+            new, old = match(event.obj), match(event.prev)
+            if new and old:
+                yield "MODIFIED", event.obj
+            elif new:
+                yield "ADDED", event.obj
+            elif old and event.prev is not None:
+                prev = json.loads(json.dumps(event.prev))
+                prev["metadata"]["resourceVersion"] = str(event.rv)
+                yield "DELETED", prev
+
+    def _watch(self, res: ResourceType, namespace: str | None, query: dict[str, str],
+               fault: Fault | None) -> None:
+        emu = self.emulator
+        store = emu.store
+        labels, field_reqs = self._selected(res, namespace, query)
+        bookmarks = query.get("allowWatchBookmarks", "").lower() in _TRUE
+        try:
+            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else (
+                emu.watch_timeout)
+        except ValueError:
+            raise bad_request("invalid timeoutSeconds") from None
+        rv_param = query.get("resourceVersion") or ""
+        if rv_param not in ("", "0"):
+            try:
+                int(rv_param)
+            except ValueError:
+                raise bad_request(f"invalid resourceVersion {rv_param!r}") from None
+        deadline = time.monotonic() + timeout
+        initial: list[dict[str, Any]] = []
+        too_old: ApiError | None = None
+        with store.cond:
+            expire_gen = store.expire_generation
+            bookmark_gen = store.bookmark_generation
+            if rv_param in ("", "0"):
+                cursor = store.resource_version
+                state = store.snapshot(res, cursor)
+                initial = [state[k] for k in sorted(state)
+                           if (namespace is None or k[0] == namespace)
+                           and labels_match(labels, state[k])
+                           and fields_match(field_reqs, state[k])]
+            else:
+                cursor = int(rv_param)
+                if cursor < store.compacted_resource_version:
+                    too_old = gone(f"too old resource version: {cursor} "
+                                   f"({store.compacted_resource_version})")
+        self._record(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        handle = emu._watch_started()
+        try:
+            if too_old is not None:
+                self._event("ERROR", too_old.status())
+                self._end_stream()
+                return
+            sent = 0
+            if fault is not None and fault.kind in ("drop", "stall", "gone") and \
+                    self._watch_fault(fault, sent):
+                return
+            for obj in initial:
+                self._event("ADDED", obj)
+                sent += 1
+                if fault is not None and self._watch_fault(fault, sent):
+                    return
+            last_bookmark = time.monotonic()
+            while True:
+                events: list[Event] = []
+                ending: str | None = None
+                send_bookmark = False
+                with store.cond:
+                    while True:
+                        if store.closed:
+                            ending = "abort"
+                            break
+                        if store.expire_generation != expire_gen:
+                            ending = "expired"
+                            break
+                        try:
+                            events = store.events_after(cursor)
+                        except ApiError:
+                            ending = "lagging"
+                            break
+                        if events:
+                            break
+                        now = time.monotonic()
+                        if bookmarks and (store.bookmark_generation != bookmark_gen or
+                                          now - last_bookmark >= emu.bookmark_interval):
+                            bookmark_gen = store.bookmark_generation
+                            send_bookmark = True
+                            break
+                        if now >= deadline:
+                            ending = "timeout"
+                            break
+                        wait = deadline - now
+                        if bookmarks:
+                            wait = min(wait, emu.bookmark_interval - (now - last_bookmark))
+                        store.cond.wait(max(wait, 0.001))
+                    compacted = store.compacted_resource_version
+                if ending == "abort":
+                    self._abort()
+                    return
+                if ending == "timeout":
+                    self._end_stream()
+                    return
+                if ending in ("expired", "lagging"):
+                    error = gone(f"too old resource version: {cursor} ({compacted})")
+                    self._event("ERROR", error.status())
+                    self._end_stream()
+                    return
+                for event in events:
+                    for etype, obj in self._watch_events(res, namespace, labels, field_reqs,
+                                                         event):
+                        self._event(etype, obj)
+                        sent += 1
+                        if fault is not None and self._watch_fault(fault, sent):
+                            return
+                    cursor = event.rv
+                if send_bookmark:
+                    last_bookmark = time.monotonic()
+                    self._event("BOOKMARK", {"kind": res.kind, "apiVersion": res.api_version,
+                                             "metadata": {"resourceVersion": str(cursor)}})
+        finally:
+            emu._watch_ended(handle)
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _watch_fault(self, fault: Fault, sent: int) -> bool:
+        """Fire a mid-watch fault once ``sent`` events went out; True when the stream ended."""
+        if fault.kind not in ("drop", "stall", "gone") or sent < (fault.after_events or 0):
+            return False
+        if fault.kind == "gone":
+            self._event("ERROR", gone(fault.message or "too old resource version: injected "
+                                      "fault").status())
+            self._end_stream()
+        elif fault.kind == "drop":
+            partial = b'{"type":"MODIFIED","object":{"kind":'
+            self.wfile.write(b"%x\r\n%s" % (len(partial) + 40, partial))
+            self._abort()
+        else:
+            self.wfile.flush()
+            self.emulator.stopping.wait(fault.seconds)
+            self._abort()
+        return True
+
+    # --- service proxy -------------------------------------------------------------------
+
+    def _proxy(self, route: Route, method: str) -> None:
+        emu = self.emulator
+        assert route.name is not None and route.namespace is not None
+        scheme, name, port = "", route.name, ""
+        pieces = route.name.split(":")
+        if len(pieces) == 3:
+            scheme, name, port = pieces
+        elif len(pieces) == 2:
+            name, port = pieces
+        service = emu.store.get(route.resource or RESOURCES[0], route.namespace, name)
+        if service is None:
+            raise not_found(RESOURCES[0], name)
+        target = emu._proxy_target(route.namespace, name, port, service)
+        if target is None:
+            raise ApiError(503, "ServiceUnavailable",
+                           f'no endpoints available for service "{route.name}"')
+        target_split = urllib.parse.urlsplit(target)
+        sub = urllib.parse.quote(urllib.parse.unquote(route.subpath), safe="/:@!$&'()*+,;=-._~")
+        base = target_split.path.rstrip("/")
+        url = base + (sub if sub != "/" or not base else "") or "/"
+        if self._raw_query:
+            url += "?" + self._raw_query
+        conn_cls = (http.client.HTTPSConnection if target_split.scheme == "https"
+                    else http.client.HTTPConnection)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+        try:
+            conn = conn_cls(target_split.hostname or "127.0.0.1", target_split.port,
+                            timeout=emu.proxy_timeout)
+            try:
+                conn.request(method, url, body=self._body_raw or None, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                ctype = response.getheader("Content-Type") or "application/octet-stream"
+                status = response.status
+            finally:
+                conn.close()
+        except OSError as exc:
+            raise ApiError(503, "ServiceUnavailable",
+                           f"error trying to reach service: {exc}") from None
+        self._send_raw(status, payload if method != "HEAD" else b"", ctype)

@@ -1,0 +1,278 @@
+"""Object storage with one global resourceVersion and a bounded event history.
+
+Every write takes the next resourceVersion and appends an event to the
+history; watches read the history from their cursor, and paginated lists are
+served from a snapshot rebuilt by undoing newer events. Events older than the
+retained window are gone, and asking for them is 410 Expired, as it is when
+etcd has compacted past a version.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from dyntoolset.testing.apiserver.resources import (
+    ApiError,
+    ResourceType,
+    already_exists,
+    conflict,
+    gone,
+    not_found,
+)
+
+Key = tuple[str, str]  # (namespace or "", name)
+
+
+def object_key(obj: dict[str, Any]) -> Key:
+    """``(namespace, name)`` of an object ('' namespace for cluster-scoped ones)."""
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+@attrs.frozen
+class Event:
+    """One change: the object after it (for DELETED, its last state) and before it."""
+
+    rv: int
+    type: str  # ADDED, MODIFIED, DELETED
+    resource: str  # plural
+    key: Key
+    obj: dict[str, Any]
+    prev: dict[str, Any] | None
+
+
+class Store:
+    """Thread-safe objects of every resource, sharing one resourceVersion counter."""
+
+    def __init__(self, history_limit: int = 1000, start_resource_version: int = 100) -> None:
+        self.cond = threading.Condition(threading.RLock())
+        self.history_limit = history_limit
+        self._rv = start_resource_version
+        self._compacted = start_resource_version
+        self._objects: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._history: list[Event] = []
+        self._history_rvs: list[int] = []
+        #: bumped by :meth:`expire_watches`; running watches compare it to end with 410
+        self.expire_generation = 0
+        #: bumped by :meth:`request_bookmarks`; running watches send a bookmark
+        self.bookmark_generation = 0
+        self.closed = False
+
+    @property
+    def resource_version(self) -> int:
+        """The current (latest) global resourceVersion."""
+        with self.cond:
+            return self._rv
+
+    @property
+    def compacted_resource_version(self) -> int:
+        """Versions older than this are no longer in the history (410 when asked for)."""
+        with self.cond:
+            return self._compacted
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, res: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        """A copy of one object, or None."""
+        with self.cond:
+            obj = self._objects.get(res.plural, {}).get((namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def items(self, res: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Copies of the objects of a resource (optionally one namespace), sorted by key."""
+        with self.cond:
+            objs = self._objects.get(res.plural, {})
+            return [
+                copy.deepcopy(objs[key])
+                for key in sorted(objs)
+                if namespace is None or key[0] == namespace
+            ]
+
+    def snapshot(self, res: ResourceType, rv: int) -> dict[Key, dict[str, Any]]:
+        """The objects of a resource as they were at resourceVersion ``rv`` (not copied).
+
+        Raises:
+            ApiError: 410 when ``rv`` is older than the retained history.
+        """
+        with self.cond:
+            if rv < self._compacted:
+                raise gone(f"too old resource version: {rv} ({self._compacted})")
+            state = dict(self._objects.get(res.plural, {}))
+            start = bisect.bisect_right(self._history_rvs, rv)
+            for event in reversed(self._history[start:]):
+                if event.resource != res.plural:
+                    continue
+                if event.type == "ADDED":
+                    state.pop(event.key, None)
+                elif event.prev is not None:
+                    state[event.key] = event.prev
+            return state
+
+    def events_after(self, rv: int) -> list[Event]:
+        """Events newer than ``rv``, oldest first.
+
+        Raises:
+            ApiError: 410 when events after ``rv`` have already been dropped.
+        """
+        with self.cond:
+            if rv < self._compacted:
+                raise gone(f"too old resource version: {rv} ({self._compacted})")
+            start = bisect.bisect_right(self._history_rvs, rv)
+            return self._history[start:]
+
+    # --- writes --------------------------------------------------------------------------
+
+    def _record(
+        self,
+        res: ResourceType,
+        etype: str,
+        key: Key,
+        obj: dict[str, Any],
+        prev: dict[str, Any] | None,
+    ) -> None:
+        event = Event(
+            self._rv,
+            etype,
+            res.plural,
+            key,
+            copy.deepcopy(obj),
+            copy.deepcopy(prev) if prev is not None else None,
+        )
+        self._history.append(event)
+        self._history_rvs.append(event.rv)
+        excess = len(self._history) - self.history_limit
+        if excess > 0:
+            self._compacted = self._history[excess - 1].rv
+            del self._history[:excess]
+            del self._history_rvs[:excess]
+        self.cond.notify_all()
+
+    def _next_rv(self, obj: dict[str, Any]) -> None:
+        self._rv += 1
+        obj.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
+
+    def create(self, res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store a new object; returns the stored copy with its resourceVersion.
+
+        Raises:
+            ApiError: 409 AlreadyExists.
+        """
+        obj = copy.deepcopy(obj)
+        key = object_key(obj)
+        with self.cond:
+            objs = self._objects.setdefault(res.plural, {})
+            if key in objs:
+                raise already_exists(res, key[1])
+            self._next_rv(obj)
+            objs[key] = obj
+            self._record(res, "ADDED", key, obj, None)
+            return copy.deepcopy(obj)
+
+    def update(
+        self,
+        res: ResourceType,
+        namespace: str,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        expect_rv: str | None = None,
+    ) -> dict[str, Any]:
+        """Replace an object with ``change(copy of current)``, atomically.
+
+        A result equal to the current object is a no-op: no new resourceVersion,
+        no event (as the API server skips writes that change nothing).
+
+        Raises:
+            ApiError: 404 when missing; 409 Conflict when ``expect_rv`` (or the
+                resourceVersion in the result) is not the current one; whatever
+                ``change`` raises.
+        """
+        with self.cond:
+            objs = self._objects.setdefault(res.plural, {})
+            current = objs.get((namespace, name))
+            if current is None:
+                raise not_found(res, name)
+            current_rv = current["metadata"]["resourceVersion"]
+            if expect_rv and expect_rv != current_rv:
+                raise conflict(res, name)
+            new = change(copy.deepcopy(current))
+            new_rv = (new.get("metadata") or {}).get("resourceVersion")
+            if new_rv and new_rv != current_rv:
+                raise conflict(res, name)
+            new.setdefault("metadata", {})["resourceVersion"] = current_rv
+            if new == current:
+                return copy.deepcopy(current)
+            self._next_rv(new)
+            objs[(namespace, name)] = new
+            self._record(res, "MODIFIED", (namespace, name), new, current)
+            return copy.deepcopy(new)
+
+    def delete(
+        self,
+        res: ResourceType,
+        namespace: str,
+        name: str,
+        expect_rv: str | None = None,
+        expect_uid: str | None = None,
+    ) -> dict[str, Any]:
+        """Remove an object; returns its last state (with the deletion's resourceVersion).
+
+        Raises:
+            ApiError: 404 when missing; 409 Conflict when a precondition fails.
+        """
+        with self.cond:
+            objs = self._objects.setdefault(res.plural, {})
+            current = objs.get((namespace, name))
+            if current is None:
+                raise not_found(res, name)
+            meta = current["metadata"]
+            if expect_rv and expect_rv != meta.get("resourceVersion"):
+                raise conflict(res, name)
+            if expect_uid and expect_uid != meta.get("uid"):
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {res.plural} "{name}": Precondition '
+                    f"failed: UID in precondition: {expect_uid}, UID in object meta: "
+                    f"{meta.get('uid')}",
+                    {"name": name, "kind": res.plural},
+                )
+            del objs[(namespace, name)]
+            last = copy.deepcopy(current)
+            self._next_rv(last)
+            self._record(res, "DELETED", (namespace, name), last, current)
+            return last
+
+    # --- history control -----------------------------------------------------------------
+
+    def compact(self) -> int:
+        """Forget the whole event history; returns the version now required as a minimum."""
+        with self.cond:
+            self._history.clear()
+            self._history_rvs.clear()
+            self._compacted = self._rv
+            self.cond.notify_all()
+            return self._compacted
+
+    def expire_watches(self) -> None:
+        """Make every running watch end with an in-stream ERROR 410 Expired."""
+        with self.cond:
+            self.expire_generation += 1
+            self.cond.notify_all()
+
+    def request_bookmarks(self) -> None:
+        """Make every running watch that allows bookmarks send one now."""
+        with self.cond:
+            self.bookmark_generation += 1
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        """Wake and end every waiting watch (server shutdown)."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
