@@ -229,7 +229,7 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
                 dc = config.detectors[name]
                 row.update(enabled=dc.enabled, priority=dc.priority)
             else:
-                row.update(enabled=name in config.output.formats, priority=None)
+                row.update(enabled=name in (config.output.formats or ()), priority=None)
             rows.append(row)
     failures = [
         {"plugin": f.plugin, "distribution": f.distribution, "reason": f.reason}

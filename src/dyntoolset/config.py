@@ -31,6 +31,7 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
+from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn
 
 from dyntoolset.errors import ConfigError, Problem
 from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
@@ -52,6 +53,8 @@ PositiveInt = NewType("PositiveInt", int)
 Priority = NewType("Priority", int)
 HealthPath = NewType("HealthPath", str)
 DnsName = NewType("DnsName", str)
+#: A mapping structured later by a detector's own ``Settings`` class.
+RawMapping = NewType("RawMapping", dict[str, Any])
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -96,7 +99,7 @@ class PluginSource:
     """
 
     path: str | None = None
-    config: dict[str, Any] | None = None
+    config: RawMapping | None = None
 
 
 @attrs.frozen
@@ -108,7 +111,7 @@ class DetectorBlock:
     health_check: HealthCheckSettings = HealthCheckSettings()
     namespaces: NamespaceFilter = NamespaceFilter()  # noqa: RUF009 - immutable
     required_annotations: AnnotationRequirements = AnnotationRequirements()  # noqa: RUF009
-    config: dict[str, Any] | None = None
+    config: RawMapping | None = None
     plugin: PluginSource | None = None
 
 
@@ -118,8 +121,10 @@ class OutputSettings:
 
     name: DnsName = DnsName("kubernaut-toolset-config")
     namespace: DnsName = DnsName("kubernaut-system")
-    #: Renderers whose documents the ConfigMap carries, one data key each.
-    formats: tuple[str, ...] = ("holmesgpt", "kubernaut")
+    #: Renderers whose documents the ConfigMap carries, one data key each;
+    #: unset means every installed renderer (``holmesgpt`` and ``kubernaut``
+    #: when only the built-ins are installed).
+    formats: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -307,7 +312,48 @@ def _make_converter() -> Converter:
             raise TypeError(f"expected a mapping, got {_describe(value)}")
         return value
 
-    converter.register_structure_hook(dict[str, Any], mapping_of_anything)
+    converter.register_structure_hook(RawMapping, mapping_of_anything)
+
+    # Check "is it a mapping" first, so a scalar where a block belongs gets a
+    # clear message rather than an AttributeError from deep inside cattrs.
+    def mapping_first(make: Any) -> Any:
+        def factory(cl: Any) -> Any:
+            inner = make(cl)
+
+            def hook(value: Any, target: Any) -> Any:
+                if not isinstance(value, dict):
+                    raise TypeError(f"expected a mapping, got {_describe(value)}")
+                return inner(value, target)
+
+            return hook
+
+        return factory
+
+    converter.register_structure_hook_factory(
+        attrs.has,
+        mapping_first(
+            lambda cl: make_dict_structure_fn(cl, converter, _cattrs_forbid_extra_keys=True)
+        ),
+    )
+
+    # A YAML string where a list belongs would otherwise become a list of characters.
+    def list_first(cl: Any) -> Any:
+        item = cl.__args__[0]
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {_describe(value)}")
+            return cl.__origin__(converter.structure(value, list[item]))  # type: ignore[valid-type]
+
+        return hook
+
+    converter.register_structure_hook_factory(
+        lambda t: getattr(t, "__origin__", None) is tuple and t.__args__[-1] is Ellipsis, list_first
+    )
+    converter.register_structure_hook_factory(
+        lambda t: getattr(t, "__origin__", None) is dict,
+        mapping_first(lambda cl: make_mapping_structure_fn(cl, converter)),
+    )
     converter.register_structure_hook_func(
         lambda t: getattr(t, "__origin__", None) is Literal, _literal
     )
@@ -348,10 +394,7 @@ def _collect(exc: BaseException, path: str, out: list[Problem], fields: Sequence
     elif isinstance(exc, KeyError):
         out.append(Problem(path, f"required key {exc.args[0]!r} is missing"))
     elif isinstance(exc, (TypeError, ValueError)):
-        message = str(exc)
-        if isinstance(exc, TypeError) and "argument" in message:
-            message = "expected a mapping"
-        out.append(Problem(path, message))
+        out.append(Problem(path, str(exc)))
     else:  # pragma: no cover - cattrs raises only the kinds above
         out.append(Problem(path, f"{type(exc).__name__}: {exc}"))
 
@@ -445,7 +488,7 @@ def resolve_config(
             problems.append(
                 Problem(
                     f"$.detectors{_segment(name)}",
-                    f"unknown detector {name!r}; installed detectors: {', '.join(sorted(known))}"
+                    f"unknown detector {name!r}; installed detectors: {', '.join(sorted(known)) or 'none'}"
                     + (
                         f" ({', '.join(sorted(plugins.failed))} failed to load)"
                         if plugins.failed
@@ -468,15 +511,18 @@ def resolve_config(
             settings=settings,
             plugin=block.plugin,
         )
-    for index, fmt in enumerate(raw.output.formats):
+    formats = raw.output.formats
+    if formats is None:
+        formats = tuple(sorted(plugins.renderers))
+    for index, fmt in enumerate(formats):
         if fmt not in plugins.renderers:
             problems.append(
                 Problem(
                     f"$.output.formats[{index}]",
-                    f"unknown output format {fmt!r}; installed: {', '.join(sorted(plugins.renderers))}",
+                    f"unknown output format {fmt!r}; installed: {', '.join(sorted(plugins.renderers)) or 'none'}",
                 )
             )
-    if len(set(raw.output.formats)) != len(raw.output.formats):
+    if len(set(formats)) != len(formats):
         problems.append(Problem("$.output.formats", "lists a format more than once"))
     if problems:
         return None, problems
@@ -484,7 +530,7 @@ def resolve_config(
         Config(
             cluster_domain=raw.cluster_domain,
             resync_interval=raw.resync_interval,
-            output=raw.output,
+            output=attrs.evolve(raw.output, formats=formats),
             health_checks=raw.health_checks,
             detectors=detectors,
             source=source,

@@ -89,7 +89,7 @@ class Engine:
         self, discovered: Sequence[Discovered], formats: Sequence[str] | None = None
     ) -> dict[str, str]:
         """``{data key: document}`` for each output format (default: the configured ones)."""
-        chosen = self.config.output.formats if formats is None else formats
+        chosen = (self.config.output.formats or ()) if formats is None else formats
         documents = {}
         for name in chosen:
             renderer = self.renderers.get(name)

@@ -25,6 +25,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -264,7 +265,7 @@ def _collect(plugin_set: PluginSet, plugin_name: str, distribution: str, version
                 classes = impl.function()
                 if not isinstance(classes, (list, tuple)):
                     raise TypeError(f"{hook.name}() must return a list of classes, got {classes!r}")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the others
                 _fail(
                     plugin_set,
                     PluginLoadError(plugin_name, distribution, f"{hook.name}() raised {exc!r}"),
@@ -315,7 +316,7 @@ def load_plugins(
             continue
         try:
             module = importer(spec.value)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any import error is the plugin's failure
             _fail(
                 plugin_set, PluginLoadError(spec.name, spec.distribution, f"import failed: {exc!r}")
             )
@@ -352,7 +353,7 @@ def load_path_plugin(plugin_set: PluginSet, detector_name: str, path: str) -> bo
     origin = f"path:{path}"
     try:
         module = _import_path(detector_name, Path(path))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the file does is the plugin's failure
         _fail(plugin_set, PluginLoadError(detector_name, origin, f"cannot load {path}: {exc}"))
         return False
     register(plugin_set, module, f"path:{detector_name}", origin)
@@ -389,5 +390,11 @@ def _import_path(detector_name: str, path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError("not a Python module")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Registered before running so the package's relative imports resolve.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
     return module

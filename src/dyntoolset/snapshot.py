@@ -56,10 +56,14 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
     namespace = meta.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise SnapshotError("metadata.namespace must be a string")
-    spec = obj.get("spec") or {}
+    spec = obj.get("spec")
+    if spec is None:
+        spec = {}
     if not isinstance(spec, dict):
         raise SnapshotError("spec must be a mapping")
-    raw_ports = spec.get("ports") or []
+    raw_ports = spec.get("ports")
+    if raw_ports is None:
+        raw_ports = []
     if not isinstance(raw_ports, list):
         raise SnapshotError("spec.ports must be a list")
     return Service(

@@ -1,0 +1,255 @@
+"""HolmesGPT 0.45 itself loads what the holmesgpt renderer writes.
+
+The document is written to a file and loaded by ``holmes_probe.py`` running
+under a separate interpreter with holmesgpt installed (it cannot share our
+venv: it pins kubernetes<33). Point ``DYNTOOLSET_HOLMES_PYTHON`` at it::
+
+    export DYNTOOLSET_HOLMES_PYTHON="$(scripts/holmes-venv.sh)"
+
+Without it these tests fail on purpose: they are the proof that the output
+is loadable, and a silent skip would hide its absence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from dyntoolset.model import Discovered
+from dyntoolset.render.holmesgpt import HolmesGPTRenderer
+from render_samples import found, realistic
+
+PROBE = Path(__file__).with_name("holmes_probe.py")
+HOLMES_VERSION = "0.45.0"
+
+EXPECTED = {
+    "prometheus/metrics": "MultiInstancePrometheusToolset",
+    "grafana/dashboards": "MultiInstanceGrafanaToolset",
+    "grafana/loki": "MultiInstanceGrafanaLokiToolset",
+    "grafana/tempo": "MultiInstanceGrafanaTempoToolset",
+    "elasticsearch/cluster": "MultiInstanceElasticsearchClusterToolset",
+    "elasticsearch/data": "MultiInstanceElasticsearchDataToolset",
+    "jaeger/tracing/jaeger-query": "HttpToolset",
+    "billing/payments/billing-api": "HttpToolset",
+    "inventory/shop-eu/inventory": "HttpToolset",
+    "inventory/shop-us/inventory": "HttpToolset",
+}
+
+HOSTILE = (
+    "line one\nline two: {{ env.HOLMES_PROBE_SECRET }} # not a comment\n"
+    "!!python/object/apply:os.system ['id'] &anchor *alias\n---\n..." + "x" * 10240
+)
+
+
+@pytest.fixture(scope="module")
+def holmes_python() -> str:
+    python = os.environ.get("DYNTOOLSET_HOLMES_PYTHON", "")
+    if not python:
+        pytest.fail(
+            "DYNTOOLSET_HOLMES_PYTHON is not set. These tests prove that HolmesGPT "
+            f"{HOLMES_VERSION} loads the holmesgpt renderer's output and need an "
+            "interpreter with holmesgpt installed, outside the dev venv. Create it and "
+            'set the variable with:  export DYNTOOLSET_HOLMES_PYTHON="$(scripts/holmes-venv.sh)"',
+            pytrace=False,
+        )
+    check = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('holmesgpt'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check.returncode != 0 or check.stdout.strip() != HOLMES_VERSION:
+        pytest.fail(
+            f"DYNTOOLSET_HOLMES_PYTHON={python} has no holmesgpt=={HOLMES_VERSION} "
+            f"({check.stdout.strip() or check.stderr.strip()[-300:]}); "
+            "recreate it with scripts/holmes-venv.sh",
+            pytrace=False,
+        )
+    return python
+
+
+def probe(python: str, tmp_path: Path, document: str, *args: str) -> dict[str, Any]:
+    path = tmp_path / "custom_toolset.yaml"
+    path.write_text(document, encoding="utf-8")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),  # keeps ~/.holmes of the machine out of it
+        # A file at HolmesGPT's default location would be loaded as well.
+        "CUSTOM_TOOLSET_LOCATION": str(tmp_path / "absent.yaml"),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download at import time
+        "GRAFANA_API_KEY": "probe-grafana-key",  # what "{{ env.GRAFANA_API_KEY }}" names
+        "HOLMES_PROBE_SECRET": "LEAKED-SECRET",
+        "NO_PROXY": "*",
+    }
+    result = subprocess.run(
+        [python, str(PROBE), str(path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, f"probe failed:\n{result.stderr[-3000:]}"
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_realistic_document_loads_with_zero_invalid_toolsets(
+    holmes_python: str, tmp_path: Path
+) -> None:
+    report = probe(holmes_python, tmp_path, HolmesGPTRenderer().render(realistic()))
+
+    assert report["invalid"] == {}
+    assert report["missing"] == []
+    assert report["config_errors"] == {}
+    loaded = report["loaded"]
+    assert {name: info["class"] for name, info in loaded.items()} == EXPECTED
+    assert all(info["enabled"] for info in loaded.values())
+    assert loaded["prometheus/metrics"]["instances"] == [
+        "monitoring/kube-prometheus-stack-prometheus",
+        "team-a/prometheus",
+    ]
+    assert loaded["elasticsearch/data"]["instances"] == [
+        "logging/elasticsearch-master",
+        "search/quickstart-es-http",
+    ]
+    # One server: the flat config, which HolmesGPT runs as instance "default".
+    assert loaded["grafana/dashboards"]["instances"] == []
+    assert report["http_tools"] == {
+        "billing/payments/billing-api": ["billing_payments_billing_api_request"],
+        "inventory/shop-eu/inventory": ["inventory_shop_eu_inventory_request"],
+        "inventory/shop-us/inventory": ["inventory_shop_us_inventory_request"],
+        "jaeger/tracing/jaeger-query": ["jaeger_tracing_jaeger_query_request"],
+    }
+    for name, info in loaded.items():
+        if info["class"] == "HttpToolset":
+            assert info["status"] == "enabled", (name, info["error"])
+
+
+class _Backend(BaseHTTPRequestHandler):
+    """Answers every GET like a healthy Prometheus/Grafana/Elasticsearch/Loki/Tempo would
+    for HolmesGPT's prerequisite checks: 200 with a JSON object."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        _Backend.seen.append(self.path)
+        body = json.dumps(
+            {
+                "status": "success",
+                "data": {"resultType": "vector", "result": []},
+                "cluster_name": "probe",
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def backend() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _served_by(items: list[Discovered], base: str) -> list[Discovered]:
+    """``items`` with every URL pointed at ``base`` (a distinct path per Service)."""
+    moved = []
+    for item in items:
+        url = f"{base}/{item.service.namespace}/{item.service.name}"
+        old = item.endpoint
+        specs = tuple(
+            attrs.evolve(
+                spec,
+                config=json.loads(json.dumps(dict(spec.config)).replace(old, url)),
+                llm_instructions=spec.llm_instructions.replace(old, url),
+            )
+            for spec in item.toolsets
+        )
+        moved.append(attrs.evolve(item, endpoint=url, toolsets=specs))
+    return moved
+
+
+def test_every_toolset_passes_holmesgpts_prerequisite_checks(
+    holmes_python: str, tmp_path: Path, backend: str
+) -> None:
+    """The full check HolmesGPT runs at start-up: configs parsed by each toolset's own
+    code, one request per instance to its health endpoint, tools built. Hostile text
+    in a custom Service rides along and must neither break loading nor expand."""
+    hostile = found(
+        "hostile",
+        "ns",
+        "custom",
+        type_="weird",
+        port=8080,
+        http=True,
+        description=HOSTILE,
+        annotations={"kubernaut.io/toolset-type": HOSTILE},
+    )
+    items = _served_by([*realistic(), hostile], backend)
+    document = HolmesGPTRenderer().render(items)
+
+    report = probe(holmes_python, tmp_path, document, "--check")
+
+    assert report["invalid"] == {}
+    assert report["config_errors"] == {}
+    loaded = report["loaded"]
+    assert set(loaded) == {*EXPECTED, "weird/ns/hostile"}
+    not_enabled = {n: i["error"] for n, i in loaded.items() if i["status"] != "enabled"}
+    assert not_enabled == {}
+    # Two Prometheus servers: HolmesGPT adds the instance-listing tool.
+    assert "prometheus_metrics_list_instances" in loaded["prometheus/metrics"]["tools"]
+    # Each instance's health endpoint was asked, at its own URL.
+    assert any(p.startswith("/team-a/api/v1/query") or p == "/api/v1/query?query=up" for p in _Backend.seen)
+    assert "LEAKED-SECRET" not in document
+    assert "LEAKED-SECRET" not in json.dumps(report)
+
+
+def test_probe_reports_what_holmesgpt_rejects(holmes_python: str, tmp_path: Path) -> None:
+    """The probe is not vacuous: an unknown name without type, a bad HTTP host and a
+    built-in instance without its URL are reported."""
+    document = (
+        "toolsets:\n"
+        "  not-a-builtin:\n"
+        "    enabled: true\n"
+        "    config: {url: http://x}\n"
+        "  grafana/dashboards:\n"
+        "    enabled: true\n"
+        "    config: {instances: [{name: a, api_key: k}]}\n"
+        "  ok/http:\n"
+        "    type: http\n"
+        "    enabled: true\n"
+        "    config: {endpoints: [{hosts: ['ftp://x:99999']}]}\n"
+    )
+    report = probe(holmes_python, tmp_path, document)
+
+    assert set(report["invalid"]) == {"not-a-builtin"}
+    assert set(report["config_errors"]) == {"grafana/dashboards"}
+    assert report["http_tools"] == {"ok/http": []}
+    assert re.search("Unsupported scheme|Invalid HTTP", report["loaded"]["ok/http"]["error"])
+
+
+def test_holmes_interpreter_is_separate(holmes_python: str) -> None:
+    assert Path(holmes_python).resolve() != Path(sys.executable).resolve()

@@ -1,0 +1,250 @@
+"""Configuration loading: schema, strictness, defaults, and exact error text."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from dyntoolset.config import MAX_CONFIG_BYTES, load_config, parse_config, parse_duration
+from dyntoolset.errors import ConfigError
+from dyntoolset.pipeline import load_configuration
+from dyntoolset.testing import make_plugin_set
+from tests.helpers import BetaDetector, LabelDetector, ListRenderer, PickyDetector
+
+SEED = Path(__file__).parent / "fixtures" / "seed"
+
+
+@pytest.fixture
+def plugins():
+    return make_plugin_set(
+        LabelDetector, BetaDetector, PickyDetector, renderers=[ListRenderer], builtins=False
+    )
+
+
+def problems_of(text: str, plugins) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        from dyntoolset.config import parse_and_resolve
+
+        parse_and_resolve("output: {formats: [lines]}\n" + text, plugins, "test.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_defaults_enable_every_detector_at_its_default_priority(plugins):
+    config = load_config(None, plugins)
+    assert [(d.name, d.priority) for d in config.enabled_detectors()] == [
+        ("picky", 5),
+        ("alpha", 10),
+        ("beta", 20),
+    ]
+    assert config.cluster_domain == "cluster.local"
+    assert config.resync_interval == 300.0
+    assert config.output.name == "kubernaut-toolset-config"
+    assert config.output.namespace == "kubernaut-system"
+    assert config.source == "defaults"
+
+
+def test_missing_file_falls_back_to_defaults_and_says_so(plugins, tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    config = load_config(tmp_path / "absent.yaml", plugins)
+    assert config.source == "defaults"
+    assert len(config.enabled_detectors()) == 3
+    assert "absent.yaml not found; using defaults" in caplog.text
+
+
+def test_empty_file_and_empty_detectors_section_mean_defaults(plugins):
+    for text in ("", "detectors:\n", "detectors: {}\n"):
+        raw, problems = parse_config(text)
+        assert problems == [] and raw is not None
+
+
+def test_priority_orders_detectors_ties_broken_by_name(plugins):
+    from dyntoolset.config import parse_and_resolve
+
+    config = parse_and_resolve(
+        "output: {formats: [lines]}\n"
+        "detectors:\n  beta: {priority: 1}\n  alpha: {priority: 1}\n  picky: {enabled: false}\n",
+        plugins,
+        "t",
+    )
+    assert [d.name for d in config.enabled_detectors()] == ["alpha", "beta"]
+    assert config.detectors["picky"].enabled is False
+
+
+def test_every_problem_is_reported_at_once_with_exact_text(plugins):
+    problems = problems_of(
+        "cluster_domain: Cluster.Local\n"
+        "resync_interval: 0s\n"
+        "bogus: 1\n"
+        "health_checks: {mode: fast, concurrency: 0}\n"
+        "detectors:\n"
+        "  alpha:\n"
+        '    enabled: "false"\n'
+        "    priority: high\n"
+        "    health_check: {path: no-slash, timeout: -1, retries: -1, extra: 1}\n"
+        '    namespaces: ["prod-*", "!kube-*", "Bad_NS"]\n'
+        '    required_annotations: ["kubernaut.io/toolset | x.io/a=b", "bad key!"]\n',
+        plugins,
+    )
+    assert problems == [
+        "$.cluster_domain: 'Cluster.Local' is not a valid DNS name (lowercase letters, digits, '-', '.')",
+        "$.resync_interval: must be a positive duration, got '0s'",
+        "$.health_checks.mode: expected one of 'auto', 'direct', 'apiserver-proxy', got 'fast'",
+        "$.health_checks.concurrency: must be between 1 and 1000000000, got 0",
+        "$.detectors.alpha.enabled: expected bool (true or false), got 'false'",
+        "$.detectors.alpha.priority: expected int, got 'high'",
+        "$.detectors.alpha.health_check.path: health path 'no-slash' must start with '/'",
+        "$.detectors.alpha.health_check.timeout: must be a positive duration, got -1",
+        "$.detectors.alpha.health_check.retries: must be between 0 and 1000, got -1",
+        "$.detectors.alpha.health_check.extra: unknown key; expected one of: path, retries, timeout",
+        "$.detectors.alpha.namespaces: invalid namespace pattern 'Bad_NS': use lowercase letters, "
+        "digits, '-', '*' and '?', optionally prefixed by '!' to exclude",
+        "$.detectors.alpha.required_annotations: invalid annotation key 'bad key!': the name must "
+        "be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter "
+        "or digit",
+        "$.bogus: unknown key; expected one of: cluster_domain, detectors, health_checks, output, "
+        "resync_interval",
+    ]
+
+
+def test_resolution_problems_are_listed_together(plugins):
+    problems = problems_of(
+        "detectors:\n"
+        "  jaeger: {enabled: false}\n"
+        "  picky:\n    config: {mode: 5, zzz: 1}\n",
+        plugins,
+    )
+    assert problems == [
+        "$.detectors.jaeger: unknown detector 'jaeger'; installed detectors: alpha, beta, picky",
+        "$.detectors.picky.config.mode: expected str, got 5",
+        "$.detectors.picky.config.zzz: unknown key; expected one of: limit, mode",
+    ]
+
+
+def test_error_message_names_the_source_and_counts(plugins):
+    with pytest.raises(ConfigError) as info:
+        from dyntoolset.config import parse_and_resolve
+
+        parse_and_resolve("detectors: {alpha: {priority: high, enabled: 1}}", plugins, "cfg.yaml")
+    assert str(info.value).splitlines() == [
+        "invalid configuration in cfg.yaml (2 problems):",
+        "  $.detectors.alpha.enabled: expected bool (true or false), got 1",
+        "  $.detectors.alpha.priority: expected int, got 'high'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: [", "$: invalid YAML at line 1, column 5: expected the node content, but found '<stream end>'"),
+        ("a: 1\n b: 2", "$: invalid YAML at line 2, column 3: mapping values are not allowed here"),
+        ("- 1", "$: expected a mapping, got [1]"),
+    ],
+)
+def test_document_level_problems(text, expected):
+    raw, problems = parse_config(text)
+    assert raw is None
+    assert [str(p) for p in problems] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("detectors: 5", "$.detectors: expected a mapping, got 5"),
+        ("detectors:\n  alpha: 3", "$.detectors.alpha: expected a mapping, got 3"),
+        ("detectors:\n  alpha: {namespaces: monitoring}", "$.detectors.alpha.namespaces: expected a list of strings, got 'monitoring'"),
+        ("output: {formats: lines}", "$.output.formats: expected a list, got 'lines'"),
+        ("output: {formats: [lines, lines]}", "$.output.formats: lists a format more than once"),
+        ("output: {formats: [yaml]}", "$.output.formats[0]: unknown output format 'yaml'; installed: lines"),
+        ("output: {name: Bad_Name}", "$.output.name: 'Bad_Name' is not a valid DNS name (lowercase letters, digits, '-', '.')"),
+        ("detectors: {alpha: {priority: true}}", "$.detectors.alpha.priority: expected int, got True"),
+        ("detectors: {alpha: {priority: -1}}", "$.detectors.alpha.priority: must be between 0 and 1000000, got -1"),
+        ("detectors: {alpha: {health_check: {timeout: 5x}}}", "$.detectors.alpha.health_check.timeout: expected a duration such as 5s, 500ms, 1m30s or a number of seconds, got '5x'"),
+        ("detectors: {alpha: {health_check: {path: /a/../b}}}", "$.detectors.alpha.health_check.path: health path '/a/../b' must not contain '..'"),
+        ("detectors: {picky: {config: {mode: a}, plugin: {config: {mode: b}}}}", "$.detectors.picky: set the detector's settings in 'config' or 'plugin.config', not both"),
+        ("detectors: {picky: {plugin: {config: {limit: '3'}}}}", "$.detectors.picky.plugin.config.limit: expected int, got '3'"),
+        ("health_checks: {include_unhealthy: 'no'}", "$.health_checks.include_unhealthy: expected bool (true or false), got 'no'"),
+    ],
+)
+def test_single_problem_text(plugins, text, expected):
+    assert problems_of(text, plugins) == [expected]
+
+
+def test_yaml_alias_bomb_is_refused(plugins):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(12)
+    )
+    problems = problems_of(bomb, plugins)
+    assert problems == ["$: invalid YAML: more than 100 YAML aliases"]
+
+
+def test_oversized_file_is_refused_before_parsing(plugins, tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(big, plugins)
+    assert [str(p) for p in info.value.problems] == [f"$: file is larger than {MAX_CONFIG_BYTES} bytes"]
+
+
+def test_unreadable_and_non_utf8_files_are_errors_not_defaults(plugins, tmp_path):
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary, plugins)
+    with pytest.raises(ConfigError, match="cannot read file"):
+        load_config(tmp_path, plugins)  # a directory
+
+
+def test_detector_settings_are_structured_by_its_own_class(plugins):
+    from dyntoolset.config import parse_and_resolve
+
+    config = parse_and_resolve(
+        "output: {formats: [lines]}\ndetectors: {picky: {config: {mode: loose, limit: 7}}}",
+        plugins,
+        "t",
+    )
+    settings = config.detectors["picky"].settings
+    assert (settings.mode, settings.limit) == ("loose", 7)
+    plugin_form = parse_and_resolve(
+        "output: {formats: [lines]}\ndetectors: {picky: {plugin: {config: {mode: loose}}}}",
+        plugins,
+        "t",
+    )
+    assert plugin_form.detectors["picky"].settings.mode == "loose"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(5, 5.0), (0.5, 0.5), ("5s", 5.0), ("500ms", 0.5), ("1m30s", 90.0), ("2h", 7200.0)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_seed_examples_are_accepted_as_written(plugins):
+    builtin = make_plugin_set()
+    for name in ("ac-037-01.yaml", "ac-038-01.yaml"):
+        config = load_configuration(SEED / name, builtin)
+        assert config.source.endswith(name)
+    ac037 = load_configuration(SEED / "ac-037-01.yaml", builtin)
+    assert [d.name for d in ac037.enabled_detectors()] == ["prometheus", "grafana", "custom"]
+    ac038 = load_configuration(SEED / "ac-038-01.yaml", builtin)
+    prom = ac038.detectors["prometheus"].health_check
+    assert (prom.path, prom.timeout, prom.retries) == ("/-/healthy", 5.0, 3)
+    custom = ac038.detectors["custom"]
+    assert custom.namespaces.allows("production") and not custom.namespaces.allows("staging")
+    assert custom.required_annotations.satisfied_by(
+        {"kubernaut.io/toolset": "enabled", "kubernaut.io/toolset-type": "x"}
+    )
+
+
+def test_seed_plugin_example_loads_and_survives_a_missing_plugin_file(caplog):
+    builtin = make_plugin_set()
+    caplog.set_level(logging.WARNING)
+    config = load_configuration(SEED / "ac-040-03.yaml", builtin)
+    assert "custom-plugin" not in config.detectors
+    assert "prometheus" in [d.name for d in config.enabled_detectors()]
+    assert [f.plugin for f in builtin.failures] == ["custom-plugin"]
+    assert "cannot load /plugins/custom-detector.so: no such file or directory" in builtin.failures[0].reason
+    assert "detector custom-plugin (plugin.path /plugins/custom-detector.so) failed to load" in caplog.text

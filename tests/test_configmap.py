@@ -1,0 +1,148 @@
+"""The output ConfigMap: creation, merge, overrides, drift, no-op, size limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dyntoolset.config import OutputSettings
+from dyntoolset.configmap import (
+    CONTENT_HASH,
+    GENERATED_AT,
+    KEY_HASHES,
+    LABELS,
+    MAX_DATA_BYTES,
+    merge_configmap,
+)
+from dyntoolset.errors import DocumentTooLargeError
+
+OUT = OutputSettings()
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
+OVERRIDES = "toolsets:\n  prometheus/metrics:\n    enabled: false   # keep: 'byte for byte'\n"
+
+
+def test_create_when_missing():
+    result = merge_configmap({"toolsets.yaml": "a: 1\n"}, OUT, None, T0)
+    cm = result.configmap
+    assert result.created and result.changed and result.drifted == ()
+    assert cm["metadata"]["name"] == "kubernaut-toolset-config"
+    assert cm["metadata"]["namespace"] == "kubernaut-system"
+    assert cm["metadata"]["labels"] == LABELS
+    assert cm["metadata"]["annotations"][GENERATED_AT] == T0
+    assert cm["metadata"]["annotations"][CONTENT_HASH].startswith("sha256:")
+    assert json.loads(cm["metadata"]["annotations"][KEY_HASHES]).keys() == {"toolsets.yaml"}
+    assert cm["data"] == {"toolsets.yaml": "a: 1\n"}
+
+
+def existing_with_foreign_content():
+    first = merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, None, T0).configmap
+    first["metadata"]["resourceVersion"] = "42"
+    first["metadata"]["labels"]["team"] = "sre"
+    first["metadata"]["annotations"]["note"] = "hands off"
+    first["data"]["overrides.yaml"] = OVERRIDES
+    first["data"]["notes.txt"] = "foreign"
+    return first
+
+
+def test_unchanged_input_is_a_no_op_and_keeps_the_timestamp():
+    existing = existing_with_foreign_content()
+    again = merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)
+    assert not again.changed
+    assert again.configmap["metadata"]["annotations"][GENERATED_AT] == T0
+    assert again.configmap == {**existing}
+
+
+def test_update_keeps_overrides_foreign_keys_labels_and_annotations():
+    existing = existing_with_foreign_content()
+    result = merge_configmap({"toolsets.yaml": "a: 2\n", "toolset.json": "{}"}, OUT, existing, T1)
+    cm = result.configmap
+    assert result.changed and not result.created and result.drifted == ()
+    assert cm["data"]["overrides.yaml"] == OVERRIDES
+    assert cm["data"]["notes.txt"] == "foreign"
+    assert cm["data"]["toolsets.yaml"] == "a: 2\n"
+    assert cm["metadata"]["labels"]["team"] == "sre"
+    assert cm["metadata"]["annotations"]["note"] == "hands off"
+    assert cm["metadata"]["annotations"][GENERATED_AT] == T1
+    assert cm["metadata"]["resourceVersion"] == "42"  # replace needs it
+
+
+def test_edited_generated_key_is_drift_and_restored():
+    existing = existing_with_foreign_content()
+    existing["data"]["toolsets.yaml"] = "a: hacked\n"
+    result = merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)
+    assert result.drifted == ("toolsets.yaml",) and result.changed
+    assert result.configmap["data"]["toolsets.yaml"] == "a: 1\n"
+    assert result.configmap["data"]["overrides.yaml"] == OVERRIDES
+
+
+def test_deleted_generated_key_is_drift_and_restored():
+    existing = existing_with_foreign_content()
+    del existing["data"]["toolset.json"]
+    result = merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)
+    assert result.drifted == ("toolset.json",)
+    assert result.configmap["data"]["toolset.json"] == "{}"
+
+
+def test_an_ordinary_update_is_not_drift():
+    existing = existing_with_foreign_content()
+    result = merge_configmap({"toolsets.yaml": "b: 1\n", "toolset.json": "[]"}, OUT, existing, T1)
+    assert result.drifted == ()
+
+
+def test_keys_of_disabled_formats_are_removed_unless_edited():
+    existing = existing_with_foreign_content()
+    result = merge_configmap({"toolsets.yaml": "a: 1\n"}, OUT, existing, T1)
+    assert result.removed == ("toolset.json",)
+    assert "toolset.json" not in result.configmap["data"]
+    existing["data"]["toolset.json"] = '{"edited": true}'
+    kept = merge_configmap({"toolsets.yaml": "a: 1\n"}, OUT, existing, T1)
+    assert kept.removed == () and kept.configmap["data"]["toolset.json"] == '{"edited": true}'
+
+
+def test_keys_written_before_dyntoolset_managed_them_are_adopted_without_drift():
+    v1 = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "kubernaut-toolset-config", "namespace": "kubernaut-system"},
+          "data": {"toolset.json": '{"tools": []}', "overrides.yaml": OVERRIDES}}
+    result = merge_configmap({"toolset.json": '{"tools": [1]}'}, OUT, v1, T0)
+    assert result.drifted == () and result.changed
+    assert result.configmap["data"]["overrides.yaml"] == OVERRIDES
+
+
+@pytest.mark.parametrize("garbage", ["not json", '["list"]', '{"k": 1}'])
+def test_malformed_ownership_annotation_is_tolerated(garbage):
+    existing = existing_with_foreign_content()
+    existing["metadata"]["annotations"][KEY_HASHES] = garbage
+    result = merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)
+    assert result.drifted == ()
+    assert json.loads(result.configmap["metadata"]["annotations"][KEY_HASHES]).keys() == {
+        "toolsets.yaml", "toolset.json",
+    }
+
+
+def test_overrides_yaml_is_never_generated():
+    with pytest.raises(ValueError, match="belongs to the operator"):
+        merge_configmap({"overrides.yaml": "x"}, OUT, None, T0)
+
+
+def test_over_one_mebibyte_is_refused_whole():
+    with pytest.raises(DocumentTooLargeError) as info:
+        merge_configmap({"toolsets.yaml": "x" * MAX_DATA_BYTES}, OUT, None, T0)
+    assert info.value.size == MAX_DATA_BYTES + len("toolsets.yaml")
+    assert "the previous ConfigMap is kept" in str(info.value)
+    existing = existing_with_foreign_content()
+    existing["data"]["notes.txt"] = "y" * (MAX_DATA_BYTES - 100)
+    with pytest.raises(DocumentTooLargeError):  # foreign data counts too
+        merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)
+
+
+@given(st.dictionaries(st.sampled_from(["toolsets.yaml", "toolset.json", "x.txt"]), st.text(max_size=50)))
+def test_merging_twice_is_idempotent(generated):
+    first = merge_configmap(generated, OUT, existing_with_foreign_content(), T0)
+    second = merge_configmap(generated, OUT, first.configmap, T1)
+    assert not second.changed and second.drifted == ()
+    assert second.configmap == first.configmap
+    assert yaml.safe_load(yaml.safe_dump(second.configmap)) == second.configmap

@@ -1,0 +1,135 @@
+"""The discovery engine: order, first match, filters, skip reasons, isolation."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from dyntoolset.config import parse_and_resolve
+from dyntoolset.discovery import create_detectors, discover
+from dyntoolset.testing import make_plugin_set, make_service
+from tests.helpers import BetaDetector, BrokenDetector, GreedyDetector, LabelDetector, PickyDetector
+
+
+def engine(*classes, text: str = ""):
+    plugins = make_plugin_set(*classes, builtins=False)
+    config = parse_and_resolve("output: {formats: []}\n" + text, plugins, "test")
+    return create_detectors(config, plugins)
+
+
+def test_first_match_in_priority_order_wins():
+    detectors = engine(LabelDetector, GreedyDetector)
+    result = discover([make_service("a", labels={"app": "alpha"})], detectors)
+    assert [d.detector for d in result.discovered] == ["alpha"]
+    reordered = engine(LabelDetector, GreedyDetector, text="detectors: {greedy: {priority: 1}}")
+    result = discover([make_service("a", labels={"app": "alpha"})], reordered)
+    assert [d.detector for d in result.discovered] == ["greedy"]
+
+
+def test_disabled_detectors_do_not_run():
+    detectors = engine(LabelDetector, GreedyDetector, text="detectors: {greedy: {enabled: false}}")
+    assert [a.name for a in detectors] == ["alpha"]
+    result = discover([make_service("x")], detectors)
+    assert result.discovered == [] and result.skipped["no_match"] == 1
+
+
+def test_results_are_sorted_and_deduplicated_last_wins():
+    services = [
+        make_service("b", "ns2", labels={"app": "alpha"}),
+        make_service("a", "ns2", labels={"app": "alpha"}),
+        make_service("z", "ns1", labels={"app": "alpha"}),
+        make_service("a", "ns2", labels={"app": "alpha"}, ports=[(8080, "web")]),
+    ]
+    result = discover(services, engine(LabelDetector))
+    assert [d.key for d in result.discovered] == ["ns1/z", "ns2/a", "ns2/b"]
+    assert result.discovered[1].endpoint == "http://a.ns2.svc.cluster.local:8080"
+    assert result.services_seen == 3
+
+
+def test_discovered_carries_endpoint_health_path_and_toolsets():
+    detectors = engine(LabelDetector, text="cluster_domain: corp.example\n"
+                       "detectors: {alpha: {health_check: {path: /ready}}}")
+    [found] = discover([make_service("svc", "obs", labels={"app": "alpha"}, ports=[(443, "https")])],
+                       detectors).discovered
+    assert found.endpoint == "https://svc.obs.svc.corp.example:443"
+    assert found.health_path == "/ready"
+    assert [t.kind for t in found.toolsets] == ["http"]
+    default = discover([make_service("svc", labels={"app": "alpha"})], engine(LabelDetector)).discovered[0]
+    assert default.health_path == "/healthz"
+
+
+def test_namespace_and_annotation_filters_explain_skips():
+    detectors = engine(
+        LabelDetector,
+        text="detectors:\n  alpha:\n    namespaces: ['!kube-*']\n"
+        "    required_annotations: ['team=obs | team=sre']\n",
+    )
+    services = [
+        make_service("a", "kube-system", labels={"app": "alpha"}, annotations={"team": "obs"}),
+        make_service("b", "default", labels={"app": "alpha"}),
+        make_service("c", "default", labels={"app": "alpha"}, annotations={"team": "sre"}),
+        make_service("d", "kube-system", labels={"app": "nginx"}),
+    ]
+    result = discover(services, detectors)
+    assert [d.key for d in result.discovered] == ["default/c"]
+    assert dict(result.skipped) == {
+        "no_match": 1, "namespace_filtered": 1, "annotation_filtered": 1, "invalid": 0,
+    }
+    assert [(s.service, s.reason, s.detector) for s in result.skips] == [
+        ("default/b", "annotation_filtered", "alpha"),
+        ("kube-system/a", "namespace_filtered", "alpha"),
+    ]
+
+
+def test_a_filtered_detector_lets_the_next_one_match():
+    detectors = engine(LabelDetector, GreedyDetector, text="detectors: {alpha: {namespaces: [monitoring]}}")
+    [found] = discover([make_service("a", "default", labels={"app": "alpha"})], detectors).discovered
+    assert found.detector == "greedy"
+
+
+def test_a_raising_detector_is_isolated_counted_and_logged(caplog):
+    caplog.set_level(logging.ERROR)
+    detectors = engine(BrokenDetector, LabelDetector)
+    result = discover([make_service("a", labels={"app": "alpha"}), make_service("b")], detectors)
+    assert [d.key for d in result.discovered] == ["default/a"]
+    assert result.detectors["broken"].errors == 2
+    assert [(f.detector, f.service, f.error) for f in result.failures] == [
+        ("broken", "default/a", "RuntimeError('boom')"),
+        ("broken", "default/b", "RuntimeError('boom')"),
+    ]
+    assert "detector broken failed on Service default/a: RuntimeError('boom')" in caplog.text
+
+
+def test_invalid_service_is_skipped_with_its_reason(caplog):
+    caplog.set_level(logging.WARNING)
+    detectors = engine(PickyDetector, GreedyDetector)
+    result = discover([make_service("p", labels={"app": "picky", "mode": "loose"})], detectors)
+    assert result.discovered == []  # invalid stops the Service: no later detector takes it
+    assert result.skipped["invalid"] == 1
+    assert result.skips[0].detail == "label mode must be 'strict'"
+    assert "skipping Service default/p (invalid, detector picky): label mode must be 'strict'" in caplog.text
+    loose = engine(PickyDetector, text="detectors: {picky: {config: {mode: loose}}}")
+    assert len(discover([make_service("p", labels={"app": "picky", "mode": "loose"})], loose).discovered) == 1
+
+
+def test_per_detector_statistics():
+    detectors = engine(LabelDetector, BetaDetector)
+    services = [make_service(f"s{i}", labels={"app": "beta"}) for i in range(3)] + [make_service("x")]
+    result = discover(services, detectors)
+    assert result.detectors["alpha"].found == 0
+    assert result.detectors["beta"].found == 3
+    assert all(s.seconds >= 0 for s in result.detectors.values())
+    assert result.by_namespace() == {"default": 3}
+
+
+def test_services_without_ports_are_never_toolsets():
+    assert discover([make_service("a", labels={"app": "alpha"}, ports=())], engine(LabelDetector)).discovered == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 500])
+def test_engine_handles_any_number_of_services(count):
+    services = [make_service(f"s{i}", f"ns{i % 7}", labels={"app": "alpha"}) for i in range(count)]
+    result = discover(services, engine(LabelDetector))
+    assert len(result.discovered) == count
+    assert result.discovered == sorted(result.discovered, key=lambda d: (d.service.namespace, d.service.name))

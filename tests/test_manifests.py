@@ -1,0 +1,89 @@
+"""Reading Service manifests from files, directories and stdin."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from dyntoolset.manifests import read_manifests
+from dyntoolset.snapshot import SnapshotError, service_from_object
+
+SVC = {"apiVersion": "v1", "kind": "Service",
+       "metadata": {"name": "prom", "namespace": "monitoring", "labels": {"app": "prometheus"}},
+       "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "web", "port": 9090, "appProtocol": "http"}]}}
+
+
+def test_multi_document_yaml_and_lists(tmp_path):
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "list.json").write_text(json.dumps({"kind": "ServiceList", "items": [SVC, SVC]}))
+    (tmp_path / "ignored.txt").write_text("not a manifest")
+    report = read_manifests([str(tmp_path)])
+    assert report.errors == []
+    assert [(o.source.rsplit("/", 1)[1], o.position, o.kind) for o in report.objects] == [
+        ("a.yaml", "document 1", "Service"),
+        ("a.yaml", "document 3", "Deployment"),
+        ("list.json", "document 1 items[0]", "Service"),
+        ("list.json", "document 1 items[1]", "Service"),
+    ]
+
+
+def test_stdin(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"kind": "List", "items": [SVC]})))
+    report = read_manifests(["-"])
+    assert [(o.source, o.kind) for o in report.objects] == [("<stdin>", "Service")]
+
+
+def test_malformed_documents_are_reported_with_file_and_position(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: ok}\n---\nkind: [\n")
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just a string\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(json.dumps(SVC))
+    report = read_manifests([str(bad), str(scalar), str(tmp_path / "missing.yaml"), str(good)])
+    assert [str(e) for e in report.errors] == [
+        f"{bad}:line 6 column 1: invalid YAML: expected the node content, but found '<stream end>'",
+        f"{scalar}:document 1: expected a Kubernetes object, got str",
+        f"{tmp_path / 'missing.yaml'}: no such file or directory",
+    ]
+    assert [o.obj["metadata"]["name"] for o in report.objects] == ["ok", "prom"]
+
+
+def test_non_utf8_file_is_an_error(tmp_path):
+    (tmp_path / "x.yaml").write_bytes(b"\xff\xfe")
+    report = read_manifests([str(tmp_path / "x.yaml")])
+    assert "not UTF-8 text" in str(report.errors[0])
+
+
+def test_service_snapshot_fields():
+    svc = service_from_object(SVC)
+    assert svc.key == "monitoring/prom"
+    assert svc.labels == {"app": "prometheus"}
+    assert svc.ports[0].port == 9090 and svc.ports[0].app_protocol == "http"
+    assert not svc.is_headless
+    assert service_from_object({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}}).is_headless
+    assert service_from_object({"metadata": {"name": "h"}}).namespace == "default"
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ({}, "metadata must be a mapping"),
+        ({"metadata": {}}, "metadata.name is required"),
+        ({"metadata": {"name": "a", "labels": {"a": 1}}}, "metadata.labels must be a mapping of strings to strings"),
+        ({"metadata": {"name": "a"}, "spec": {"ports": {}}}, "spec.ports must be a list"),
+        ({"metadata": {"name": "a"}, "spec": {"ports": [{"port": "80"}]}}, "spec.ports[0].port must be an integer 1-65535, got '80'"),
+        ({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 0}]}}, "spec.ports[0].port must be an integer 1-65535, got 0"),
+        ({"metadata": {"name": "a"}, "spec": []}, "spec must be a mapping"),
+    ],
+)
+def test_bad_service_objects(obj, message):
+    with pytest.raises(SnapshotError) as info:
+        service_from_object(obj)
+    assert str(info.value) == message
