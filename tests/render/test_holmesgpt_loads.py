@@ -12,11 +12,11 @@ is loadable, and a silent skip would hide its absence.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,10 +25,10 @@ from typing import Any
 
 import attrs
 import pytest
+from render_samples import found, realistic
 
 from dyntoolset.model import Discovered
 from dyntoolset.render.holmesgpt import HolmesGPTRenderer
-from render_samples import found, realistic
 
 PROBE = Path(__file__).with_name("holmes_probe.py")
 HOLMES_VERSION = "0.45.0"
@@ -52,8 +52,10 @@ HOSTILE = (
 )
 
 
-@pytest.fixture(scope="module")
+@functools.cache
 def holmes_python() -> str:
+    """The holmes interpreter, checked once; called inside each test (not as a
+    fixture) so a missing setup is reported as a test failure, not a setup error."""
     python = os.environ.get("DYNTOOLSET_HOLMES_PYTHON", "")
     if not python:
         pytest.fail(
@@ -105,10 +107,8 @@ def probe(python: str, tmp_path: Path, document: str, *args: str) -> dict[str, A
     return report
 
 
-def test_realistic_document_loads_with_zero_invalid_toolsets(
-    holmes_python: str, tmp_path: Path
-) -> None:
-    report = probe(holmes_python, tmp_path, HolmesGPTRenderer().render(realistic()))
+def test_realistic_document_loads_with_zero_invalid_toolsets(tmp_path: Path) -> None:
+    report = probe(holmes_python(), tmp_path, HolmesGPTRenderer().render(realistic()))
 
     assert report["invalid"] == {}
     assert report["missing"] == []
@@ -192,9 +192,7 @@ def _served_by(items: list[Discovered], base: str) -> list[Discovered]:
     return moved
 
 
-def test_every_toolset_passes_holmesgpts_prerequisite_checks(
-    holmes_python: str, tmp_path: Path, backend: str
-) -> None:
+def test_every_toolset_passes_holmesgpts_prerequisite_checks(tmp_path: Path, backend: str) -> None:
     """The full check HolmesGPT runs at start-up: configs parsed by each toolset's own
     code, one request per instance to its health endpoint, tools built. Hostile text
     in a custom Service rides along and must neither break loading nor expand."""
@@ -208,10 +206,11 @@ def test_every_toolset_passes_holmesgpts_prerequisite_checks(
         description=HOSTILE,
         annotations={"kubernaut.io/toolset-type": HOSTILE},
     )
+    _Backend.seen.clear()
     items = _served_by([*realistic(), hostile], backend)
     document = HolmesGPTRenderer().render(items)
 
-    report = probe(holmes_python, tmp_path, document, "--check")
+    report = probe(holmes_python(), tmp_path, document, "--check")
 
     assert report["invalid"] == {}
     assert report["config_errors"] == {}
@@ -221,13 +220,18 @@ def test_every_toolset_passes_holmesgpts_prerequisite_checks(
     assert not_enabled == {}
     # Two Prometheus servers: HolmesGPT adds the instance-listing tool.
     assert "prometheus_metrics_list_instances" in loaded["prometheus/metrics"]["tools"]
-    # Each instance's health endpoint was asked, at its own URL.
-    assert any(p.startswith("/team-a/api/v1/query") or p == "/api/v1/query?query=up" for p in _Backend.seen)
+    # Every server of a built-in toolset was asked, at its own URL.
+    asked = {"/".join(path.split("/")[:3]) for path in _Backend.seen}
+    assert asked == {
+        f"/{item.service.namespace}/{item.service.name}"
+        for item in items
+        if any(spec.kind != "http" for spec in item.toolsets)
+    }
     assert "LEAKED-SECRET" not in document
     assert "LEAKED-SECRET" not in json.dumps(report)
 
 
-def test_probe_reports_what_holmesgpt_rejects(holmes_python: str, tmp_path: Path) -> None:
+def test_probe_reports_what_holmesgpt_rejects(tmp_path: Path) -> None:
     """The probe is not vacuous: an unknown name without type, a bad HTTP host and a
     built-in instance without its URL are reported."""
     document = (
@@ -243,13 +247,9 @@ def test_probe_reports_what_holmesgpt_rejects(holmes_python: str, tmp_path: Path
         "    enabled: true\n"
         "    config: {endpoints: [{hosts: ['ftp://x:99999']}]}\n"
     )
-    report = probe(holmes_python, tmp_path, document)
+    report = probe(holmes_python(), tmp_path, document)
 
     assert set(report["invalid"]) == {"not-a-builtin"}
     assert set(report["config_errors"]) == {"grafana/dashboards"}
     assert report["http_tools"] == {"ok/http": []}
     assert re.search("Unsupported scheme|Invalid HTTP", report["loaded"]["ok/http"]["error"])
-
-
-def test_holmes_interpreter_is_separate(holmes_python: str) -> None:
-    assert Path(holmes_python).resolve() != Path(sys.executable).resolve()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dyntoolset.model import Discovered
@@ -91,6 +92,29 @@ def short_hash(*parts: str) -> str:
     """Eight hex digits identifying ``parts``: stable across runs and machines."""
     digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:8]
+
+
+def unique_names(names: Sequence[str], seeds: Sequence[Sequence[str]], sep: str = "-") -> list[str]:
+    """``names`` made distinct: every name that occurs more than once gets
+    ``sep`` and :func:`short_hash` of its seed appended.
+
+    Only colliding names change, so adding a Service renames nothing unless it
+    collides. Seeds should identify the item (e.g. namespace, name, detector);
+    if even they are equal, the position in ``names`` breaks the tie.
+    """
+    counts = Counter(names)
+    result = [
+        f"{name}{sep}{short_hash(*seed)}" if counts[name] > 1 else name
+        for name, seed in zip(names, seeds, strict=True)
+    ]
+    taken: set[str] = set()
+    for i, name in enumerate(result):
+        candidate = name
+        while candidate in taken:
+            candidate = f"{name}{sep}{short_hash(name, str(i), candidate)}"
+        result[i] = candidate
+        taken.add(candidate)
+    return result
 
 
 def ordered(discovered: Iterable[Discovered]) -> list[Discovered]:

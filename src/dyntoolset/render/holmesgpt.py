@@ -58,6 +58,7 @@ from dyntoolset.render._common import (
     ordered,
     plain_config,
     short_hash,
+    unique_names,
 )
 from dyntoolset.renderer import Renderer
 from dyntoolset.toolsets import BUILTIN_URL_KEYS, HTTP_KIND
@@ -108,7 +109,9 @@ def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
     carried, HTTP endpoints it would reject) are left out and logged: one bad
     Service must not make the agent lose every toolset.
     """
-    builtin: dict[str, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in BUILTIN_URL_KEYS}
+    builtin: dict[str, list[tuple[str, tuple[str, ...], dict[str, Any]]]] = {
+        kind: [] for kind in BUILTIN_URL_KEYS
+    }
     http: list[tuple[Discovered, int, dict[str, Any]]] = []
     for found in ordered(discovered):
         seen: dict[str, int] = {}
@@ -117,7 +120,8 @@ def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
             try:
                 if spec.kind in BUILTIN_URL_KEYS:
                     instance = found.key if count == 1 else f"{found.key}#{count}"
-                    builtin[spec.kind].append((clean_text(instance), _builtin_config(spec)))
+                    seed = (found.service.namespace, found.service.name, found.detector, str(count))
+                    builtin[spec.kind].append((clean_text(instance), seed, _builtin_config(spec)))
                 elif spec.kind == HTTP_KIND:
                     http.append((found, count, _http_entry(found, spec)))
                 else:
@@ -130,12 +134,13 @@ def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
     toolsets: dict[str, Any] = {}
     for kind, instances in builtin.items():
         if len(instances) == 1:
-            toolsets[kind] = {"enabled": True, "config": instances[0][1]}
+            toolsets[kind] = {"enabled": True, "config": instances[0][2]}
         elif instances:
-            toolsets[kind] = {
-                "enabled": True,
-                "config": {"instances": [{"name": name, **cfg} for name, cfg in instances]},
-            }
+            # HolmesGPT rejects duplicate instance names; Service keys are
+            # unique, but only as long as the core never repeats a Service.
+            names = unique_names([i[0] for i in instances], [i[1] for i in instances], sep="#")
+            configs = [{"name": name, **i[2]} for name, i in zip(names, instances, strict=True)]
+            toolsets[kind] = {"enabled": True, "config": {"instances": configs}}
     for name, entry in zip(_http_names(http), (entry for _, _, entry in http), strict=True):
         toolsets[name] = entry
     if not toolsets:

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.model import Discovered
-from dyntoolset.render._common import ordered, short_hash, utf8_safe
+from dyntoolset.render._common import ordered, unique_names, utf8_safe
 from dyntoolset.renderer import Renderer
 
 
@@ -48,17 +48,16 @@ class KubernautRenderer(Renderer):
 
 def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
     """The document as data: ``{"tools": [tool, ...]}`` in namespace/name order."""
-    tools = [_tool(found) for found in ordered(discovered)]
+    items = ordered(discovered)
+    tools = [_tool(found) for found in items]
     # Names are unique for valid Kubernetes names; if the core ever passes the
-    # same Service twice, or names with dots, keep the keys apart anyway.
-    counts: dict[str, int] = {}
-    for tool in tools:
-        counts[tool["name"]] = counts.get(tool["name"], 0) + 1
-    for tool, found in zip(tools, ordered(discovered), strict=True):
-        if counts[tool["name"]] > 1:
-            tool["name"] += "-" + short_hash(
-                found.service.namespace, found.service.name, found.detector
-            )
+    # same Service twice, or names with dots, keep the tools apart anyway.
+    names = unique_names(
+        [tool["name"] for tool in tools],
+        [(f.service.namespace, f.service.name, f.detector) for f in items],
+    )
+    for tool, name in zip(tools, names, strict=True):
+        tool["name"] = name
     return {"tools": tools}
 
 
