@@ -1,0 +1,365 @@
+"""The ``custom`` detector: opt-in annotations, their validation, and the endpoint guard."""
+
+from __future__ import annotations
+
+import string
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dyntoolset.detectors.custom import (
+    ENABLED,
+    ENDPOINT,
+    HEALTH_PATH,
+    TYPE,
+    CustomDetector,
+    CustomSettings,
+)
+from dyntoolset.errors import InvalidService
+from dyntoolset.model import Discovered
+
+from ._support import ctx_for, service
+
+DETECTOR = CustomDetector()
+OPT_IN = {ENABLED: "enabled", TYPE: "billing-api"}
+OWN_HOST = "billing.shop.svc.cluster.local"
+
+
+def _detect(annotations: dict[str, str], **kwargs: object) -> Discovered | None:
+    ctx_overrides = kwargs.pop("ctx", {})
+    assert isinstance(ctx_overrides, dict)
+    svc = service("billing", "shop", annotations=annotations, **kwargs)  # type: ignore[arg-type]
+    return DETECTOR.detect(svc, ctx_for(DETECTOR, **ctx_overrides))
+
+
+def _reason(annotations: dict[str, str], **kwargs: object) -> str:
+    with pytest.raises(InvalidService) as info:
+        _detect(annotations, **kwargs)
+    return info.value.reason
+
+
+# -- opting in -------------------------------------------------------------
+
+
+def test_not_annotated_is_not_custom() -> None:
+    assert _detect({}) is None
+    assert _detect({TYPE: "prometheus"}) is None  # a type alone does not opt in
+
+
+@pytest.mark.parametrize("value", ["enabled", "true", "Enabled", "TRUE", " true "])
+def test_opt_in_values(value: str) -> None:
+    found = _detect({ENABLED: value, TYPE: "billing-api"})
+    assert found is not None
+    assert found.type == "billing-api"
+    assert found.detector == "custom"
+    assert found.endpoint == f"http://{OWN_HOST}:8080"
+    assert found.health_path == "/"
+
+
+@pytest.mark.parametrize("value", ["false", "disabled", "", "FALSE"])
+def test_opt_out_values(value: str) -> None:
+    assert _detect({ENABLED: value, TYPE: "billing-api"}) is None
+
+
+def test_unknown_switch_value_is_invalid() -> None:
+    reason = _reason({ENABLED: "yes", TYPE: "billing-api"})
+    assert reason.startswith(f"annotation {ENABLED} must be")
+    assert "'yes'" in reason
+
+
+def test_type_is_required() -> None:
+    assert _reason({ENABLED: "true"}) == f"annotation {TYPE} is required when {ENABLED} is set"
+
+
+def test_port_choice_prefers_named_http_then_first_tcp_port() -> None:
+    ports = [{"name": "grpc", "port": 9000}, {"name": "metrics", "port": 9100}]
+    found = _detect(OPT_IN, ports=ports)
+    assert found is not None and found.port is not None
+    assert found.port.port == 9000  # first port
+    found = _detect(OPT_IN, ports=[{"name": "https", "port": 8443}, {"name": "x", "port": 1}])
+    assert found is not None
+    assert found.endpoint == f"https://{OWN_HOST}:8443"
+
+
+def test_no_ports_and_no_endpoint_is_invalid() -> None:
+    reason = _reason(OPT_IN, ports=[])
+    assert reason == f"the Service has no TCP ports; add one or set annotation {ENDPOINT}"
+    udp_only = [{"name": "dns", "port": 53, "protocol": "UDP"}]
+    assert _reason(OPT_IN, ports=udp_only).startswith("the Service has no TCP ports")
+
+
+def test_external_name_is_invalid() -> None:
+    reason = _reason(OPT_IN, type_="ExternalName", cluster_ip="")
+    assert reason == "ExternalName Services cannot be toolsets"
+
+
+def test_cluster_domain_is_used() -> None:
+    found = _detect(OPT_IN, ctx={"cluster_domain": "corp.internal"})
+    assert found is not None
+    assert found.endpoint == "http://billing.shop.svc.corp.internal:8080"
+
+
+def test_configured_health_path_is_the_default() -> None:
+    found = _detect(OPT_IN, ctx={"health_path": "/status"})
+    assert found is not None and found.health_path == "/status"
+    found = _detect({**OPT_IN, HEALTH_PATH: "/ping"}, ctx={"health_path": "/status"})
+    assert found is not None and found.health_path == "/ping"
+
+
+# -- values that would corrupt YAML or logs ----------------------------------
+
+INJECTIONS = [
+    ("newline", "billing\nkind: Secret"),
+    ("carriage return", "billing\r"),
+    ("double quote", 'billing"'),
+    ("single quote", "billing'"),
+    ("colon space", "billing: x"),
+    ("hash", "billing#x"),
+    ("python tag", "!!python/object:os.system"),
+    ("anchor", "&anchor billing"),
+    ("alias", "*anchor"),
+    ("uppercase", "Billing"),
+    ("unicode", "bílling"),
+    ("empty", ""),
+]
+
+
+@pytest.mark.parametrize(("what", "value"), INJECTIONS, ids=[w for w, _ in INJECTIONS])
+def test_bad_type_values_skip_the_service(what: str, value: str) -> None:
+    reason = _reason({ENABLED: "true", TYPE: value})
+    assert reason.startswith(f"annotation {TYPE} must be")
+
+
+def test_control_characters_are_reported_escaped() -> None:
+    reason = _reason({ENABLED: "true", TYPE: "a\nb"})
+    assert reason == f"annotation {TYPE} must be one line of printable ASCII, got 'a\\nb'"
+    assert "\n" not in reason
+
+
+def test_ten_kilobyte_values_are_refused_without_echoing_them() -> None:
+    big = "a" * 10_240
+    for key, base in ((TYPE, {ENABLED: "true"}), (ENDPOINT, OPT_IN), (HEALTH_PATH, OPT_IN)):
+        reason = _reason({**base, key: big})
+        assert reason.startswith(f"annotation {key} is 10240 characters long; the limit is ")
+        assert len(reason) < 200
+    assert "is 64 characters long; the limit is 63" in _reason({ENABLED: "true", TYPE: "a" * 64})
+    switch = _reason({ENABLED: "t" * 17, TYPE: "x"})
+    assert switch == f"annotation {ENABLED} is 17 characters long; the limit is 16"
+
+
+def test_long_bad_values_are_quoted_truncated() -> None:
+    reason = _reason({ENABLED: "true", TYPE: "A" * 50})
+    assert reason.endswith("got '" + "A" * 40 + "'...")
+
+
+# -- endpoint override -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected", "port"),
+    [
+        ("http://billing.shop:8080", "http://billing.shop:8080", 8080),
+        ("http://billing.shop.svc:8080/api/v1/", "http://billing.shop.svc:8080/api/v1", 8080),
+        (f"http://{OWN_HOST}:8080", f"http://{OWN_HOST}:8080", 8080),
+        (f"HTTP://{OWN_HOST.upper()}.:8080/x", f"http://{OWN_HOST}:8080/x", 8080),
+        ("https://billing.shop.svc:8443", "https://billing.shop.svc:8443", 8443),
+        ("https://billing.shop.svc/", "https://billing.shop.svc:443", 443),
+    ],
+)
+def test_endpoint_override_on_the_services_own_name(
+    endpoint: str, expected: str, port: int
+) -> None:
+    ports = [
+        {"name": "http", "port": 8080},
+        {"name": "https", "port": 8443},
+        {"name": "tls", "port": 443},
+    ]
+    found = _detect({**OPT_IN, ENDPOINT: endpoint}, ports=ports)
+    assert found is not None
+    assert found.endpoint == expected
+    assert found.port is not None and found.port.port == port
+
+
+SSRF = [
+    ("metadata IP", "http://169.254.169.254/latest/meta-data", "not an IP address"),
+    ("IPv4-mapped IPv6", "http://[::ffff:169.254.169.254]/", "not an IP address"),
+    ("hex IP", "http://0xA9FEA9FE/", "not an IP address"),
+    ("decimal IP", "http://2852039166/", "not an IP address"),
+    ("octal IP", "http://0251.0376.0251.0376/", "not an IP address"),
+    ("loopback", "http://127.0.0.1:10250/", "not an IP address"),
+    ("kubelet", "localhost:10250", "must be an http:// or https:// URL"),
+    ("kubelet http", "http://localhost:10250/pods", "must point at the Service itself"),
+    ("file", "file:///etc/passwd", "must be an http:// or https:// URL"),
+    ("gopher", "gopher://billing.shop.svc:8080/_x", "must be an http:// or https:// URL"),
+    ("userinfo", "http://billing.shop.svc@169.254.169.254/", "must not contain user information"),
+    ("bare userinfo", "@169.254.169.254/", "must be an http:// or https:// URL"),
+    ("other service", "http://vault.vault.svc:8200/", "must point at the Service itself"),
+    ("api server", "https://kubernetes.default.svc/", "must point at the Service itself"),
+    ("suffix trick", f"http://{OWN_HOST}.evil.com/", "must point at the Service itself"),
+    ("bare name", "http://billing:8080/", "must point at the Service itself"),
+    ("metadata name", "http://metadata.google.internal/", "must point at the Service itself"),
+    ("query", f"http://{OWN_HOST}:8080/?x=1", "must not have a query string or fragment"),
+    ("fragment", f"http://{OWN_HOST}:8080/#x", "must not have a query string or fragment"),
+    ("dot dot", f"http://{OWN_HOST}:8080/a/../../x", "no '..'"),
+    ("encoded dot dot", f"http://{OWN_HOST}:8080/a/%2e%2e/x", "no '..'"),
+    ("yaml in path", f"http://{OWN_HOST}:8080/!!python/object", "path may only contain"),
+    ("bad port", f"http://{OWN_HOST}:99999/", "is not a valid URL"),
+    ("unexposed port", f"http://{OWN_HOST}:9999/", "uses port 9999, which the Service does not"),
+    ("spaces", f" http://{OWN_HOST}:8080", "must not contain spaces"),
+    ("no host", "http:///x", "must be an http:// or https:// URL"),
+    ("broken ipv6", "http://[::1/", "is not a valid URL"),
+]
+
+
+@pytest.mark.parametrize(("what", "endpoint", "reason"), SSRF, ids=[w for w, _, _ in SSRF])
+def test_endpoint_override_is_refused(what: str, endpoint: str, reason: str) -> None:
+    assert reason in _reason({**OPT_IN, ENDPOINT: endpoint})
+
+
+def test_allowed_endpoint_hosts_extend_the_own_names() -> None:
+    allowed = CustomSettings(allowed_endpoint_hosts=["*.example.com", "prometheus.infra"])
+    ctx = {"settings": allowed}
+    found = _detect({**OPT_IN, ENDPOINT: "https://metrics.example.com/api"}, ctx=ctx)
+    assert found is not None
+    assert found.endpoint == "https://metrics.example.com:443/api"
+    assert found.port is not None and found.port.port == 443  # not a port of the Service
+    found = _detect({**OPT_IN, ENDPOINT: "http://prometheus.infra:9090"}, ctx=ctx)
+    assert found is not None and found.endpoint == "http://prometheus.infra:9090"
+    # The patterns never let IP literals or the node through.
+    for endpoint in ("http://169.254.169.254/", "http://localhost/", "http://example.com/"):
+        with pytest.raises(InvalidService):
+            _detect({**OPT_IN, ENDPOINT: endpoint}, ctx=ctx)
+    everything = {"settings": CustomSettings(allowed_endpoint_hosts=["*"])}
+    for endpoint in ("http://0xA9FEA9FE/", "http://localhost/", "http://metadata/"):
+        with pytest.raises(InvalidService):
+            _detect({**OPT_IN, ENDPOINT: endpoint}, ctx=everything)
+
+
+def test_allowed_endpoint_hosts_are_validated() -> None:
+    assert CustomSettings().allowed_endpoint_hosts == []
+    for bad in ("Example.com", "http://x", "a b", "", "x/y"):
+        with pytest.raises(ValueError, match="is not a host name pattern"):
+            CustomSettings(allowed_endpoint_hosts=[bad])
+
+
+def test_headless_service_may_use_any_pod_port() -> None:
+    found = _detect({**OPT_IN, ENDPOINT: f"http://{OWN_HOST}:9999"}, cluster_ip="None")
+    assert found is not None
+    assert found.port is not None and found.port.port == 9999
+
+
+# -- health path -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/healthz", "/-/ready", "/api/v1/status?verbose=1", "/a%20b"]
+)
+def test_good_health_paths(path: str) -> None:
+    found = _detect({**OPT_IN, HEALTH_PATH: path})
+    assert found is not None and found.health_path == path
+
+
+BAD_HEALTH = [
+    ("relative", "healthz", "must start with '/'"),
+    ("network path", "//169.254.169.254/", "must not start with '//'"),
+    ("at", "/x@evil", "must not contain '@'"),
+    ("hash", "/x#y", "must not contain '#'"),
+    ("backslash", "/x\\y", "must not contain '\\\\'"),
+    ("dot dot", "/a/../b", "must not contain '..'"),
+    ("encoded dot dot", "/a/%2E%2E/b", "must not contain '..'"),
+    ("encoded newline", "/a%0aX-Injected: 1", "must not contain '\\n'"),
+    ("newline", "/a\nb", "one line of printable ASCII"),
+    ("carriage return", "/a\rb", "one line of printable ASCII"),
+    ("colon space", "/a: b", "may only contain"),
+    ("python tag", "/!!python/object", "may only contain"),
+    ("anchor", "/&anchor", "may only contain"),
+    ("quote", '/"x"', "may only contain"),
+]
+
+
+@pytest.mark.parametrize(("what", "path", "reason"), BAD_HEALTH, ids=[w for w, _, _ in BAD_HEALTH])
+def test_bad_health_paths(what: str, path: str, reason: str) -> None:
+    assert reason in _reason({**OPT_IN, HEALTH_PATH: path})
+
+
+def test_health_path_length_cap() -> None:
+    assert _detect({**OPT_IN, HEALTH_PATH: "/" + "a" * 255}) is not None
+    assert "the limit is 256" in _reason({**OPT_IN, HEALTH_PATH: "/" + "a" * 256})
+
+
+# -- toolsets --------------------------------------------------------------
+
+
+def test_custom_type_with_builtin_mapping_gets_that_toolset() -> None:
+    found = _detect({**OPT_IN, TYPE: "prometheus", ENDPOINT: f"http://{OWN_HOST}:8080/prometheus"})
+    assert found is not None
+    (spec,) = DETECTOR.toolsets(found)
+    assert spec.kind == "prometheus/metrics"
+    assert spec.config == {"prometheus_url": f"http://{OWN_HOST}:8080/prometheus"}
+
+
+def test_custom_type_without_mapping_gets_http_toolset() -> None:
+    found = _detect(OPT_IN)
+    assert found is not None
+    (spec,) = DETECTOR.toolsets(found)
+    assert spec.kind == "http"
+    assert spec.config["endpoints"][0]["hosts"] == [f"http://{OWN_HOST}:8080"]
+    assert spec.config["endpoints"][0]["methods"] == ["GET"]
+
+
+# -- property: arbitrary annotation values ---------------------------------
+
+_ANY_TEXT = st.text(max_size=300) | st.sampled_from(
+    ["", "/", "http://billing.shop.svc:8080", "prometheus", "enabled", "true", "/healthz"]
+)
+_URLISH = st.builds(
+    "{}://{}{}{}".format,
+    st.sampled_from(["http", "https", "HTTP", "file", "gopher", "", "ftp"]),
+    st.sampled_from([OWN_HOST, "billing.shop", "169.254.169.254", "[::1]", "a@b", "", "x.y"]),
+    st.sampled_from(["", ":8080", ":0", ":65536", ":abc", ":443"]),
+    st.text(alphabet=string.printable, max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    type_=_ANY_TEXT,
+    endpoint=st.none() | _ANY_TEXT | _URLISH,
+    health=st.none() | _ANY_TEXT,
+    headless=st.booleans(),
+)
+def test_arbitrary_annotations_give_a_valid_result_or_invalid_service(
+    type_: str, endpoint: str | None, health: str | None, headless: bool
+) -> None:
+    annotations = {ENABLED: "enabled", TYPE: type_}
+    if endpoint is not None:
+        annotations[ENDPOINT] = endpoint
+    if health is not None:
+        annotations[HEALTH_PATH] = health
+    try:
+        found = _detect(annotations, cluster_ip="None" if headless else "10.0.0.1")
+    except InvalidService as exc:
+        assert exc.reason and "\n" not in exc.reason and len(exc.reason) < 400
+        return
+    assert found is not None  # opted in, so never silently ignored
+    assert found.type == type_
+    assert found.endpoint.startswith(("http://", "https://"))
+    host = found.endpoint.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    assert host in {"billing.shop", "billing.shop.svc", OWN_HOST}
+    assert found.health_path.startswith("/") and ".." not in found.health_path
+    assert found.port is not None
+    assert all(spec.kind for spec in DETECTOR.toolsets(found))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([ENABLED, TYPE, ENDPOINT, HEALTH_PATH]), _ANY_TEXT))
+def test_any_annotation_combination_never_raises_anything_else(annotations: dict[str, str]) -> None:
+    try:
+        found = _detect(annotations)
+    except InvalidService:
+        return
+    if found is not None:
+        assert attrs.has(type(found))
+        assert found.key == "shop/billing"
