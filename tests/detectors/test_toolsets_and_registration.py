@@ -1,0 +1,250 @@
+"""Toolset mapping of the built-in detectors, their registration and their context handling."""
+
+from __future__ import annotations
+
+import pluggy
+import pytest
+
+from dyntoolset.detectors import custom, elasticsearch, grafana, jaeger, mapping, prometheus
+from dyntoolset.detectors.mapping import TOOLSET_BUILDERS, toolsets_for
+from dyntoolset.hookspecs import PROJECT
+from dyntoolset.model import Discovered
+
+from ._support import DETECTORS, ctx_for, service
+
+PROM_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
+
+
+def _found(detector_name: str, **kwargs: object) -> Discovered:
+    detector = next(d for d in DETECTORS if d.name == detector_name)
+    found = detector.detect(service(**kwargs), ctx_for(detector))  # type: ignore[arg-type]
+    assert found is not None
+    return found
+
+
+def test_prometheus_toolset() -> None:
+    found = _found("prometheus", name="prom", namespace="mon", labels=PROM_LABELS)
+    (spec,) = prometheus.PrometheusDetector().toolsets(found)
+    assert spec.kind == "prometheus/metrics"
+    assert spec.config == {"prometheus_url": "http://prom.mon.svc.cluster.local:8080"}
+    assert spec.description == "Prometheus metrics from prom in namespace mon"
+    assert "PromQL" in spec.llm_instructions
+    assert "http://prom.mon.svc.cluster.local:8080" in spec.llm_instructions
+
+
+def test_vmselect_toolset_carries_the_query_prefix() -> None:
+    found = _found(
+        "prometheus",
+        name="vmselect-main",
+        namespace="vm",
+        labels={"app.kubernetes.io/name": "vmselect"},
+        ports=[{"name": "http", "port": 8481}],
+        cluster_ip="None",
+    )
+    assert found.endpoint == "http://vmselect-main.vm.svc.cluster.local:8481"
+    (spec,) = prometheus.PrometheusDetector().toolsets(found)
+    assert spec.config == {
+        "prometheus_url": "http://vmselect-main.vm.svc.cluster.local:8481/select/0/prometheus"
+    }
+    assert spec.description.startswith("VictoriaMetrics (Prometheus-compatible) metrics")
+
+
+def test_grafana_toolset_references_the_api_key_secret() -> None:
+    found = _found(
+        "grafana",
+        name="grafana",
+        namespace="mon",
+        labels={"app.kubernetes.io/name": "grafana"},
+        ports=[{"name": "http-web", "port": 80}],
+    )
+    (spec,) = grafana.GrafanaDetector().toolsets(found)
+    assert spec.kind == "grafana/dashboards"
+    assert spec.config == {
+        "api_url": "http://grafana.mon.svc.cluster.local:80",
+        "api_key": "{{ env.GRAFANA_API_KEY }}",
+    }
+    assert spec.description and spec.llm_instructions
+
+
+def test_elasticsearch_gives_cluster_and_data_toolsets() -> None:
+    found = _found(
+        "elasticsearch",
+        name="quickstart-es-http",
+        namespace="elastic",
+        labels={"common.k8s.elastic.co/type": "elasticsearch"},
+        ports=[{"name": "https", "port": 9200}],
+    )
+    specs = elasticsearch.ElasticsearchDetector().toolsets(found)
+    url = "https://quickstart-es-http.elastic.svc.cluster.local:9200"
+    assert [s.kind for s in specs] == ["elasticsearch/cluster", "elasticsearch/data"]
+    assert [dict(s.config) for s in specs] == [{"api_url": url}, {"api_url": url}]
+    assert specs[0].description != specs[1].description
+
+
+def test_jaeger_gets_the_generic_http_toolset() -> None:
+    found = _found(
+        "jaeger",
+        name="jaeger-query",
+        namespace="tracing",
+        labels={"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "query"},
+        ports=[{"name": "query", "port": 80}],
+    )
+    (spec,) = jaeger.JaegerDetector().toolsets(found)
+    assert spec.kind == "http"
+    endpoint = spec.config["endpoints"][0]
+    assert endpoint["hosts"] == ["http://jaeger-query.tracing.svc.cluster.local:80"]
+    assert endpoint["methods"] == ["GET"]
+    assert "/api/services" in spec.llm_instructions
+
+
+@pytest.mark.parametrize(
+    ("type_", "kinds"),
+    [
+        ("prometheus", ["prometheus/metrics"]),
+        ("thanos", ["prometheus/metrics"]),
+        ("victoriametrics", ["prometheus/metrics"]),
+        ("grafana", ["grafana/dashboards"]),
+        ("loki", ["grafana/loki"]),
+        ("tempo", ["grafana/tempo"]),
+        ("elasticsearch", ["elasticsearch/cluster", "elasticsearch/data"]),
+        ("jaeger", ["http"]),
+        ("billing-api", ["http"]),
+    ],
+)
+def test_type_table(type_: str, kinds: list[str]) -> None:
+    found = _found(
+        "custom",
+        name="api",
+        namespace="team",
+        annotations={"kubernaut.io/toolset": "true", "kubernaut.io/toolset-type": type_},
+    )
+    assert found.type == type_
+    specs = custom.CustomDetector().toolsets(found)
+    assert [s.kind for s in specs] == kinds
+    for spec in specs:
+        assert spec.description and spec.llm_instructions
+        if spec.kind != "http":
+            assert "http://api.team.svc.cluster.local:8080" in spec.config.values()
+    assert [s.kind for s in toolsets_for(found)] == kinds
+
+
+def test_loki_and_tempo_map_to_api_url() -> None:
+    for type_, kind in (("loki", "grafana/loki"), ("tempo", "grafana/tempo")):
+        found = _found(
+            "custom",
+            name="api",
+            namespace="team",
+            annotations={"kubernaut.io/toolset": "true", "kubernaut.io/toolset-type": type_},
+        )
+        (spec,) = TOOLSET_BUILDERS[type_](found)
+        assert spec.kind == kind
+        assert spec.config == {"api_url": "http://api.team.svc.cluster.local:8080"}
+
+
+def test_every_builtin_kind_is_one_the_renderers_know() -> None:
+    from dyntoolset.toolsets import BUILTIN_URL_KEYS
+
+    found = _found("prometheus", name="p", namespace="n", labels=PROM_LABELS)
+    for builder in TOOLSET_BUILDERS.values():
+        for spec in builder(found):
+            assert spec.kind in BUILTIN_URL_KEYS
+            assert BUILTIN_URL_KEYS[spec.kind] in spec.config
+
+
+# -- registration ------------------------------------------------------------
+
+
+def test_each_module_registers_its_detector_through_the_hook() -> None:
+    manager = pluggy.PluginManager(PROJECT)
+    from dyntoolset import hookspecs
+
+    manager.add_hookspecs(hookspecs)
+    for module in (prometheus, grafana, jaeger, elasticsearch, custom):
+        manager.register(module)
+    registered = [cls for result in manager.hook.register_detectors() for cls in result]
+    assert sorted(cls.name for cls in registered) == [
+        "custom",
+        "elasticsearch",
+        "grafana",
+        "jaeger",
+        "prometheus",
+    ]
+
+
+def test_default_priorities_and_health_paths() -> None:
+    assert [(d.name, d.default_priority, d.health_path) for d in DETECTORS] == [
+        ("prometheus", 1, "/-/healthy"),
+        ("grafana", 2, "/api/health"),
+        ("jaeger", 3, "/"),
+        ("elasticsearch", 4, "/_cluster/health"),
+        ("custom", 5, "/"),
+    ]
+    for detector in DETECTORS:
+        assert detector.description
+        assert type(detector).__doc__
+
+
+def test_mapping_module_is_the_only_table() -> None:
+    # The built-ins do not carry their own specs: they all delegate to the table.
+    for detector in DETECTORS:
+        assert type(detector).toolsets is DETECTORS[0].__class__.toolsets
+    assert mapping.toolsets_for is toolsets_for
+
+
+# -- context -----------------------------------------------------------------
+
+
+def test_configured_health_path_and_cluster_domain_are_honoured() -> None:
+    detector = prometheus.PrometheusDetector()
+    svc = service("prom", "mon", labels=PROM_LABELS)
+    found = detector.detect(
+        svc, ctx_for(detector, health_path="/-/ready", cluster_domain="k8s.corp")
+    )
+    assert found is not None
+    assert found.health_path == "/-/ready"
+    assert found.endpoint == "http://prom.mon.svc.k8s.corp:8080"
+    vm = service(
+        "vmsingle-a", "vm", labels={"app.kubernetes.io/name": "vmsingle"}, ports=[{"port": 8429}]
+    )
+    found = detector.detect(vm, ctx_for(detector))
+    assert found is not None and found.health_path == "/health"  # product default
+    found = detector.detect(vm, ctx_for(detector, health_path="/ping"))
+    assert found is not None and found.health_path == "/ping"  # configured path wins
+
+
+@pytest.mark.parametrize(
+    ("annotations", "scheme"),
+    [
+        ({}, "http"),
+        ({"traefik.ingress.kubernetes.io/service.serversscheme": "https"}, "https"),
+        ({"projectcontour.io/upstream-protocol.tls": "8080"}, "https"),
+        ({"projectcontour.io/upstream-protocol.tls": "http"}, "https"),
+        ({"projectcontour.io/upstream-protocol.tls": "9999"}, "http"),
+        ({"service.beta.openshift.io/serving-cert-secret-name": "x"}, "https"),
+    ],
+)
+def test_tls_annotations_select_https(annotations: dict[str, str], scheme: str) -> None:
+    detector = prometheus.PrometheusDetector()
+    svc = service("prom", "mon", labels=PROM_LABELS, annotations=annotations)
+    found = detector.detect(svc, ctx_for(detector))
+    assert found is not None
+    assert found.endpoint == f"{scheme}://prom.mon.svc.cluster.local:8080"
+
+
+def test_app_protocol_https_selects_https() -> None:
+    detector = grafana.GrafanaDetector()
+    svc = service(
+        "g",
+        "mon",
+        labels={"app.kubernetes.io/name": "grafana"},
+        ports=[{"name": "web", "port": 3000, "appProtocol": "https"}],
+    )
+    found = detector.detect(svc, ctx_for(detector))
+    assert found is not None and found.endpoint == "https://g.mon.svc.cluster.local:3000"
+
+
+def test_first_port_fallback_skips_udp() -> None:
+    detector = prometheus.PrometheusDetector()
+    ports = [{"name": "a", "port": 7000, "protocol": "UDP"}, {"name": "b", "port": 7001}]
+    found = detector.detect(service("p", "n", labels=PROM_LABELS, ports=ports), ctx_for(detector))
+    assert found is not None and found.port is not None and found.port.port == 7001
