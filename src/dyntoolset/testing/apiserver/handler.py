@@ -40,10 +40,21 @@ if TYPE_CHECKING:
     from dyntoolset.testing.apiserver.server import ApiServer
 
 _TRUE = ("true", "1", "yes")
-_HOP_HEADERS = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "authorization", "host", "content-length",
-})
+_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "authorization",
+        "host",
+        "content-length",
+    }
+)
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
@@ -142,8 +153,13 @@ def _status_success(res: ResourceType, obj: dict[str, Any] | None) -> dict[str, 
     if obj is not None:
         details["name"] = obj["metadata"]["name"]
         details["uid"] = obj["metadata"].get("uid")
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": details}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -190,15 +206,23 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emulator
         split = urllib.parse.urlsplit(self.path)
         path = split.path or "/"
-        query = {k: v[-1] for k, v in urllib.parse.parse_qs(
-            split.query, keep_blank_values=True).items()}
+        query = {
+            k: v[-1] for k, v in urllib.parse.parse_qs(split.query, keep_blank_values=True).items()
+        }
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         route = parse_route(path)
         verb = verb_of(route, method, query)
         res = route.resource if route is not None else None
-        info = RequestInfo(method, path, query, verb, res.plural if res else None,
-                           route.namespace if route else None, route.name if route else None)
+        info = RequestInfo(
+            method,
+            path,
+            query,
+            verb,
+            res.plural if res else None,
+            route.namespace if route else None,
+            route.name if route else None,
+        )
         self._info = info
         self._raw_query = split.query
         self._content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -257,10 +281,22 @@ class Handler(BaseHTTPRequestHandler):
                     parsed = json.loads(self._body_raw)
             except (ValueError, yaml.YAMLError):
                 parsed = self._body_raw
-        self.emulator._log(RequestRecord(
-            info.method, info.path, info.query, info.verb, info.resource, info.namespace,
-            info.name, status, self._content_type or None, parsed, self._fault_kind, self._user,
-        ))
+        self.emulator._log(
+            RequestRecord(
+                info.method,
+                info.path,
+                info.query,
+                info.verb,
+                info.resource,
+                info.namespace,
+                info.name,
+                status,
+                self._content_type or None,
+                parsed,
+                self._fault_kind,
+                self._user,
+            )
+        )
 
     def _authenticate(self) -> None:
         tokens = self.emulator.tokens
@@ -283,18 +319,26 @@ class Handler(BaseHTTPRequestHandler):
             headers = {}
             details: dict[str, Any] = {}
             if fault.retry_after is not None:
-                headers["Retry-After"] = str(int(fault.retry_after)
-                                             if float(fault.retry_after).is_integer()
-                                             else fault.retry_after)
+                headers["Retry-After"] = str(
+                    int(fault.retry_after)
+                    if float(fault.retry_after).is_integer()
+                    else fault.retry_after
+                )
                 details["retryAfterSeconds"] = int(fault.retry_after)
             reason = fault.reason or http.client.responses.get(fault.status, "Error").replace(
-                " ", "")
+                " ", ""
+            )
             if fault.status == 429 and not fault.reason:
                 reason = "TooManyRequests"
             if fault.status == 500 and not fault.reason:
                 reason = "InternalError"
-            error = ApiError(fault.status, reason, fault.message or f"injected fault: "
-                             f"{fault.status}", details or None, headers)
+            error = ApiError(
+                fault.status,
+                reason,
+                fault.message or f"injected fault: {fault.status}",
+                details or None,
+                headers,
+            )
             self._send_json(fault.status, error.status(), headers=headers)
             return True
         if fault.kind == "gone":
@@ -321,8 +365,14 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- responses -----------------------------------------------------------------------
 
-    def _send_raw(self, status: int, payload: bytes, content_type: str,
-                  headers: dict[str, str] | None = None, truncate: bool = False) -> None:
+    def _send_raw(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        truncate: bool = False,
+    ) -> None:
         self._record(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -336,10 +386,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(payload)
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None,
-                   truncate: bool = False) -> None:
-        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers,
-                       truncate)
+    def _send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        truncate: bool = False,
+    ) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers, truncate)
 
     # --- discovery -----------------------------------------------------------------------
 
@@ -348,8 +402,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/version":
             return dict(emu.version_info)
         if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{emu.host}:{emu.port}"}]}
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{emu.host}:{emu.port}"}
+                ],
+            }
         groups: dict[str, list[ResourceType]] = {}
         for res in RESOURCES:
             if res.group:
@@ -361,8 +420,11 @@ class Handler(BaseHTTPRequestHandler):
             return {"name": name, "versions": [gv], "preferredVersion": gv}
 
         if path == "/apis":
-            return {"kind": "APIGroupList", "apiVersion": "v1",
-                    "groups": [group_doc(g) for g in sorted(groups)]}
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [group_doc(g) for g in sorted(groups)],
+            }
         parts = path.strip("/").split("/")
         if path == "/api/v1":
             group, version = "", "v1"
@@ -376,19 +438,32 @@ class Handler(BaseHTTPRequestHandler):
         for res in RESOURCES:
             if res.group != group or res.version != version:
                 continue
-            entry: dict[str, Any] = {"name": res.plural, "singularName": res.singular,
-                                     "namespaced": res.namespaced, "kind": res.kind,
-                                     "verbs": list(res.verbs)}
+            entry: dict[str, Any] = {
+                "name": res.plural,
+                "singularName": res.singular,
+                "namespaced": res.namespaced,
+                "kind": res.kind,
+                "verbs": list(res.verbs),
+            }
             if res.short_names:
                 entry["shortNames"] = list(res.short_names)
             resources.append(entry)
             if res.plural == "services":
-                resources.append({"name": "services/proxy", "singularName": "",
-                                  "namespaced": True, "kind": "ServiceProxyOptions",
-                                  "verbs": ["create", "delete", "get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1",
-                "groupVersion": f"{group}/{version}" if group else version,
-                "resources": resources}
+                resources.append(
+                    {
+                        "name": "services/proxy",
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": "ServiceProxyOptions",
+                        "verbs": ["create", "delete", "get", "patch", "update"],
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": resources,
+        }
 
     # --- resources -----------------------------------------------------------------------
 
@@ -409,18 +484,25 @@ class Handler(BaseHTTPRequestHandler):
         agent = self.headers.get("User-Agent") or "unknown"
         return agent.split("/")[0] or "unknown"
 
-    def _resource(self, res: ResourceType, route: Route, method: str, verb: str | None,
-                  query: dict[str, str]) -> tuple[int, Any]:
+    def _resource(
+        self, res: ResourceType, route: Route, method: str, verb: str | None, query: dict[str, str]
+    ) -> tuple[int, Any]:
         emu = self.emulator
         namespace = route.namespace
         if res.plural == "tokenreviews" and verb == "create":
             return 201, emu._review_token(self._json_body())
         if res.plural == "subjectaccessreviews" and verb == "create":
             return 201, emu._review_access(self._json_body())
-        if verb is None or verb not in res.verbs + ("deletecollection",) or (
-                verb == "deletecollection" and not res.stored):
-            raise ApiError(405, "MethodNotAllowed",
-                           f"the server does not allow this method on the requested resource")
+        if (
+            verb is None
+            or verb not in res.verbs + ("deletecollection",)
+            or (verb == "deletecollection" and not res.stored)
+        ):
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                f"the server does not allow this method on the requested resource",
+            )
         if verb == "list":
             return 200, self._list(res, namespace, query)
         if verb == "create":
@@ -441,11 +523,14 @@ class Handler(BaseHTTPRequestHandler):
             return 200, obj
         if verb == "update":
             body = self._json_body()
-            body_name = ((body or {}).get("metadata") or {}).get("name") if isinstance(
-                body, dict) else None
+            body_name = (
+                ((body or {}).get("metadata") or {}).get("name") if isinstance(body, dict) else None
+            )
             if body_name and body_name != name:
-                raise bad_request(f"the name of the object ({body_name}) does not match the "
-                                  f"name on the URL ({name})")
+                raise bad_request(
+                    f"the name of the object ({body_name}) does not match the "
+                    f"name on the URL ({name})"
+                )
             return 200, emu._replace(res, ns, name, body, self._manager(query))
         if verb == "patch":
             return self._patch(res, ns, name, query)
@@ -459,8 +544,9 @@ class Handler(BaseHTTPRequestHandler):
             return 200, _status_success(res, last)
         raise ApiError(405, "MethodNotAllowed", "method not allowed")
 
-    def _patch(self, res: ResourceType, ns: str, name: str,
-               query: dict[str, str]) -> tuple[int, Any]:
+    def _patch(
+        self, res: ResourceType, ns: str, name: str, query: dict[str, str]
+    ) -> tuple[int, Any]:
         emu = self.emulator
         ctype = self._content_type
         patch = self._json_body()
@@ -468,11 +554,22 @@ class Handler(BaseHTTPRequestHandler):
             manager = query.get("fieldManager")
             if not manager:
                 raise ApiError(
-                    422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                    422,
+                    "Invalid",
+                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
                     "Required value: is required for apply patch",
-                    {"kind": "PatchOptions", "group": "meta.k8s.io", "causes": [
-                        {"reason": "FieldValueRequired", "message": "Required value: is "
-                         "required for apply patch", "field": "fieldManager"}]})
+                    {
+                        "kind": "PatchOptions",
+                        "group": "meta.k8s.io",
+                        "causes": [
+                            {
+                                "reason": "FieldValueRequired",
+                                "message": "Required value: is required for apply patch",
+                                "field": "fieldManager",
+                            }
+                        ],
+                    },
+                )
             force = query.get("force", "").lower() in _TRUE
             return emu._apply(res, ns, name, patch, manager, force)
         if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
@@ -482,26 +579,32 @@ class Handler(BaseHTTPRequestHandler):
             def change(current: dict[str, Any]) -> dict[str, Any]:
                 return dict(fields.merge_patch(current, patch))
         elif ctype == "application/json-patch+json":
+
             def change(current: dict[str, Any]) -> dict[str, Any]:
                 result = fields.json_patch(current, patch)
                 if not isinstance(result, dict):
                     raise bad_request("the patched document is not an object")
                 return result
         else:
-            raise ApiError(415, "UnsupportedMediaType",
-                           f"the body of the request was in an unknown format - accepted media "
-                           f"types include: application/json-patch+json, application/merge-patch"
-                           f"+json, application/apply-patch+yaml ({ctype!r} given)")
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media "
+                f"types include: application/json-patch+json, application/merge-patch"
+                f"+json, application/apply-patch+yaml ({ctype!r} given)",
+            )
         return 200, emu._patch_object(res, ns, name, change, self._manager(query))
 
-    def _selected(self, res: ResourceType, namespace: str | None, query: dict[str, str]
-                  ) -> tuple[Any, Any]:
+    def _selected(
+        self, res: ResourceType, namespace: str | None, query: dict[str, str]
+    ) -> tuple[Any, Any]:
         labels = parse_label_selector(query.get("labelSelector"))
         field_reqs = parse_field_selector(query.get("fieldSelector"))
         return labels, field_reqs
 
-    def _list(self, res: ResourceType, namespace: str | None,
-              query: dict[str, str]) -> dict[str, Any]:
+    def _list(
+        self, res: ResourceType, namespace: str | None, query: dict[str, str]
+    ) -> dict[str, Any]:
         store = self.emulator.store
         labels, field_reqs = self._selected(res, namespace, query)
         try:
@@ -516,9 +619,11 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 state = store.snapshot(res, list_rv)
             except ApiError:
-                raise gone("The provided continue parameter is too old to display a consistent "
-                           "list result. You can start a new list without the continue "
-                           "parameter.") from None
+                raise gone(
+                    "The provided continue parameter is too old to display a consistent "
+                    "list result. You can start a new list without the continue "
+                    "parameter."
+                ) from None
         elif query.get("resourceVersionMatch") == "Exact" and rv_param:
             try:
                 list_rv = int(rv_param)
@@ -532,8 +637,11 @@ class Handler(BaseHTTPRequestHandler):
         keys = sorted(k for k in state if namespace is None or k[0] == namespace)
         if start is not None:
             keys = [k for k in keys if k > start]
-        matched = [state[k] for k in keys
-                   if labels_match(labels, state[k]) and fields_match(field_reqs, state[k])]
+        matched = [
+            state[k]
+            for k in keys
+            if labels_match(labels, state[k]) and fields_match(field_reqs, state[k])
+        ]
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if limit > 0 and len(matched) > limit:
             last = matched[limit - 1]
@@ -541,11 +649,16 @@ class Handler(BaseHTTPRequestHandler):
             if not labels and not field_reqs:
                 meta["remainingItemCount"] = len(matched) - limit
             matched = matched[:limit]
-        return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
-                "items": matched}
+        return {
+            "kind": f"{res.kind}List",
+            "apiVersion": res.api_version,
+            "metadata": meta,
+            "items": matched,
+        }
 
-    def _delete_collection(self, res: ResourceType, namespace: str | None,
-                           query: dict[str, str]) -> dict[str, Any]:
+    def _delete_collection(
+        self, res: ResourceType, namespace: str | None, query: dict[str, str]
+    ) -> dict[str, Any]:
         store = self.emulator.store
         labels, field_reqs = self._selected(res, namespace, query)
         for obj in store.items(res, namespace):
@@ -566,14 +679,14 @@ class Handler(BaseHTTPRequestHandler):
     def _event(self, etype: str, obj: dict[str, Any]) -> None:
         self._chunk(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
 
-    def _watch_events(self, res: ResourceType, namespace: str | None, labels: Any,
-                      field_reqs: Any, event: Event) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _watch_events(
+        self, res: ResourceType, namespace: str | None, labels: Any, field_reqs: Any, event: Event
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         if event.resource != res.plural or (namespace is not None and event.key[0] != namespace):
             return
 
         def match(obj: dict[str, Any] | None) -> bool:
-            return obj is not None and labels_match(labels, obj) and fields_match(
-                field_reqs, obj)
+            return obj is not None and labels_match(labels, obj) and fields_match(field_reqs, obj)
 
         if event.type == "ADDED":
             if match(event.obj):
@@ -592,15 +705,19 @@ class Handler(BaseHTTPRequestHandler):
                 prev["metadata"]["resourceVersion"] = str(event.rv)
                 yield "DELETED", prev
 
-    def _watch(self, res: ResourceType, namespace: str | None, query: dict[str, str],
-               fault: Fault | None) -> None:
+    def _watch(
+        self, res: ResourceType, namespace: str | None, query: dict[str, str], fault: Fault | None
+    ) -> None:
         emu = self.emulator
         store = emu.store
         labels, field_reqs = self._selected(res, namespace, query)
         bookmarks = query.get("allowWatchBookmarks", "").lower() in _TRUE
         try:
-            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else (
-                emu.watch_timeout)
+            timeout = (
+                float(query["timeoutSeconds"])
+                if query.get("timeoutSeconds")
+                else (emu.watch_timeout)
+            )
         except ValueError:
             raise bad_request("invalid timeoutSeconds") from None
         rv_param = query.get("resourceVersion") or ""
@@ -618,15 +735,19 @@ class Handler(BaseHTTPRequestHandler):
             if rv_param in ("", "0"):
                 cursor = store.resource_version
                 state = store.snapshot(res, cursor)
-                initial = [state[k] for k in sorted(state)
-                           if (namespace is None or k[0] == namespace)
-                           and labels_match(labels, state[k])
-                           and fields_match(field_reqs, state[k])]
+                initial = [
+                    state[k]
+                    for k in sorted(state)
+                    if (namespace is None or k[0] == namespace)
+                    and labels_match(labels, state[k])
+                    and fields_match(field_reqs, state[k])
+                ]
             else:
                 cursor = int(rv_param)
                 if cursor < store.compacted_resource_version:
-                    too_old = gone(f"too old resource version: {cursor} "
-                                   f"({store.compacted_resource_version})")
+                    too_old = gone(
+                        f"too old resource version: {cursor} ({store.compacted_resource_version})"
+                    )
         self._record(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -640,8 +761,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._end_stream()
                 return
             sent = 0
-            if fault is not None and fault.kind in ("drop", "stall", "gone") and \
-                    self._watch_fault(fault, sent):
+            if (
+                fault is not None
+                and fault.kind in ("drop", "stall", "gone")
+                and self._watch_fault(fault, sent)
+            ):
                 return
             for obj in initial:
                 self._event("ADDED", obj)
@@ -669,8 +793,10 @@ class Handler(BaseHTTPRequestHandler):
                         if events:
                             break
                         now = time.monotonic()
-                        if bookmarks and (store.bookmark_generation != bookmark_gen or
-                                          now - last_bookmark >= emu.bookmark_interval):
+                        if bookmarks and (
+                            store.bookmark_generation != bookmark_gen
+                            or now - last_bookmark >= emu.bookmark_interval
+                        ):
                             bookmark_gen = store.bookmark_generation
                             send_bookmark = True
                             break
@@ -694,8 +820,7 @@ class Handler(BaseHTTPRequestHandler):
                     self._end_stream()
                     return
                 for event in events:
-                    for etype, obj in self._watch_events(res, namespace, labels, field_reqs,
-                                                         event):
+                    for etype, obj in self._watch_events(res, namespace, labels, field_reqs, event):
                         self._event(etype, obj)
                         sent += 1
                         if fault is not None and self._watch_fault(fault, sent):
@@ -703,8 +828,14 @@ class Handler(BaseHTTPRequestHandler):
                     cursor = event.rv
                 if send_bookmark:
                     last_bookmark = time.monotonic()
-                    self._event("BOOKMARK", {"kind": res.kind, "apiVersion": res.api_version,
-                                             "metadata": {"resourceVersion": str(cursor)}})
+                    self._event(
+                        "BOOKMARK",
+                        {
+                            "kind": res.kind,
+                            "apiVersion": res.api_version,
+                            "metadata": {"resourceVersion": str(cursor)},
+                        },
+                    )
         finally:
             emu._watch_ended(handle)
 
@@ -717,8 +848,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault.kind not in ("drop", "stall", "gone") or sent < (fault.after_events or 0):
             return False
         if fault.kind == "gone":
-            self._event("ERROR", gone(fault.message or "too old resource version: injected "
-                                      "fault").status())
+            self._event(
+                "ERROR", gone(fault.message or "too old resource version: injected fault").status()
+            )
             self._end_stream()
         elif fault.kind == "drop":
             partial = b'{"type":"MODIFIED","object":{"kind":'
@@ -746,20 +878,25 @@ class Handler(BaseHTTPRequestHandler):
             raise not_found(RESOURCES[0], name)
         target = emu._proxy_target(route.namespace, name, port, service)
         if target is None:
-            raise ApiError(503, "ServiceUnavailable",
-                           f'no endpoints available for service "{route.name}"')
+            raise ApiError(
+                503, "ServiceUnavailable", f'no endpoints available for service "{route.name}"'
+            )
         target_split = urllib.parse.urlsplit(target)
         sub = urllib.parse.quote(urllib.parse.unquote(route.subpath), safe="/:@!$&'()*+,;=-._~")
         base = target_split.path.rstrip("/")
         url = base + (sub if sub != "/" or not base else "") or "/"
         if self._raw_query:
             url += "?" + self._raw_query
-        conn_cls = (http.client.HTTPSConnection if target_split.scheme == "https"
-                    else http.client.HTTPConnection)
+        conn_cls = (
+            http.client.HTTPSConnection
+            if target_split.scheme == "https"
+            else http.client.HTTPConnection
+        )
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
         try:
-            conn = conn_cls(target_split.hostname or "127.0.0.1", target_split.port,
-                            timeout=emu.proxy_timeout)
+            conn = conn_cls(
+                target_split.hostname or "127.0.0.1", target_split.port, timeout=emu.proxy_timeout
+            )
             try:
                 conn.request(method, url, body=self._body_raw or None, headers=headers)
                 response = conn.getresponse()
@@ -769,6 +906,7 @@ class Handler(BaseHTTPRequestHandler):
             finally:
                 conn.close()
         except OSError as exc:
-            raise ApiError(503, "ServiceUnavailable",
-                           f"error trying to reach service: {exc}") from None
+            raise ApiError(
+                503, "ServiceUnavailable", f"error trying to reach service: {exc}"
+            ) from None
         self._send_raw(status, payload if method != "HEAD" else b"", ctype)

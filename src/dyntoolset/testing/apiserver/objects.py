@@ -64,12 +64,15 @@ def prepare(
     obj = dict(obj)
     kind = obj.get("kind")
     if kind not in (None, "", res.kind):
-        raise bad_request(f"the kind of the object ({kind}) does not match the resource "
-                          f"{res.plural} ({res.kind})")
+        raise bad_request(
+            f"the kind of the object ({kind}) does not match the resource {res.plural} ({res.kind})"
+        )
     api_version = obj.get("apiVersion")
     if api_version not in (None, "", res.api_version):
-        raise bad_request(f"the API version in the data ({api_version}) does not match the "
-                          f"expected API version ({res.api_version})")
+        raise bad_request(
+            f"the API version in the data ({api_version}) does not match the "
+            f"expected API version ({res.api_version})"
+        )
     obj["apiVersion"] = res.api_version
     obj["kind"] = res.kind
     meta = dict(obj.get("metadata") or {})
@@ -77,8 +80,10 @@ def prepare(
     if res.namespaced:
         body_ns = meta.get("namespace")
         if namespace and body_ns and body_ns != namespace:
-            raise bad_request("the namespace of the provided object does not match the "
-                              "namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request"
+            )
         meta["namespace"] = namespace or body_ns or "default"
     else:
         meta.pop("namespace", None)
@@ -91,8 +96,9 @@ def prepare(
             if meta.get("generateName"):
                 meta["name"] = f"{meta['generateName']}{_random_suffix()}"
             else:
-                raise invalid(res, "", "metadata.name",
-                              "Required value: name or generateName is required")
+                raise invalid(
+                    res, "", "metadata.name", "Required value: name or generateName is required"
+                )
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
         meta.pop("resourceVersion", None)
@@ -100,12 +106,18 @@ def prepare(
     name = str(meta["name"])
     pattern = _DNS_LABEL if res.plural in ("services", "namespaces") else _DNS_SUBDOMAIN
     if not pattern.match(name) or len(name) > (63 if pattern is _DNS_LABEL else 253):
-        raise invalid(res, name, "metadata.name", f'Invalid value: "{name}": must be a valid '
-                      f'DNS {"label" if pattern is _DNS_LABEL else "subdomain"} name')
+        raise invalid(
+            res,
+            name,
+            "metadata.name",
+            f'Invalid value: "{name}": must be a valid '
+            f"DNS {'label' if pattern is _DNS_LABEL else 'subdomain'} name",
+        )
     for field in ("labels", "annotations"):
         values = meta.get(field)
-        if values is not None and (not isinstance(values, dict) or not all(
-                isinstance(v, str) for v in values.values())):
+        if values is not None and (
+            not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values())
+        ):
             raise bad_request(f"metadata.{field} must be a map of strings")
     if res.plural == "services":
         _service(res, obj, existing, allocator)
@@ -117,8 +129,12 @@ def prepare(
     return obj
 
 
-def _service(res: ResourceType, obj: dict[str, Any], existing: dict[str, Any] | None,
-             allocator: ClusterIPAllocator) -> None:
+def _service(
+    res: ResourceType,
+    obj: dict[str, Any],
+    existing: dict[str, Any] | None,
+    allocator: ClusterIPAllocator,
+) -> None:
     name = obj["metadata"]["name"]
     spec = dict(obj.get("spec") or {})
     obj["spec"] = spec
@@ -161,20 +177,40 @@ def _configmap(res: ResourceType, obj: dict[str, Any], existing: dict[str, Any] 
             raise bad_request(f"{field} must be a map of strings")
         for key, value in values.items():
             if not _CONFIG_KEY.match(key) or len(key) > 253:
-                raise invalid(res, name, f"{field}[{key}]", f'Invalid value: "{key}": a valid '
-                              "config key must consist of alphanumeric characters, '-', '_' or "
-                              "'.'")
+                raise invalid(
+                    res,
+                    name,
+                    f"{field}[{key}]",
+                    f'Invalid value: "{key}": a valid '
+                    "config key must consist of alphanumeric characters, '-', '_' or "
+                    "'.'",
+                )
             size += len(key.encode()) + len(value.encode())
     if size > CONFIGMAP_MAX_BYTES:
         raise ApiError(
-            422, "Invalid", f'ConfigMap "{name}" is invalid: []: Too long: must have at most '
+            422,
+            "Invalid",
+            f'ConfigMap "{name}" is invalid: []: Too long: must have at most '
             f"{CONFIGMAP_MAX_BYTES} bytes",
-            {"name": name, "kind": "ConfigMap", "causes": [
-                {"reason": "FieldValueTooLong", "message": f"Too long: must have at most "
-                 f"{CONFIGMAP_MAX_BYTES} bytes", "field": "[]"}]},
+            {
+                "name": name,
+                "kind": "ConfigMap",
+                "causes": [
+                    {
+                        "reason": "FieldValueTooLong",
+                        "message": f"Too long: must have at most {CONFIGMAP_MAX_BYTES} bytes",
+                        "field": "[]",
+                    }
+                ],
+            },
         )
-    if existing is not None and existing.get("immutable") and (
+    if (
+        existing is not None
+        and existing.get("immutable")
+        and (
             existing.get("data") != obj.get("data")
             or existing.get("binaryData") != obj.get("binaryData")
-            or not obj.get("immutable")):
+            or not obj.get("immutable")
+        )
+    ):
         raise invalid(res, name, "data", "Forbidden: field is immutable when `immutable` is set")

@@ -52,8 +52,17 @@ AccessDecision = bool | tuple[bool, str]
 #: Decides a SubjectAccessReview from its ``spec`` (a dict, as sent).
 AccessPolicy = Callable[[dict[str, Any]], AccessDecision]
 
-_MATCH_FIELDS = ("method", "verb", "resource", "namespace", "name", "path", "when", "times",
-                 "probability")
+_MATCH_FIELDS = (
+    "method",
+    "verb",
+    "resource",
+    "namespace",
+    "name",
+    "path",
+    "when",
+    "times",
+    "probability",
+)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -134,9 +143,14 @@ class ApiServer:
         self.stopping = threading.Event()
         #: the body of ``/version``
         self.version_info: dict[str, str] = {
-            "major": "1", "minor": "31", "gitVersion": "v1.31.0-dyntoolset-emulator",
-            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
-            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.0", "compiler": "gc",
+            "major": "1",
+            "minor": "31",
+            "gitVersion": "v1.31.0-dyntoolset-emulator",
+            "gitCommit": "0000000000000000000000000000000000000000",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "go1.22.0",
+            "compiler": "gc",
             "platform": "linux/amd64",
         }
         self._allocator = objects.ClusterIPAllocator()
@@ -159,8 +173,12 @@ class ApiServer:
         if self._httpd is not None:
             return self
         self._httpd = _HTTPServer((self.host, self._requested_port), self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={
-            "poll_interval": 0.05}, name=f"apiserver-emulator:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"apiserver-emulator:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         if self._kubeconfig_arg is None:
             self._tmpdir = tempfile.mkdtemp(prefix="apiserver-emulator-")
@@ -198,8 +216,12 @@ class ApiServer:
     def __enter__(self) -> ApiServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -254,11 +276,17 @@ class ApiServer:
         token = token if token is not None else self._default_token()
         user: dict[str, Any] = {"token": token} if token else {}
         document = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
             "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
             "users": [{"name": "emulator", "user": user}],
-            "contexts": [{"name": "emulator", "context": {
-                "cluster": "emulator", "user": "emulator", "namespace": "default"}}],
+            "contexts": [
+                {
+                    "name": "emulator",
+                    "context": {"cluster": "emulator", "user": "emulator", "namespace": "default"},
+                }
+            ],
             "current-context": "emulator",
         }
         target = Path(path)
@@ -335,9 +363,15 @@ class ApiServer:
             return self._create(res, body, namespace or None, manager)
         return self._replace(res, namespace, str(meta["name"]), body, manager)
 
-    def modify(self, resource: str, namespace: str | None, name: str,
-               change: Callable[[dict[str, Any]], dict[str, Any] | None], *,
-               manager: str | None = None) -> dict[str, Any]:
+    def modify(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        *,
+        manager: str | None = None,
+    ) -> dict[str, Any]:
         """Change a stored object with ``change(obj)`` (edit in place or return a new dict).
 
         Simulates another writer: a new resourceVersion and a MODIFIED event
@@ -350,7 +384,8 @@ class ApiServer:
             result = change(working)
             new = result if result is not None else working
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
-                "resourceVersion"]
+                "resourceVersion"
+            ]
             return self._finish_write(res, new, current, manager)
 
         return self.store.update(res, namespace or "", name, apply_change)
@@ -391,8 +426,13 @@ class ApiServer:
 
     # --- writes shared by the HTTP side and direct access ----------------------------------
 
-    def _finish_write(self, res: ResourceType, new: dict[str, Any],
-                      current: dict[str, Any] | None, manager: str | None) -> dict[str, Any]:
+    def _finish_write(
+        self,
+        res: ResourceType,
+        new: dict[str, Any],
+        current: dict[str, Any] | None,
+        manager: str | None,
+    ) -> dict[str, Any]:
         namespace = current["metadata"].get("namespace") if current else None
         rv = (new.get("metadata") or {}).get("resourceVersion")
         prepared = objects.prepare(res, new, namespace, current, self._allocator)
@@ -406,8 +446,9 @@ class ApiServer:
             fields.track_update(current, prepared, manager, res.api_version)
         return prepared
 
-    def _create(self, res: ResourceType, body: Any, namespace: str | None,
-                manager: str | None) -> dict[str, Any]:
+    def _create(
+        self, res: ResourceType, body: Any, namespace: str | None, manager: str | None
+    ) -> dict[str, Any]:
         if not res.stored:
             raise bad_request(f"{res.plural} are not stored")
         obj = objects.prepare(res, body, namespace, None, self._allocator)
@@ -415,8 +456,9 @@ class ApiServer:
             fields.track_update(None, obj, manager, res.api_version)
         return self.store.create(res, obj)
 
-    def _replace(self, res: ResourceType, namespace: str, name: str, body: Any,
-                 manager: str | None) -> dict[str, Any]:
+    def _replace(
+        self, res: ResourceType, namespace: str, name: str, body: Any, manager: str | None
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request(f"the body must be a {res.kind} object")
         expect = str((body.get("metadata") or {}).get("resourceVersion") or "") or None
@@ -424,7 +466,8 @@ class ApiServer:
         def change(current: dict[str, Any]) -> dict[str, Any]:
             new = copy.deepcopy(body)
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
-                "resourceVersion"]
+                "resourceVersion"
+            ]
             if res.plural == "services" and "status" not in new:
                 new["status"] = current.get("status")
             # managedFields sent by the client are ignored: the server keeps its own.
@@ -436,9 +479,14 @@ class ApiServer:
 
         return self.store.update(res, namespace, name, change, expect_rv=expect)
 
-    def _patch_object(self, res: ResourceType, namespace: str, name: str,
-                      patch: Callable[[dict[str, Any]], dict[str, Any]],
-                      manager: str | None) -> dict[str, Any]:
+    def _patch_object(
+        self,
+        res: ResourceType,
+        namespace: str,
+        name: str,
+        patch: Callable[[dict[str, Any]], dict[str, Any]],
+        manager: str | None,
+    ) -> dict[str, Any]:
         def change(current: dict[str, Any]) -> dict[str, Any]:
             new = patch(copy.deepcopy(current))
             new.setdefault("metadata", {})
@@ -449,17 +497,22 @@ class ApiServer:
 
         return self.store.update(res, namespace, name, change)
 
-    def _apply(self, res: ResourceType, namespace: str, name: str, applied: Any,
-               manager: str, force: bool) -> tuple[int, dict[str, Any]]:
+    def _apply(
+        self, res: ResourceType, namespace: str, name: str, applied: Any, manager: str, force: bool
+    ) -> tuple[int, dict[str, Any]]:
         if not isinstance(applied, dict):
             raise bad_request("an apply patch must be an object")
         meta = applied.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
-            raise bad_request(f"the name of the object ({meta['name']}) does not match the "
-                              f"name on the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the "
+                f"name on the URL ({name})"
+            )
         if res.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
-            raise bad_request("the namespace of the provided object does not match the "
-                              "namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request"
+            )
         if not applied.get("apiVersion") or not applied.get("kind"):
             raise bad_request("apiVersion and kind must be set in an apply patch")
         wanted_rv = meta.get("resourceVersion")
@@ -506,18 +559,34 @@ class ApiServer:
         if user is None:
             status["error"] = "invalid bearer token"
         else:
-            granted = wanted if user.audiences is None else [
-                a for a in wanted if a in user.audiences] if wanted else list(user.audiences)
+            granted = (
+                wanted
+                if user.audiences is None
+                else [a for a in wanted if a in user.audiences]
+                if wanted
+                else list(user.audiences)
+            )
             if wanted and not granted:
                 status["error"] = "token audiences are invalid for the target audiences"
             else:
-                status = {"authenticated": True, "user": {
-                    "username": user.username, "uid": user.uid, "groups": list(user.groups),
-                    "extra": {k: list(v) for k, v in user.extra.items()}}}
+                status = {
+                    "authenticated": True,
+                    "user": {
+                        "username": user.username,
+                        "uid": user.uid,
+                        "groups": list(user.groups),
+                        "extra": {k: list(v) for k, v in user.extra.items()},
+                    },
+                }
                 if granted:
                     status["audiences"] = granted
-        return {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
-                "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+        return {
+            "kind": "TokenReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
 
     def _review_access(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -531,14 +600,27 @@ class ApiServer:
         status: dict[str, Any] = {"allowed": bool(allowed)}
         if reason:
             status["reason"] = reason
-        return {"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+        return {
+            "kind": "SubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
 
-    def add_token(self, token: str, username: str, *, groups: Iterable[str] = (),
-                  audiences: Iterable[str] | None = None, uid: str = "") -> TokenUser:
+    def add_token(
+        self,
+        token: str,
+        username: str,
+        *,
+        groups: Iterable[str] = (),
+        audiences: Iterable[str] | None = None,
+        uid: str = "",
+    ) -> TokenUser:
         """Make TokenReview answer ``token`` as ``username`` (convenience for ``token_reviews``)."""
-        user = TokenUser(username, uid, tuple(groups),
-                         tuple(audiences) if audiences is not None else None)
+        user = TokenUser(
+            username, uid, tuple(groups), tuple(audiences) if audiences is not None else None
+        )
         self.token_reviews[token] = user
         return user
 
@@ -556,8 +638,9 @@ class ApiServer:
         """Forget a proxy target (the proxy then answers 503)."""
         self._proxies.pop((namespace, service, str(port)), None)
 
-    def _proxy_target(self, namespace: str, name: str, port: str,
-                      service: dict[str, Any]) -> str | None:
+    def _proxy_target(
+        self, namespace: str, name: str, port: str, service: dict[str, Any]
+    ) -> str | None:
         ports = (service.get("spec") or {}).get("ports") or []
         candidates = [port] if port else []
         for entry in ports:
@@ -580,16 +663,24 @@ class ApiServer:
             raise TypeError(f"unknown fault match fields: {sorted(unknown)}")
         return self.faults.add(Fault(kind, **match, **action))
 
-    def fail(self, status: int = 500, *, retry_after: float | None = None,
-             reason: str | None = None, message: str | None = None, **match: Any) -> Fault:
+    def fail(
+        self,
+        status: int = 500,
+        *,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        message: str | None = None,
+        **match: Any,
+    ) -> Fault:
         """Answer matching requests with ``status`` (a ``Status`` body; ``Retry-After`` if set).
 
         Match with ``method``, ``verb``, ``resource``, ``namespace``, ``name``,
         ``path`` (regex) and ``when`` (predicate); bound with ``times`` or
         ``probability``. The same keywords work for every fault method.
         """
-        return self._fault("status", match, status=status, retry_after=retry_after,
-                           reason=reason, message=message)
+        return self._fault(
+            "status", match, status=status, retry_after=retry_after, reason=reason, message=message
+        )
 
     def drop(self, *, after_events: int | None = None, **match: Any) -> Fault:
         """Drop the connection mid-body (half a response), or mid-watch after N events."""
@@ -603,8 +694,7 @@ class ApiServer:
         """
         return self._fault("stall", match, seconds=seconds, after_events=after_events)
 
-    def gone(self, *, after_events: int = 0, message: str | None = None,
-             **match: Any) -> Fault:
+    def gone(self, *, after_events: int = 0, message: str | None = None, **match: Any) -> Fault:
         """Inject 410 Expired: in-stream ERROR for a watch (after N events), 410 otherwise."""
         return self._fault("gone", match, after_events=after_events, message=message)
 
@@ -652,12 +742,15 @@ class ApiServer:
         """Successful create/update/patch/delete requests, optionally of one resource."""
         if resource is not None:
             match["resource"] = self._res(resource).plural
-        return [r for r in self.find_requests(
-            verb=("create", "update", "patch", "delete", "deletecollection"), **match)
-            if 200 <= r.status < 300]
+        return [
+            r
+            for r in self.find_requests(
+                verb=("create", "update", "patch", "delete", "deletecollection"), **match
+            )
+            if 200 <= r.status < 300
+        ]
 
     def clear_requests(self) -> None:
         """Forget the request log."""
         with self._log_lock:
             self._requests.clear()
-

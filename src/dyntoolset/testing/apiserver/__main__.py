@@ -1,0 +1,132 @@
+"""Run the emulator from the command line, seeded from manifests.
+
+    python -m dyntoolset.testing.apiserver --manifests examples/cluster/ \\
+        --port 8001 --kubeconfig /tmp/emulator.kubeconfig
+
+It serves until interrupted (Ctrl-C or SIGTERM) and writes a kubeconfig whose
+current context points at itself, so ``KUBECONFIG=/tmp/emulator.kubeconfig``
+makes the official client (and dyntoolset) talk to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from dyntoolset.testing.apiserver.server import ApiServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dyntoolset.testing.apiserver",
+        description="Serve an emulated Kubernetes API on a loopback port, seeded from "
+        "manifests (multi-document YAML, JSON, List objects, directories or '-').",
+    )
+    parser.add_argument(
+        "--manifests",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a manifest file, directory or '-' (repeatable)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: any free port)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="write a kubeconfig pointing at the emulator here "
+        "(default: a temporary file, printed at start)",
+    )
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="require this bearer token (repeatable; the first goes into the kubeconfig)",
+    )
+    parser.add_argument(
+        "--history-limit",
+        type=int,
+        default=1000,
+        help="watch history window in events (older is 410 Expired)",
+    )
+    parser.add_argument(
+        "--bookmark-interval",
+        type=float,
+        default=60.0,
+        help="seconds between watch bookmarks (default 60, as the API server)",
+    )
+    parser.add_argument(
+        "--proxy",
+        action="append",
+        default=[],
+        metavar="NS/SVC:PORT=URL",
+        help="forward the service proxy of NS/SVC:PORT to URL (repeatable)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 2 when a manifest has a problem"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until interrupted; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    proxies = []
+    for spec in args.proxy:
+        try:
+            where, url = spec.split("=", 1)
+            ns_svc, port = where.rsplit(":", 1)
+            namespace, service = ns_svc.split("/", 1)
+        except ValueError:
+            print(f"error: --proxy {spec!r} is not NS/SVC:PORT=URL", file=sys.stderr)
+            return 2
+        proxies.append((namespace, service, port, url))
+    server = ApiServer(
+        host=args.host,
+        port=args.port,
+        kubeconfig=args.kubeconfig,
+        tokens={token: f"user-{index}" for index, token in enumerate(args.token)},
+        history_limit=args.history_limit,
+        bookmark_interval=args.bookmark_interval,
+    )
+    problems = server.seed_manifests(*args.manifests) if args.manifests else []
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if problems and args.strict:
+        return 2
+    for namespace, service, port, url in proxies:
+        server.register_proxy(namespace, service, port, url)
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with server:
+        count = sum(len(server.list(res.plural)) for res in _stored())
+        print(f"Kubernetes API emulator serving {count} objects on {server.url}", flush=True)
+        print(f"kubeconfig: {server.kubeconfig_path}", flush=True)
+        print(
+            f"try: KUBECONFIG={server.kubeconfig_path} dyntoolset ...  (Ctrl-C stops)", flush=True
+        )
+        done.wait()
+    return 0
+
+
+def _stored() -> list[object]:
+    from dyntoolset.testing.apiserver.resources import RESOURCES
+
+    return [res for res in RESOURCES if res.stored]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
