@@ -62,11 +62,12 @@ class _Handler(BaseHTTPRequestHandler):
             with backend.lock:
                 backend.in_flight -= 1
 
-    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _any  # noqa: N815
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _any
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default 5 drops SYNs under a parallel round
     backend: Backend
 
 
@@ -97,8 +98,8 @@ def sequence(*codes: int) -> Script:
 class Backend:
     """A threaded HTTP(S) server on loopback driven by a script."""
 
-    def __init__(self, script: Script = status(200), tls: ssl.SSLContext | None = None) -> None:
-        self.script = script
+    def __init__(self, script: Script | None = None, tls: ssl.SSLContext | None = None) -> None:
+        self.script = script or status(200)
         self.requests: list[Request] = []
         self.lock = threading.Lock()
         self.in_flight = 0

@@ -147,7 +147,7 @@ def test_pin_address_resolves_once_and_checks_every_answer() -> None:
                              "empty.example": [], "junk.example": ["not-an-ip"]})
     assert str(pin_address("a.example", resolver)) == "10.0.0.5"
     assert resolver.calls == ["a.example"]
-    with pytest.raises(Blocked, match="169.254.169.254"):
+    with pytest.raises(Blocked, match=r"169\.254\.169\.254"):
         pin_address("rebind.example", resolver)
     with pytest.raises(ResolutionFailed):
         pin_address("empty.example", resolver)

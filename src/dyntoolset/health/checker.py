@@ -92,9 +92,7 @@ def select_healthy(
 ) -> list[Discovered]:
     """The services to emit: healthy ones, unchecked ones (``health is None``), and the
     unhealthy too when ``include_unhealthy`` is set. Pure; order preserved."""
-    return [
-        d for d in discovered if include_unhealthy or d.health is None or d.health.healthy
-    ]
+    return [d for d in discovered if include_unhealthy or d.health is None or d.health.healthy]
 
 
 @attrs.frozen
@@ -135,6 +133,8 @@ class _Outcome:
     reason: str
     detail: str
     attempts: int
+    #: False when the round's deadline passed before the first attempt.
+    started: bool = True
 
 
 def _in_cluster() -> bool:
@@ -325,19 +325,24 @@ class HealthChecker:
                     cancel.cancel()
                 for future, key in futures.items():
                     if future in done:
-                        outcomes[key] = future.result()
+                        done_outcome = future.result()
+                        if done_outcome.started:
+                            outcomes[key] = done_outcome
+                        else:
+                            not_started.add(key)
                     elif key not in not_started:
                         outcomes[key] = _Outcome(TIMEOUT, "cut by the round's deadline", 0)
             finally:
                 # Do not wait: cancelled attempts unwind on their own in moments.
                 pool.shutdown(wait=False, cancel_futures=True)
+            exceeded = exceeded or bool(not_started)
 
         checked_now = self._clock()
         wall = self._wall()
         for key, item in to_check:
             state = self._states[key]
-            outcome = outcomes.get(key)
-            if outcome is None:
+            finished = outcomes.get(key)
+            if finished is None:
                 if state.status is None:
                     state.status = HealthStatus(
                         healthy=False,
@@ -346,7 +351,7 @@ class HealthChecker:
                         detail="not checked before the round's deadline",
                     )
                 continue
-            self._record(item, state, outcome, checked_now, wall)
+            self._record(item, state, finished, checked_now, wall)
 
         result = []
         for key, item in zip(keys, discovered, strict=True):
@@ -417,8 +422,9 @@ class HealthChecker:
                 outcome.detail,
             )
         else:
-            log.debug("health check: %s (%s): %s: %s", item.key, detector, outcome.reason,
-                      outcome.detail)
+            log.debug(
+                "health check: %s (%s): %s: %s", item.key, detector, outcome.reason, outcome.detail
+            )
         state.included = False
         state.status = HealthStatus(False, outcome.reason, wall, outcome.detail)
 
@@ -428,7 +434,15 @@ class HealthChecker:
         return self.per_detector.get(detector) or HealthCheckSettings()
 
     def _check_one(self, item: Discovered, deadline: float, cancel: Cancellation) -> _Outcome:
-        """All attempts of one check (runs in a worker thread)."""
+        """All attempts of one check (runs in a worker thread); never raises."""
+        try:
+            return self._attempts(item, deadline, cancel)
+        except Exception as exc:
+            # A bug (or a misbehaving injected resolver) must not end the round.
+            log.exception("health check of %s failed unexpectedly", item.key)
+            return _Outcome(CONNECTION_ERROR, f"internal error: {type(exc).__name__}: {exc}", 0)
+
+    def _attempts(self, item: Discovered, deadline: float, cancel: Cancellation) -> _Outcome:
         settings = self._settings(item.detector)
         path = item.health_path or settings.path or "/"
         try:
@@ -448,7 +462,7 @@ class HealthChecker:
             return _Outcome(exc.reason, exc.detail, 0)
 
         attempts = 1 + int(settings.retries)
-        outcome = _Outcome(TIMEOUT, "no attempt made before the round's deadline", 0)
+        outcome = _Outcome(TIMEOUT, "no attempt made before the round's deadline", 0, False)
         for attempt in range(attempts):
             remaining = deadline - time.monotonic()
             if cancel.cancelled or remaining <= 0:

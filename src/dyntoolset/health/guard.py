@@ -221,7 +221,11 @@ def build_target(
     if problem:
         raise Blocked(problem)
     return Target(
-        scheme=scheme, host=host.rstrip("."), port=port, path=base_path + health_path, own_host=is_own
+        scheme=scheme,
+        host=host.rstrip("."),
+        port=port,
+        path=base_path + health_path,
+        own_host=is_own,
     )
 
 
@@ -295,7 +299,9 @@ def pin_address(host: str, resolver: Resolver, allowed: Sequence[IPNetwork] = ()
     return addresses[0]
 
 
-def _checked(address: IPAddress, allowed: Sequence[IPNetwork], host: str | None = None) -> IPAddress:
+def _checked(
+    address: IPAddress, allowed: Sequence[IPNetwork], host: str | None = None
+) -> IPAddress:
     problem = address_problem(address, allowed)
     if problem:
         prefix = f"{host!r} resolves to a refused address: " if host else ""

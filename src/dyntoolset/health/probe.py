@@ -385,9 +385,9 @@ class ApiServerProxyTransport:
             raise _urllib3_failure(exc) from None
         try:
             body = _read_capped(
-                lambda n: response.read(n, decode_content=False)
-                if time.monotonic() < deadline
-                else b"",
+                lambda n: (
+                    response.read(n, decode_content=False) if time.monotonic() < deadline else b""
+                ),
                 self._max_body,
             )
         finally:
@@ -422,7 +422,7 @@ def _urllib3_failure(exc: BaseException) -> ProbeFailure:
 
 # Messages of the API server's own proxy errors (a Status object), by reason.
 _PROXY_ERRORS = (
-    (TIMEOUT, ("i/o timeout", "timeout", "deadline exceeded")),
+    (TIMEOUT, ("i/o timeout", "timeout", "timed out", "deadline exceeded")),
     (CONNECTION_REFUSED, ("connection refused", "no endpoints available")),
     (DNS, ("no such host", "lookup ")),
     (TLS, ("x509", "tls:", "certificate")),
