@@ -90,6 +90,8 @@ def test_every_problem_is_reported_at_once_with_exact_text(plugins):
     assert problems == [
         "$.cluster_domain: 'Cluster.Local' is not a valid DNS name (lowercase letters, digits, '-', '.')",
         "$.resync_interval: must be a positive duration, got '0s'",
+        "$.bogus: unknown key; expected one of: cluster_domain, detectors, health_checks, output, "
+        "resync_interval",
         "$.health_checks.mode: expected one of 'auto', 'direct', 'apiserver-proxy', got 'fast'",
         "$.health_checks.concurrency: must be between 1 and 1000000000, got 0",
         "$.detectors.alpha.enabled: expected bool (true or false), got 'false'",
@@ -103,8 +105,19 @@ def test_every_problem_is_reported_at_once_with_exact_text(plugins):
         "$.detectors.alpha.required_annotations: invalid annotation key 'bad key!': the name must "
         "be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter "
         "or digit",
-        "$.bogus: unknown key; expected one of: cluster_domain, detectors, health_checks, output, "
-        "resync_interval",
+    ]
+
+
+def test_schema_and_plugin_problems_are_reported_together(plugins):
+    problems = problems_of(
+        "resync_interval: soon\ndetectors:\n  nope: {}\n  alpha: {enabled: 1}\n  picky: {config: {mode: 1}}\n",
+        plugins,
+    )
+    assert problems == [
+        "$.resync_interval: expected a duration such as 5s, 500ms, 1m30s or a number of seconds, got 'soon'",
+        "$.detectors.alpha.enabled: expected bool (true or false), got 1",
+        "$.detectors.nope: unknown detector 'nope'; installed detectors: alpha, beta, picky",
+        "$.detectors.picky.config.mode: expected str, got 1",
     ]
 
 

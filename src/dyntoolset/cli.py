@@ -18,7 +18,7 @@ import yaml
 
 from dyntoolset import __version__
 from dyntoolset.config import unstructure
-from dyntoolset.configmap import for_display
+from dyntoolset.configmap import for_display, to_yaml
 from dyntoolset.discovery import DiscoveryResult
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
@@ -162,7 +162,7 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         discovered = check_offline(discovered, engine.config)
     if args.output == "configmap":
         merge = engine.configmap(discovered, existing)
-        out.write(yaml.safe_dump(for_display(merge.configmap), sort_keys=False, allow_unicode=True))
+        out.write(to_yaml(for_display(merge.configmap)))
         if merge.drifted:
             print(
                 f"drift: restored generated keys edited or deleted by someone else: "

@@ -452,14 +452,60 @@ def _load_yaml(text: str) -> tuple[Any, list[Problem]]:
 
 
 def parse_config(text: str) -> tuple[RawConfig | None, list[Problem]]:
-    """Phase 1: YAML and schema. Returns the raw config (or ``None``) and problems."""
+    """Phase 1: YAML and schema.
+
+    Each top-level section and each detector block is structured on its own,
+    so one bad section does not hide the problems of the others; the
+    returned :class:`RawConfig` has defaults where a section was invalid
+    (``None`` only when the document is not a mapping at all). The caller
+    must treat any problem as fatal.
+    """
     data, problems = _load_yaml(text)
     if problems:
         return None, problems
     if data is None:
         data = {}
-    raw, problems = structure(data, RawConfig)
-    return raw, problems
+    if not isinstance(data, dict):
+        return None, [Problem("$", f"expected a mapping, got {_describe(data)}")]
+    fields = attrs.fields_dict(attrs.resolve_types(RawConfig))
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        field = fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            problems.append(
+                Problem(
+                    "$" + _segment(key),
+                    f"unknown key; expected one of: {', '.join(sorted(fields))}",
+                )
+            )
+        elif key == "detectors":
+            values[key] = _detector_blocks(value, problems)
+        else:
+            section_type: Any = field.type  # a class: resolve_types ran above
+            structured, section_problems = structure(value, section_type, "$" + _segment(key))
+            problems += section_problems
+            if not section_problems:
+                values[key] = structured
+    return RawConfig(**values), problems
+
+
+def _detector_blocks(value: Any, problems: list[Problem]) -> dict[str, DetectorBlock] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.append(Problem("$.detectors", f"expected a mapping, got {_describe(value)}"))
+        return None
+    blocks = {}
+    for name, block in value.items():
+        if not isinstance(name, str):
+            problems.append(
+                Problem("$.detectors", f"detector names are strings, got {_describe(name)}")
+            )
+            continue
+        structured, block_problems = structure(block, DetectorBlock, "$.detectors" + _segment(name))
+        problems += block_problems
+        blocks[name] = structured if structured is not None else DetectorBlock()
+    return blocks
 
 
 def _detector_settings(
@@ -543,9 +589,10 @@ def parse_and_resolve(text: str, plugins: PluginSet, source: str) -> Config:
     """Both phases on ``text``; raises :class:`ConfigError` listing every problem."""
     raw, problems = parse_config(text)
     if raw is not None:
-        config, problems = resolve_config(raw, plugins, source)
-        if config is not None:
+        config, more = resolve_config(raw, plugins, source)
+        if config is not None and not problems:
             return config
+        problems += more
     raise ConfigError(problems, source)
 
 

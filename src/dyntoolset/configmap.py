@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import yaml
 
 from dyntoolset.config import OutputSettings
 from dyntoolset.errors import DocumentTooLargeError
@@ -116,7 +117,9 @@ def merge_configmap(
 
     drifted = []
     for key in hashes:
-        if key in recorded and (key not in old_data or content_hash(old_data[key]) != recorded[key]):
+        if key in recorded and (
+            key not in old_data or content_hash(old_data[key]) != recorded[key]
+        ):
             drifted.append(key)
     removed = []
     data = dict(old_data)
@@ -135,7 +138,9 @@ def merge_configmap(
         raise DocumentTooLargeError(size, MAX_DATA_BYTES)
 
     annotations = dict(old_annotations)
-    unchanged = old_annotations.get(CONTENT_HASH) == document_hash and GENERATED_AT in old_annotations
+    unchanged = (
+        old_annotations.get(CONTENT_HASH) == document_hash and GENERATED_AT in old_annotations
+    )
     annotations.update(
         {
             CONTENT_HASH: document_hash,
@@ -175,3 +180,24 @@ def for_display(configmap: Mapping[str, Any]) -> dict[str, Any]:
     for field in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
         meta.pop(field, None)
     return shown
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """SafeDumper that prints multi-line strings as literal blocks (``|``)."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str)
+
+
+def to_yaml(configmap: Mapping[str, Any]) -> str:
+    """``configmap`` as YAML for people and ``kubectl apply``; documents stay readable.
+
+    PyYAML falls back to a quoted style on its own whenever a literal block
+    could not represent the string exactly, so the output always round-trips.
+    """
+    return yaml.dump(dict(configmap), Dumper=_BlockDumper, sort_keys=False, allow_unicode=True)

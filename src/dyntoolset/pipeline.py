@@ -49,9 +49,9 @@ def load_configuration(path: str | Path | None, plugins: PluginSet) -> Config:
         path = block.plugin.path if block.plugin else None
         if path and name not in plugins.detectors and not load_path_plugin(plugins, name, path):
             log.warning("detector %s (plugin.path %s) failed to load; it will not run", name, path)
-    config, problems = resolve_config(raw, plugins, source)
-    if config is None:
-        raise ConfigError(problems, source)
+    config, more = resolve_config(raw, plugins, source)
+    if config is None or problems:
+        raise ConfigError(problems + more, source)
     return config
 
 

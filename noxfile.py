@@ -1,0 +1,62 @@
+"""Developer tasks: ``nox -s tests`` (the full suite), ``lint``, ``typecheck``, ``bench``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(str(p) for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+
+
+def install_project(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec, *(arg for p in PLUGINS for arg in ("-e", p)))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite, including the integration tests with real Prometheus and HolmesGPT.
+
+    scripts/test-deps.sh installs what the integration tests need outside
+    Python (Debian's prometheus packages, a HolmesGPT venv) when it is missing.
+    """
+    install_project(session, "test")
+    holmes = session.run("bash", "scripts/test-deps.sh", external=True, silent=True)
+    env = {"DYNTOOLSET_HOLMES_PYTHON": str(holmes).strip().splitlines()[-1]}
+    session.run("pytest", *(session.posargs or ["-q"]), env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and the import layering contracts."""
+    install_project(session)
+    session.install("ruff", "import-linter")
+    session.run("ruff", "check", "src", "tests", "plugins", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "plugins", "noxfile.py")
+    session.run("lint-imports")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the library."""
+    install_project(session)
+    session.install("mypy", "types-PyYAML")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (pytest-benchmark); compare ratios within one run, not absolute times."""
+    install_project(session, "test")
+    session.install("pytest-benchmark")
+    session.run(
+        "pytest", "benchmarks", "--benchmark-only", "--benchmark-columns=min,median,ops",
+        "-p", "no:cacheprovider", *session.posargs,
+        env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
+    )
