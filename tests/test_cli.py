@@ -1,0 +1,172 @@
+"""The command line, end to end on the bundled example cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dyntoolset.cli import main
+from dyntoolset.configmap import GENERATED_AT
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = str(ROOT / "examples" / "cluster")
+SEED = ROOT / "tests" / "fixtures" / "seed"
+
+
+@pytest.fixture(autouse=True)
+def builtins_only(monkeypatch):
+    """Third-party plugins installed in the environment must not change these results."""
+    monkeypatch.setenv("DYNTOOLSET_LOAD_PLUGINS", "")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_discover_prints_a_configmap_ready_for_kubectl_apply(capsys):
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE)
+    assert code == 0
+    configmap = yaml.safe_load(out)
+    assert configmap["kind"] == "ConfigMap"
+    assert configmap["metadata"]["name"] == "kubernaut-toolset-config"
+    assert "resourceVersion" not in configmap["metadata"]
+    assert set(configmap["data"]) == {"custom_toolset.yaml", "toolset.json"}
+    toolsets = yaml.safe_load(configmap["data"]["custom_toolset.yaml"])["toolsets"]
+    assert {i["prometheus_url"] for i in toolsets["prometheus/metrics"]["config"]["instances"]} == {
+        "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090",
+        "http://thanos-query.thanos.svc.cluster.local:9090",
+    }
+    tools = json.loads(configmap["data"]["toolset.json"])["tools"]
+    assert {t["type"] for t in tools} >= {"prometheus", "grafana", "jaeger", "elasticsearch"}
+    assert "read 34 Services (3 other objects ignored)" in err
+    assert "invalid (custom)" in err
+
+
+def test_discover_is_deterministic_apart_from_the_timestamp(capsys):
+    _, first, _ = run(capsys, "discover", "-f", EXAMPLE)
+    _, second, _ = run(capsys, "discover", "-f", EXAMPLE)
+    strip = lambda text: [line for line in text.splitlines() if GENERATED_AT not in line]  # noqa: E731
+    assert strip(first) == strip(second)
+
+
+@pytest.mark.parametrize(("fmt", "check"), [
+    ("holmesgpt", lambda out: "toolsets" in yaml.safe_load(out)),
+    ("kubernaut", lambda out: "tools" in json.loads(out)),
+])
+def test_discover_single_format(capsys, fmt, check):
+    code, out, _ = run(capsys, "discover", "-f", EXAMPLE, "-o", fmt)
+    assert code == 0 and check(out)
+
+
+def test_discover_unknown_output_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "-o", "xml")
+    assert code == 2 and out == ""
+    assert "unknown output 'xml'; choose one of: configmap, holmesgpt, kubernaut" in err
+
+
+def test_discover_with_config_disabling_detectors(capsys):
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "-c", str(SEED / "ac-037-01.yaml"), "-o", "kubernaut")
+    assert code == 0
+    types = {t["type"] for t in json.loads(out)["tools"]}
+    assert "jaeger" not in types and "elasticsearch" not in types and "prometheus" in types
+    assert "detectors: prometheus (priority 1), grafana (priority 2), custom (priority 5)" in err
+
+
+def test_discover_with_invalid_config_exits_2_listing_problems(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detectors: {prometheus: {enabled: 'no'}}\n")
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "-c", str(bad))
+    assert code == 2 and out == ""
+    assert "$.detectors.prometheus.enabled: expected bool (true or false), got 'no'" in err
+
+
+def test_discover_merges_into_an_existing_configmap_and_reports_drift(capsys, tmp_path):
+    _, out, _ = run(capsys, "discover", "-f", EXAMPLE)
+    existing = yaml.safe_load(out)
+    existing["data"]["overrides.yaml"] = "toolsets: {}\n"
+    existing["data"]["toolset.json"] = "{}"  # someone edited a generated key
+    path = tmp_path / "cm.yaml"
+    path.write_text(yaml.safe_dump(existing))
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    merged = yaml.safe_load(out)
+    assert code == 0
+    assert merged["data"]["overrides.yaml"] == "toolsets: {}\n"
+    assert json.loads(merged["data"]["toolset.json"])["tools"]
+    assert "drift: restored generated keys edited or deleted by someone else: toolset.json" in err
+
+
+def test_existing_must_hold_one_configmap(capsys, tmp_path):
+    path = tmp_path / "none.yaml"
+    path.write_text("kind: Service\nmetadata: {name: x}\n")
+    code, _, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert code == 1 and "expected exactly one ConfigMap, found 0" in err
+
+
+def test_malformed_manifests_are_reported_and_exit_1(capsys, tmp_path):
+    (tmp_path / "bad.yaml").write_text("kind: Service\nmetadata: {name: ok, namespace: a}\n---\n[unclosed\n")
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: p}\nspec: {ports: [{port: nope}]}\n"
+    )
+    code, out, err = run(capsys, "discover", "-f", str(tmp_path))
+    assert code == 1
+    assert yaml.safe_load(out)["kind"] == "ConfigMap"  # the rest is still processed
+    assert f"{tmp_path / 'bad.yaml'}:line 5 column 1: invalid YAML" in err
+    assert f"{tmp_path / 'svc.yaml'}:document 1: invalid Service: spec.ports[0].port must be an integer" in err
+
+
+def test_config_validate(capsys, tmp_path):
+    for name in ("ac-037-01.yaml", "ac-038-01.yaml", "ac-040-03.yaml"):
+        code, out, _ = run(capsys, "config", "validate", str(SEED / name))
+        assert code == 0 and "valid; detectors in order" in out
+    code, _, err = run(capsys, "config", "validate", str(SEED / "ac-040-03.yaml"))
+    assert "warning: plugin 'custom-plugin'" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detectors:\n  prometheus: {priority: high}\n  nope: {}\n")
+    code, out, err = run(capsys, "config", "validate", str(bad))
+    assert code == 2 and out == ""
+    assert err.splitlines()[1:] == [
+        "  $.detectors.prometheus.priority: expected int, got 'high'",
+        "  $.detectors.nope: unknown detector 'nope'; installed detectors: custom, elasticsearch, grafana, jaeger, prometheus",
+    ]
+    code, _, err = run(capsys, "config", "validate", str(tmp_path / "absent.yaml"))
+    assert code == 2 and "no such file" in err
+
+
+def test_config_show_applies_defaults(capsys):
+    code, out, _ = run(capsys, "config", "show", str(SEED / "ac-037-01.yaml"))
+    shown = yaml.safe_load(out)
+    assert code == 0
+    assert shown["detectors"]["jaeger"]["enabled"] is False
+    assert shown["detectors"]["prometheus"]["health_check"] == {"path": None, "timeout": 5.0, "retries": 2}
+    assert shown["output"]["formats"] == ["holmesgpt", "kubernaut"]
+    _, defaults, _ = run(capsys, "config", "show")
+    assert yaml.safe_load(defaults)["resync_interval"] == 300.0
+
+
+def test_plugins_lists_builtins_with_provenance(capsys):
+    code, out, _ = run(capsys, "plugins", "--json")
+    rows = {(r["kind"], r["name"]): r for r in json.loads(out)["plugins"]}
+    assert code == 0
+    assert rows[("detector", "prometheus")]["distribution"].startswith("dyntoolset ")
+    assert rows[("detector", "prometheus")]["priority"] == 1
+    assert rows[("detector", "prometheus")]["enabled"] is True
+    assert rows[("renderer", "holmesgpt")]["enabled"] is True
+    code, table, _ = run(capsys, "plugins", "-c", str(SEED / "ac-037-01.yaml"))
+    header, *lines = table.splitlines()
+    assert header.split()[:6] == ["KIND", "NAME", "VERSION", "DISTRIBUTION", "ENABLED", "PRIORITY"]
+    jaeger = next(line for line in lines if " jaeger " in line)
+    assert " no " in jaeger
+
+
+def test_python_dash_m_runs_the_cli():
+    proc = subprocess.run(
+        [sys.executable, "-m", "dyntoolset", "--version"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("dyntoolset ")
