@@ -1,0 +1,168 @@
+"""apiserver-proxy mode through the Kubernetes API emulator's service proxy."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from dyntoolset.health import HealthChecker
+from dyntoolset.metrics import Metrics
+from dyntoolset.model import Discovered, HealthStatus
+from dyntoolset.testing.apiserver import ApiServer
+from tests.health._servers import (
+    Backend,
+    ConnectSpy,
+    FakeResolver,
+    closed_port,
+    discovered,
+    options,
+    settings,
+    status,
+)
+
+PROXY_PATH = "/api/v1/namespaces/monitoring/services/prom:9090/proxy/-/healthy"
+
+
+def add_service(api: ApiServer, name: str = "prom", namespace: str = "monitoring",
+                port: int = 9090) -> None:
+    api.create({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"ports": [{"name": "http", "port": port}]},
+    })
+
+
+def check(api: ApiServer, item: Discovered, *, api_client: Any = None, timeout: float = 1.0,
+          retries: int = 0, resolver: FakeResolver | None = None,
+          connect: ConnectSpy | None = None, metrics: Metrics | None = None,
+          **opts: Any) -> HealthStatus:
+    checker = HealthChecker(
+        options(mode="apiserver-proxy", **opts),
+        {item.detector: settings(timeout, retries)},
+        api_client=api_client or api.api_client,
+        resolver=resolver or FakeResolver(),
+        connect=connect or ConnectSpy(),
+        metrics=metrics,
+        rng=random.Random(5),
+        backoff_base=0.02,
+        backoff_max=0.05,
+    )
+    assert checker.mode == "apiserver-proxy"
+    (result,) = checker.check([item])
+    assert result.health is not None
+    return result.health
+
+
+def proxied(api: ApiServer) -> list[Any]:
+    return [r for r in api.requests if "/proxy" in r.path]
+
+
+def test_healthy_through_the_proxy(apiserver: ApiServer, backend: Callable[..., Backend]) -> None:
+    server = backend(status(200))
+    add_service(apiserver)
+    apiserver.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{server.port}")
+    resolver, spy = FakeResolver(), ConnectSpy()
+    health = check(apiserver, discovered(), resolver=resolver, connect=spy)
+    assert (health.healthy, health.reason) == (True, "ok")
+    assert [r.path for r in proxied(apiserver)] == [PROXY_PATH]
+    assert [r.method for r in server.requests] == ["GET"]
+    assert server.requests[0].path == "/-/healthy"
+    # Out of cluster: no lookup of *.svc.cluster.local and no direct connection.
+    assert resolver.calls == [] and spy.calls == []
+
+
+def test_credentials_go_to_the_api_server(
+    apiserver_factory: Callable[..., ApiServer], backend: Callable[..., Backend]
+) -> None:
+    api = apiserver_factory(tokens={"s3cret": "dyntoolset"})
+    server = backend(status(200))
+    add_service(api)
+    api.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{server.port}")
+    assert check(api, discovered()).reason == "ok"
+    (record,) = proxied(api)
+    assert record.user == "dyntoolset"
+
+    # A client the API server rejects: reported, not mistaken for the backend's answer.
+    bad = api.new_api_client("wrong-token")
+    try:
+        health = check(api, discovered(), api_client=bad, retries=2)
+    finally:
+        bad.close()
+    assert (health.healthy, health.reason) == (False, "http_status")
+    assert "API server refused" in health.detail and "401" in health.detail
+    assert len(proxied(api)) == 2  # 401 is not retried
+
+
+def test_500_is_retried_exactly(apiserver: ApiServer, backend: Callable[..., Backend]) -> None:
+    server = backend(status(500, b"down"))
+    add_service(apiserver)
+    apiserver.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{server.port}")
+    metrics = Metrics()
+    health = check(apiserver, discovered(), retries=2, metrics=metrics)
+    assert (health.reason, health.detail) == ("http_status", "HTTP 500: down")
+    assert len(server.requests) == 3 and len(proxied(apiserver)) == 3
+    assert metrics.value("dynamic_toolset_health_check_failures_total",
+                         {"detector": "prometheus", "reason": "http_status"}) == 1
+
+
+def test_backend_refusing_connections(apiserver: ApiServer) -> None:
+    add_service(apiserver)
+    apiserver.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{closed_port()}")
+    health = check(apiserver, discovered(), retries=1)
+    # The proxy's own 503 "error trying to reach service" is a connection failure.
+    assert (health.healthy, health.reason) == (False, "connection_refused")
+    assert len(proxied(apiserver)) == 2
+
+
+def test_service_without_endpoints(apiserver: ApiServer) -> None:
+    add_service(apiserver)
+    health = check(apiserver, discovered())
+    assert health.reason == "connection_refused"
+    assert "no endpoints" in health.detail
+
+
+def test_hanging_backend_times_out(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    server = backend()
+    server.script = server.hang
+    add_service(apiserver)
+    apiserver.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{server.port}")
+    health = check(apiserver, discovered(), timeout=0.3, retries=1)
+    assert health.reason == "timeout"
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("endpoint, health_path", [
+    ("http://grafana.monitoring.svc.cluster.local:3000", "/-/healthy"),
+    ("http://prom.monitoring.svc.cluster.local:9090", "/../../../api/v1/secrets"),
+    ("http://prom.monitoring.svc.cluster.local:9090", "/%2e%2e/%2e%2e/api/v1/secrets"),
+    ("gopher://prom.monitoring.svc.cluster.local:9090", "/"),
+])
+def test_refused_checks_send_nothing_to_the_api_server(
+    apiserver: ApiServer, endpoint: str, health_path: str
+) -> None:
+    add_service(apiserver)
+    before = len(apiserver.requests)
+    health = check(apiserver, discovered(endpoint=endpoint, health_path=health_path,
+                                         detector="custom"))
+    assert health.reason == "blocked"
+    assert len(apiserver.requests) == before
+
+
+def test_allow_listed_foreign_host_is_checked_directly(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    # The API server can only proxy to the Service itself; an allow-listed
+    # external endpoint is reached directly, under the address guards.
+    server = backend(status(200))
+    resolver, spy = FakeResolver({"grafana.example.com": ["127.0.0.1"]}), ConnectSpy()
+    item = discovered(endpoint=f"http://grafana.example.com:{server.port}", detector="custom")
+    health = check(apiserver, item, resolver=resolver, connect=spy,
+                   allowed_hosts=("*.example.com",))
+    assert health.reason == "ok"
+    assert spy.calls == [("127.0.0.1", server.port)]
+    assert proxied(apiserver) == []
