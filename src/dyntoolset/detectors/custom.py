@@ -171,7 +171,13 @@ def _parse_endpoint(
                 f"in allowed_endpoint_hosts; got host {_quote(host)}"
             )
     path = parts.path.rstrip("/")
-    if not _ENDPOINT_PATH_RE.fullmatch(path) or ".." in unquote(path) or "%2f" in path.lower():
+    decoded = unquote(path)
+    if (
+        not _ENDPOINT_PATH_RE.fullmatch(path)
+        or ".." in decoded
+        or "%2f" in path.lower()
+        or not decoded.isprintable()
+    ):
         raise InvalidService(
             f"annotation {ENDPOINT} path may only contain letters, digits and - . _ ~ / "
             f"(no '..'), got {_quote(path)}"
@@ -198,6 +204,8 @@ def _health_path(value: str) -> str:
         # would name another host.
         raise InvalidService(f"annotation {HEALTH_PATH} must not start with '//'")
     decoded = unquote(value)
+    if not decoded.isprintable():
+        raise InvalidService(f"annotation {HEALTH_PATH} must not percent-encode control characters")
     for bad in _HEALTH_FORBIDDEN:
         if bad in value or bad in decoded:
             raise InvalidService(
@@ -215,7 +223,7 @@ class CustomDetector(BuiltinDetector):
     """Finds Services that opt in with ``kubernaut.io/toolset`` annotations.
 
     The toolset type comes from ``kubernaut.io/toolset-type``; types with a
-    built-in mapping (prometheus, grafana, elasticsearch, loki, tempo, jaeger …)
+    built-in mapping (prometheus, grafana, elasticsearch, loki, tempo …)
     get that agent toolset, others a generic read-only HTTP toolset.
     """
 

@@ -7,16 +7,15 @@ the toolset the ``prometheus`` detector would give it.
 
 HolmesGPT toolset names and config keys are those of holmesgpt 0.45
 (``prometheus/metrics: prometheus_url``, ``grafana/*: api_url``,
-``elasticsearch/*: api_url``). A type without an entry becomes the generic
-read-only HTTP toolset of :func:`dyntoolset.toolsets.http_toolset`.
+``elasticsearch/*: api_url``). A type without an entry (``jaeger``, any
+custom type) becomes the generic read-only HTTP toolset of
+:func:`dyntoolset.toolsets.http_toolset`, which adds API hints per type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-
-import attrs
 
 from dyntoolset.model import Discovered, ToolsetSpec
 from dyntoolset.toolsets import http_toolset
@@ -131,24 +130,6 @@ def _elasticsearch(found: Discovered) -> tuple[ToolsetSpec, ...]:
     )
 
 
-def _jaeger(found: Discovered) -> tuple[ToolsetSpec, ...]:
-    # HolmesGPT has no Jaeger toolset: a generic HTTP toolset, told where the
-    # Jaeger query API lives so the agent does not have to guess paths.
-    base = http_toolset(found)
-    return (
-        attrs.evolve(
-            base,
-            description=f"Jaeger traces from {_where(found)}",
-            llm_instructions=(
-                f"Jaeger query API at {found.endpoint}, GET only. GET /api/services lists "
-                f"traced services; GET /api/services/<service>/operations their operations; "
-                f"GET /api/traces?service=<service>&lookback=1h&limit=20 recent traces "
-                f'(add tags={{"error":"true"}} for failed ones); GET /api/traces/<id> one trace.'
-            ),
-        ),
-    )
-
-
 #: Toolset type → builder. The only place that knows which agent toolset a
 #: type becomes; aliases let ``custom`` Services name the product they run.
 TOOLSET_BUILDERS: Mapping[str, ToolsetBuilder] = MappingProxyType(
@@ -161,7 +142,6 @@ TOOLSET_BUILDERS: Mapping[str, ToolsetBuilder] = MappingProxyType(
         "loki": _loki,
         "tempo": _tempo,
         "elasticsearch": _elasticsearch,
-        "jaeger": _jaeger,
     }
 )
 
