@@ -1,0 +1,188 @@
+"""dyntoolset-loki: a detector plugin that finds Grafana Loki's query endpoint.
+
+It recognises the Services of the grafana/loki Helm chart (single binary,
+simple scalable and distributed modes), the older grafana/loki-distributed
+and grafana/loki (2.x) charts and Bitnami grafana-loki, and writes a
+HolmesGPT ``grafana/loki`` toolset for each Loki installation it finds.
+
+A Loki release has many Services; only one of them is where LogQL queries
+should go. By default that is the component that answers queries itself:
+``loki`` (single binary), ``loki-read`` (simple scalable) or
+``loki-query-frontend`` (distributed). Write path, storage, caches, canary,
+``*-headless`` and ``*-memberlist`` Services are never matched. The nginx
+``loki-gateway`` is matched instead when ``prefer: gateway`` is configured.
+
+It is also the source of ``docs/writing-a-detector-plugin.md`` in the
+dyntoolset repository: keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Any, Literal
+
+import attrs
+
+from dyntoolset import (
+    DetectContext,
+    Detector,
+    Discovered,
+    InvalidService,
+    Service,
+    ToolsetSpec,
+    hookimpl,
+    scheme_for,
+)
+from dyntoolset.detectors.mapping import toolsets_for
+
+__version__ = "0.1.0"
+
+#: Per-Service tenant override, for clusters whose Loki installations use
+#: different tenants. Wins over the ``tenant`` setting.
+TENANT_ANNOTATION = "dyntoolset-loki/tenant"
+
+# Loki tenant IDs: at most 150 bytes of letters, digits and ! - _ . * ' ( ),
+# never "." or ".."; "a|b" queries several tenants at once
+# (multi_tenant_queries_enabled). Anything else would be refused by Loki, and
+# the value ends up in an HTTP header, so nothing else may pass.
+_TENANT_RE = re.compile(r"[A-Za-z0-9!._*'()-]{1,150}")
+_MAX_TENANT_LENGTH = 1024
+
+# app.kubernetes.io/name of Loki's Services: grafana/loki ("loki"),
+# grafana/loki-distributed ("loki-distributed"), Bitnami ("grafana-loki").
+_NAMES = frozenset({"loki", "loki-distributed", "grafana-loki"})
+# Components that answer LogQL themselves. "" is grafana/loki's single-binary
+# Service, which carries no component label (its memberlist Service doesn't
+# either: that one is ruled out by its name and by having no HTTP port).
+_QUERY_COMPONENTS = frozenset({"", "single-binary", "read", "query-frontend"})
+_GATEWAY = "gateway"
+# Loki's HTTP port: "http-metrics" in grafana/loki, "http" in loki-distributed
+# and Bitnami; 3100 everywhere. The gateway (nginx) serves "http" on 80.
+_QUERY_PORT_NAMES = ("http-metrics", "http")
+_QUERY_PORT_NUMBERS = (3100,)
+_GATEWAY_PORT_NAMES = ("http",)
+_GATEWAY_PORT_NUMBERS = (80, 8080)
+# The chart's nginx answers "/" itself and proxies only the API paths, so
+# Loki's own /ready is not reachable through the gateway.
+_GATEWAY_HEALTH_PATH = "/"
+
+# Discovered.metadata keys, read back by LokiDetector.toolsets().
+COMPONENT_KEY = "component"
+TENANT_KEY = "tenant"
+
+
+def tenant_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid Loki tenant (``X-Scope-OrgID``), or ``None``."""
+    if len(value) > _MAX_TENANT_LENGTH:
+        return f"is {len(value)} characters long; the limit is {_MAX_TENANT_LENGTH}"
+    for part in value.split("|"):
+        if not _TENANT_RE.fullmatch(part) or part in (".", ".."):
+            return (
+                f"{value[:40]!r} is not a Loki tenant: use up to 150 letters, digits "
+                f"and ! - _ . * ' ( ), or several joined with '|'"
+            )
+    return None
+
+
+def _check_tenant(instance: Any, attribute: Any, value: str) -> None:
+    problem = tenant_problem(value) if value else None
+    if problem:
+        raise ValueError(f"{attribute.name} {problem}")
+
+
+@attrs.frozen
+class LokiSettings:
+    """Options of the ``loki`` detector, from ``detectors.loki.config``."""
+
+    #: Which Service of a release to use: ``direct`` is the component that
+    #: answers queries (single binary, read, query-frontend); ``gateway`` is
+    #: the chart's nginx gateway, for clusters whose network policies only
+    #: admit clients through it. Releases without a gateway are then not found.
+    prefer: Literal["direct", "gateway"] = "direct"
+    #: Tenant sent as ``X-Scope-OrgID``. Required when Loki runs with
+    #: ``auth_enabled: true`` (the grafana/loki chart's default); empty sends
+    #: no header.
+    tenant: str = attrs.field(default="", validator=_check_tenant)
+
+
+class LokiDetector(Detector):
+    """Finds the query endpoint of each Loki installation; writes a ``grafana/loki`` toolset."""
+
+    name = "loki"
+    version = __version__
+    description = "Grafana Loki logs (query endpoint)"
+    # After the built-ins (1-5): a Service they claim is theirs.
+    default_priority = 20
+    health_path = "/ready"
+    Settings = LokiSettings
+
+    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+        """Return the Loki query endpoint if ``service`` is one; ``None`` otherwise."""
+        labels = service.labels
+        # Cheapest test first: almost every Service in a cluster stops here.
+        name = labels.get("app.kubernetes.io/name") or labels.get("app")
+        if name not in _NAMES:
+            return None
+        if service.type == "ExternalName" or service.name.endswith(("-headless", "-memberlist")):
+            return None
+        if labels.get("variant") == "headless":
+            return None
+        settings: LokiSettings = ctx.settings
+        component = labels.get("app.kubernetes.io/component", "")
+        if component == _GATEWAY:
+            if settings.prefer != "gateway":
+                return None
+            port = service.port_named(*_GATEWAY_PORT_NAMES) or service.port_numbered(
+                *_GATEWAY_PORT_NUMBERS
+            )
+        elif component in _QUERY_COMPONENTS:
+            if settings.prefer == "gateway":
+                return None
+            port = service.port_named(*_QUERY_PORT_NAMES) or service.port_numbered(
+                *_QUERY_PORT_NUMBERS
+            )
+        else:
+            # write, backend, distributor, ingester, querier, compactor,
+            # index-gateway, ruler, canary, memcached-*-cache, ...
+            return None
+        # No fallback to "the first port": it would be gRPC or memberlist.
+        if port is None:
+            return None
+        tenant = service.annotations.get(TENANT_ANNOTATION, settings.tenant)
+        problem = tenant_problem(tenant) if tenant else None
+        if problem:
+            # The Service asks for Loki but is malformed: skipped with this reason.
+            raise InvalidService(f"annotation {TENANT_ANNOTATION} {problem}")
+        health_path = ctx.health_path
+        if component == _GATEWAY and health_path == self.health_path:
+            health_path = _GATEWAY_HEALTH_PATH
+        found = self.discovered(
+            service, port, ctx, scheme=scheme_for(port), health_path=health_path
+        )
+        metadata = {COMPONENT_KEY: component or "single-binary"}
+        if tenant:
+            metadata[TENANT_KEY] = tenant
+        return attrs.evolve(found, metadata=MappingProxyType(metadata))
+
+    def toolsets(self, found: Discovered) -> Sequence[ToolsetSpec]:
+        """HolmesGPT's ``grafana/loki`` toolset, with the tenant header when there is one."""
+        # dyntoolset's shared mapping already knows the grafana/loki toolset;
+        # reuse it so a Service annotated kubernaut.io/toolset-type: loki
+        # and one found here look the same.
+        specs = toolsets_for(found, "loki")
+        tenant = found.metadata.get(TENANT_KEY)
+        if not tenant:
+            return specs
+        headers = {"X-Scope-OrgID": tenant}
+        return tuple(
+            attrs.evolve(spec, config={**spec.config, "additional_headers": headers})
+            for spec in specs
+        )
+
+
+@hookimpl
+def register_detectors() -> list[type[Detector]]:
+    """Register :class:`LokiDetector` with dyntoolset."""
+    return [LokiDetector]
