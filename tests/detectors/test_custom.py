@@ -208,6 +208,7 @@ SSRF = [
     ("encoded slash", f"http://{OWN_HOST}:8080/a%2F..%2Fb", "no '..'"),
     ("yaml in path", f"http://{OWN_HOST}:8080/!!python/object", "path may only contain"),
     ("bad port", f"http://{OWN_HOST}:99999/", "is not a valid URL"),
+    ("port zero", f"http://{OWN_HOST}:0/", "has port 0"),
     ("unexposed port", f"http://{OWN_HOST}:9999/", "uses port 9999, which the Service does not"),
     ("spaces", f" http://{OWN_HOST}:8080", "must not contain spaces"),
     ("no host", "http:///x", "must be an http:// or https:// URL"),
@@ -349,8 +350,9 @@ def test_arbitrary_annotations_give_a_valid_result_or_invalid_service(
     assert found is not None  # opted in, so never silently ignored
     assert found.type == type_
     assert found.endpoint.startswith(("http://", "https://"))
-    host = found.endpoint.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    host, port = found.endpoint.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
     assert host in {"billing.shop", "billing.shop.svc", OWN_HOST}
+    assert found.port is not None and port == str(found.port.port) and found.port.port > 0
     assert found.health_path.startswith("/") and ".." not in found.health_path
     assert found.port is not None
     assert all(spec.kind for spec in DETECTOR.toolsets(found))

@@ -182,7 +182,9 @@ def _parse_endpoint(
             f"annotation {ENDPOINT} path may only contain letters, digits and - . _ ~ / "
             f"(no '..'), got {_quote(path)}"
         )
-    number = explicit_port or (443 if scheme == "https" else 80)
+    if explicit_port == 0:
+        raise InvalidService(f"annotation {ENDPOINT} has port 0")
+    number = explicit_port if explicit_port is not None else (443 if scheme == "https" else 80)
     port = service.port_numbered(number)
     if port is None:
         # A ClusterIP only forwards the ports the Service declares; a headless
