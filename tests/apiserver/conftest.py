@@ -22,8 +22,12 @@ def leases(apiserver: ApiServer) -> client.CoordinationV1Api:
     return client.CoordinationV1Api(apiserver.api_client)
 
 
-def configmap(name: str, namespace: str = "default", data: dict[str, str] | None = None,
-              labels: dict[str, str] | None = None) -> dict[str, Any]:
+def configmap(
+    name: str,
+    namespace: str = "default",
+    data: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """A ConfigMap body."""
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if labels:
@@ -31,11 +35,19 @@ def configmap(name: str, namespace: str = "default", data: dict[str, str] | None
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data or {}}
 
 
-def service(name: str, namespace: str = "default", labels: dict[str, str] | None = None,
-            ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def service(
+    name: str,
+    namespace: str = "default",
+    labels: dict[str, str] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A Service body."""
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if labels:
         meta["labels"] = labels
-    return {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-            "spec": {"ports": ports or [{"name": "http", "port": 80}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {"ports": ports or [{"name": "http", "port": 80}]},
+    }

@@ -29,10 +29,10 @@ def test_core_discovery_lists_served_resources(apiserver: ApiServer) -> None:
 def test_group_discovery(apiserver: ApiServer) -> None:
     groups = client.ApisApi(apiserver.api_client).get_api_versions()
     by_name = {g.name: g for g in groups.groups}
-    assert set(by_name) == {"coordination.k8s.io", "authentication.k8s.io",
-                            "authorization.k8s.io"}
-    assert by_name["coordination.k8s.io"].preferred_version.group_version == \
-        "coordination.k8s.io/v1"
+    assert set(by_name) == {"coordination.k8s.io", "authentication.k8s.io", "authorization.k8s.io"}
+    assert (
+        by_name["coordination.k8s.io"].preferred_version.group_version == "coordination.k8s.io/v1"
+    )
     leases = client.CoordinationV1Api(apiserver.api_client).get_api_resources()
     assert [r.name for r in leases.resources] == ["leases"]
     core = client.CoreApi(apiserver.api_client).get_api_versions()
@@ -56,9 +56,14 @@ def test_unknown_path_is_status_404(apiserver: ApiServer) -> None:
 
 def test_kubeconfig_loads_with_official_loader(apiserver: ApiServer) -> None:
     assert apiserver.kubeconfig_path is not None and apiserver.kubeconfig_path.exists()
-    apiserver.create({"apiVersion": "v1", "kind": "Service",
-                      "metadata": {"name": "web", "namespace": "shop"},
-                      "spec": {"ports": [{"port": 80}]}})
+    apiserver.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"ports": [{"port": 80}]},
+        }
+    )
     api_client = config.new_client_from_config(config_file=str(apiserver.kubeconfig_path))
     try:
         items = client.CoreV1Api(api_client).list_service_for_all_namespaces().items

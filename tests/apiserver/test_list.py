@@ -30,27 +30,32 @@ def names(result: object) -> list[str]:
     return [item.metadata.name for item in result.items]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("app=prometheus", ["a"]),
-    ("app==grafana", ["b"]),
-    ("app!=prometheus", ["b", "c", "d"]),
-    ("app in (prometheus,loki)", ["a", "c"]),
-    ("app in (prometheus, loki)", ["a", "c"]),
-    ("app notin (prometheus,loki)", ["b", "d"]),
-    ("tier", ["a", "b"]),
-    ("!tier", ["c", "d"]),
-    ("app,!tier", ["c"]),
-    ("app in (prometheus,grafana),tier=ui", ["b"]),
-    ("", ["a", "b", "c", "d"]),
-])
-def test_label_selector(labelled: None, v1: client.CoreV1Api, selector: str,
-                        expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app=prometheus", ["a"]),
+        ("app==grafana", ["b"]),
+        ("app!=prometheus", ["b", "c", "d"]),
+        ("app in (prometheus,loki)", ["a", "c"]),
+        ("app in (prometheus, loki)", ["a", "c"]),
+        ("app notin (prometheus,loki)", ["b", "d"]),
+        ("tier", ["a", "b"]),
+        ("!tier", ["c", "d"]),
+        ("app,!tier", ["c"]),
+        ("app in (prometheus,grafana),tier=ui", ["b"]),
+        ("", ["a", "b", "c", "d"]),
+    ],
+)
+def test_label_selector(
+    labelled: None, v1: client.CoreV1Api, selector: str, expected: list[str]
+) -> None:
     assert names(v1.list_namespaced_config_map("default", label_selector=selector)) == expected
 
 
 @pytest.mark.parametrize("selector", ["app in (", "a b", "app=x y", "=x", "app in ()"])
-def test_malformed_label_selector_is_400(labelled: None, v1: client.CoreV1Api,
-                                         selector: str) -> None:
+def test_malformed_label_selector_is_400(
+    labelled: None, v1: client.CoreV1Api, selector: str
+) -> None:
     with pytest.raises(ApiException) as caught:
         v1.list_namespaced_config_map("default", label_selector=selector)
     assert caught.value.status == 400
@@ -62,9 +67,10 @@ def test_field_selector(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
     apiserver.create(configmap("y", "one"))
     apiserver.create(configmap("x", "two"))
     everywhere = v1.list_config_map_for_all_namespaces
-    assert [(c.metadata.namespace, c.metadata.name)
-            for c in everywhere(field_selector="metadata.name=x").items] == [
-        ("one", "x"), ("two", "x")]
+    assert [
+        (c.metadata.namespace, c.metadata.name)
+        for c in everywhere(field_selector="metadata.name=x").items
+    ] == [("one", "x"), ("two", "x")]
     assert names(everywhere(field_selector="metadata.namespace=one,metadata.name!=x")) == ["y"]
     assert names(everywhere(field_selector="metadata.namespace==two")) == ["x"]
     with pytest.raises(ApiException) as caught:
@@ -93,27 +99,25 @@ def test_pagination_boundaries(apiserver: ApiServer, v1: client.CoreV1Api, limit
     assert pages == max(1, -(-5 // limit))
 
 
-def test_pagination_with_selector_fills_pages(apiserver: ApiServer,
-                                              v1: client.CoreV1Api) -> None:
+def test_pagination_with_selector_fills_pages(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
     for index in range(6):
         apiserver.create(configmap(f"cm-{index}", labels={"even": str(index % 2 == 0).lower()}))
     first = v1.list_namespaced_config_map("default", limit=2, label_selector="even=true")
     assert names(first) == ["cm-0", "cm-2"]
-    second = v1.list_namespaced_config_map("default", limit=2, label_selector="even=true",
-                                           _continue=first.metadata._continue)
+    second = v1.list_namespaced_config_map(
+        "default", limit=2, label_selector="even=true", _continue=first.metadata._continue
+    )
     assert names(second) == ["cm-4"] and not second.metadata._continue
 
 
-def test_continue_serves_a_consistent_snapshot(apiserver: ApiServer,
-                                               v1: client.CoreV1Api) -> None:
+def test_continue_serves_a_consistent_snapshot(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
     for name in ("a", "b", "c", "d"):
         apiserver.create(configmap(name, data={"v": "old"}))
     first = v1.list_namespaced_config_map("default", limit=2)
     apiserver.delete("configmaps", "default", "c")
     apiserver.create(configmap("e"))
     apiserver.modify("configmaps", "default", "d", lambda cm: cm["data"].update(v="new"))
-    second = v1.list_namespaced_config_map("default", limit=2,
-                                           _continue=first.metadata._continue)
+    second = v1.list_namespaced_config_map("default", limit=2, _continue=first.metadata._continue)
     assert names(second) == ["c", "d"]
     assert second.items[1].data == {"v": "old"}
     assert second.metadata.resource_version == first.metadata.resource_version
@@ -135,14 +139,16 @@ def test_expired_continue_token_is_410(apiserver: ApiServer, v1: client.CoreV1Ap
 
 
 @pytest.mark.apiserver(history_limit=3)
-def test_continue_token_expires_with_the_history_window(apiserver: ApiServer,
-                                                        v1: client.CoreV1Api) -> None:
+def test_continue_token_expires_with_the_history_window(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     for name in ("a", "b"):
         apiserver.create(configmap(name))
     first = v1.list_namespaced_config_map("default", limit=1)
     apiserver.create(configmap("c"))  # window still covers the token's version
-    assert names(v1.list_namespaced_config_map(
-        "default", limit=1, _continue=first.metadata._continue)) == ["b"]
+    assert names(
+        v1.list_namespaced_config_map("default", limit=1, _continue=first.metadata._continue)
+    ) == ["b"]
     for name in ("d", "e", "f"):
         apiserver.create(configmap(name))
     with pytest.raises(ApiException) as caught:
@@ -160,7 +166,8 @@ def test_list_exact_resource_version(apiserver: ApiServer, v1: client.CoreV1Api)
     apiserver.create(configmap("a"))
     then = str(apiserver.resource_version)
     apiserver.create(configmap("b"))
-    old = v1.list_namespaced_config_map("default", resource_version=then,
-                                        resource_version_match="Exact")
+    old = v1.list_namespaced_config_map(
+        "default", resource_version=then, resource_version_match="Exact"
+    )
     assert names(old) == ["a"] and old.metadata.resource_version == then
     assert names(v1.list_namespaced_config_map("default", resource_version="0")) == ["a", "b"]

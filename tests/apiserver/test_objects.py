@@ -27,16 +27,22 @@ def test_create_assigns_identity_and_resource_version(v1: client.CoreV1Api) -> N
     assert read.data == {"k": "v"}
 
 
-def test_resource_version_is_global_and_monotonic(apiserver: ApiServer,
-                                                  v1: client.CoreV1Api,
-                                                  leases: client.CoordinationV1Api) -> None:
+def test_resource_version_is_global_and_monotonic(
+    apiserver: ApiServer, v1: client.CoreV1Api, leases: client.CoordinationV1Api
+) -> None:
     versions = [
         int(v1.create_namespaced_config_map("default", configmap("a")).metadata.resource_version),
         int(v1.create_namespaced_service("default", service("s")).metadata.resource_version),
-        int(leases.create_namespaced_lease("default", {
-            "metadata": {"name": "l"}, "spec": {"holderIdentity": "x"}}).metadata.resource_version),
-        int(v1.patch_namespaced_config_map("a", "default", {"data": {"x": "1"}})
-            .metadata.resource_version),
+        int(
+            leases.create_namespaced_lease(
+                "default", {"metadata": {"name": "l"}, "spec": {"holderIdentity": "x"}}
+            ).metadata.resource_version
+        ),
+        int(
+            v1.patch_namespaced_config_map(
+                "a", "default", {"data": {"x": "1"}}
+            ).metadata.resource_version
+        ),
     ]
     assert versions == sorted(versions) and len(set(versions)) == 4
     listed = v1.list_namespaced_config_map("default")
@@ -51,14 +57,20 @@ def test_create_existing_is_409_already_exists(v1: client.CoreV1Api) -> None:
     assert caught.value.status == 409
     body = status_of(caught.value)
     assert body == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'configmaps "a" already exists', "reason": "AlreadyExists",
-        "details": {"name": "a", "kind": "configmaps"}, "code": 409,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'configmaps "a" already exists',
+        "reason": "AlreadyExists",
+        "details": {"name": "a", "kind": "configmaps"},
+        "code": 409,
     }
 
 
-def test_get_missing_is_404_not_found(v1: client.CoreV1Api,
-                                      leases: client.CoordinationV1Api) -> None:
+def test_get_missing_is_404_not_found(
+    v1: client.CoreV1Api, leases: client.CoordinationV1Api
+) -> None:
     with pytest.raises(ApiException) as caught:
         v1.read_namespaced_config_map("nope", "default")
     assert caught.value.status == 404
@@ -67,7 +79,10 @@ def test_get_missing_is_404_not_found(v1: client.CoreV1Api,
     with pytest.raises(ApiException) as caught:
         leases.read_namespaced_lease("nope", "default")
     assert status_of(caught.value)["details"] == {
-        "name": "nope", "group": "coordination.k8s.io", "kind": "leases"}
+        "name": "nope",
+        "group": "coordination.k8s.io",
+        "kind": "leases",
+    }
 
 
 def test_replace_with_stale_resource_version_is_409_conflict(v1: client.CoreV1Api) -> None:
@@ -128,8 +143,11 @@ def test_delete_with_stale_precondition_is_409(v1: client.CoreV1Api) -> None:
     created = v1.create_namespaced_config_map("default", configmap("a"))
     v1.patch_namespaced_config_map("a", "default", {"data": {"b": "c"}})
     with pytest.raises(ApiException) as caught:
-        v1.delete_namespaced_config_map("a", "default", body={
-            "preconditions": {"resourceVersion": created.metadata.resource_version}})
+        v1.delete_namespaced_config_map(
+            "a",
+            "default",
+            body={"preconditions": {"resourceVersion": created.metadata.resource_version}},
+        )
     assert caught.value.status == 409
     assert v1.read_namespaced_config_map("a", "default")
 
@@ -139,7 +157,9 @@ def test_cluster_wide_and_namespaced_paths(v1: client.CoreV1Api) -> None:
     v1.create_namespaced_service("b", service("s2", "b"))
     everywhere = v1.list_service_for_all_namespaces()
     assert [(s.metadata.namespace, s.metadata.name) for s in everywhere.items] == [
-        ("a", "s1"), ("b", "s2")]
+        ("a", "s1"),
+        ("b", "s2"),
+    ]
     assert [s.metadata.name for s in v1.list_namespaced_service("b").items] == ["s2"]
     assert v1.list_namespaced_service("c").items == []
 
@@ -189,8 +209,10 @@ def test_service_defaults(v1: client.CoreV1Api) -> None:
 
 
 def test_lease_lifecycle_with_conflict(leases: client.CoordinationV1Api) -> None:
-    body = {"metadata": {"name": "leader"},
-            "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}
+    body = {
+        "metadata": {"name": "leader"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
+    }
     created = leases.create_namespaced_lease("default", body)
     created.spec.holder_identity = "b"
     renewed = leases.replace_namespaced_lease("leader", "default", created)

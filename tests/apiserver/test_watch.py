@@ -21,8 +21,9 @@ pytestmark = pytest.mark.apiserver(watch_timeout=0.3)
 
 def raw_events(v1: client.CoreV1Api, **kwargs: Any) -> list[dict[str, Any]]:
     """Watch configmaps without model deserialization, as the controller does."""
-    response = v1.list_config_map_for_all_namespaces(watch=True, _preload_content=False,
-                                                     _request_timeout=(2, 5), **kwargs)
+    response = v1.list_config_map_for_all_namespaces(
+        watch=True, _preload_content=False, _request_timeout=(2, 5), **kwargs
+    )
     try:
         events = []
         buffer = b""
@@ -41,8 +42,9 @@ def summary(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return [(e["type"], e["object"].get("metadata", {}).get("name")) for e in events]
 
 
-def test_watch_from_resource_version_replays_in_order(apiserver: ApiServer,
-                                                      v1: client.CoreV1Api) -> None:
+def test_watch_from_resource_version_replays_in_order(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     apiserver.create(configmap("before"))
     start = v1.list_config_map_for_all_namespaces().metadata.resource_version
     apiserver.create(configmap("a"))
@@ -62,20 +64,24 @@ def test_watch_stream_deserializes_models(apiserver: ApiServer, v1: client.CoreV
     apiserver.delete("configmaps", "default", "a")
     w = watch.Watch()
     events = []
-    for event in w.stream(v1.list_namespaced_config_map, "default", resource_version=start,
-                          _request_timeout=(2, 5)):
+    for event in w.stream(
+        v1.list_namespaced_config_map, "default", resource_version=start, _request_timeout=(2, 5)
+    ):
         events.append(event)
         if len(events) == 2:
             w.stop()
     assert [(e["type"], e["object"].metadata.name) for e in events] == [
-        ("ADDED", "a"), ("DELETED", "a")]
+        ("ADDED", "a"),
+        ("DELETED", "a"),
+    ]
     assert isinstance(events[0]["object"], client.V1ConfigMap)
     assert events[0]["object"].data == {"x": "1"}
     assert w.resource_version == events[-1]["object"].metadata.resource_version
 
 
 def test_watch_without_resource_version_starts_with_current_state(
-        apiserver: ApiServer, v1: client.CoreV1Api) -> None:
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     apiserver.create(configmap("b"))
     apiserver.create(configmap("a"))
     apiserver.delete("configmaps", "default", "b")
@@ -87,8 +93,9 @@ def test_live_events_reach_a_running_watch(apiserver: ApiServer, v1: client.Core
     apiserver.create(configmap("a"))
     seen = []
     w = watch.Watch()
-    for event in w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=5,
-                          _request_timeout=(2, 10)):
+    for event in w.stream(
+        v1.list_namespaced_config_map, "default", timeout_seconds=5, _request_timeout=(2, 10)
+    ):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 1:
             v1.create_namespaced_config_map("default", configmap("b"))
@@ -101,19 +108,22 @@ def test_live_events_reach_a_running_watch(apiserver: ApiServer, v1: client.Core
     assert seen == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
 
 
-def test_namespaced_watch_sees_only_its_namespace(apiserver: ApiServer,
-                                                  v1: client.CoreV1Api) -> None:
+def test_namespaced_watch_sees_only_its_namespace(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     start = str(apiserver.resource_version)
     apiserver.create(configmap("a", "one"))
     apiserver.create(configmap("b", "two"))
-    response = v1.list_namespaced_config_map("two", watch=True, resource_version=start,
-                                             _preload_content=False)
+    response = v1.list_namespaced_config_map(
+        "two", watch=True, resource_version=start, _preload_content=False
+    )
     lines = [json.loads(line) for line in response.data.splitlines()]
     assert summary(lines) == [("ADDED", "b")]
 
 
-def test_label_selector_transitions_become_added_and_deleted(apiserver: ApiServer,
-                                                             v1: client.CoreV1Api) -> None:
+def test_label_selector_transitions_become_added_and_deleted(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     apiserver.create(configmap("a", labels={"app": "x"}))
     start = str(apiserver.resource_version)
     set_label = lambda value: lambda cm: cm["metadata"]["labels"].update(app=value)  # noqa: E731
@@ -143,16 +153,25 @@ def test_bookmarks_only_when_allowed(apiserver: ApiServer, v1: client.CoreV1Api)
     chatty = raw_events(v1, allow_watch_bookmarks=True)
     bookmarks = [e for e in chatty if e["type"] == "BOOKMARK"]
     assert len(bookmarks) >= 3
-    assert bookmarks[0]["object"] == {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {
-        "resourceVersion": str(apiserver.resource_version)}}
+    assert bookmarks[0]["object"] == {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": str(apiserver.resource_version)},
+    }
 
 
 @pytest.mark.apiserver(bookmark_interval=0.1)
-def test_bookmarks_advance_past_other_resources_writes(apiserver: ApiServer,
-                                                       v1: client.CoreV1Api) -> None:
+def test_bookmarks_advance_past_other_resources_writes(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     w = watch.Watch()
-    stream = w.stream(v1.list_namespaced_config_map, "default", allow_watch_bookmarks=True,
-                      resource_version=str(apiserver.resource_version), timeout_seconds=3)
+    stream = w.stream(
+        v1.list_namespaced_config_map,
+        "default",
+        allow_watch_bookmarks=True,
+        resource_version=str(apiserver.resource_version),
+        timeout_seconds=3,
+    )
     first = next(stream)
     assert first["type"] == "BOOKMARK"
     before = int(w.resource_version)
@@ -166,8 +185,13 @@ def test_bookmarks_advance_past_other_resources_writes(apiserver: ApiServer,
 
 def test_send_bookmarks_on_demand(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
     w = watch.Watch()
-    stream = w.stream(v1.list_namespaced_config_map, "default", allow_watch_bookmarks=True,
-                      resource_version=str(apiserver.resource_version), timeout_seconds=3)
+    stream = w.stream(
+        v1.list_namespaced_config_map,
+        "default",
+        allow_watch_bookmarks=True,
+        resource_version=str(apiserver.resource_version),
+        timeout_seconds=3,
+    )
     apiserver.create(configmap("a"))
     assert next(stream)["type"] == "ADDED"
     apiserver.send_bookmarks()
@@ -177,8 +201,9 @@ def test_send_bookmarks_on_demand(apiserver: ApiServer, v1: client.CoreV1Api) ->
 
 
 @pytest.mark.apiserver(history_limit=2)
-def test_too_old_resource_version_is_in_stream_410(apiserver: ApiServer,
-                                                   v1: client.CoreV1Api) -> None:
+def test_too_old_resource_version_is_in_stream_410(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     start = str(apiserver.resource_version)
     for name in ("a", "b", "c"):
         apiserver.create(configmap(name))
@@ -194,14 +219,21 @@ def test_too_old_resource_version_is_in_stream_410(apiserver: ApiServer,
 
 
 @pytest.mark.apiserver(history_limit=2)
-def test_watch_stream_raises_410_after_its_single_retry(apiserver: ApiServer,
-                                                        v1: client.CoreV1Api) -> None:
+def test_watch_stream_raises_410_after_its_single_retry(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     start = str(apiserver.resource_version)
     for name in ("a", "b", "c"):
         apiserver.create(configmap(name))
     with pytest.raises(ApiException) as caught:
-        list(watch.Watch().stream(v1.list_namespaced_config_map, "default",
-                                  resource_version=start, _request_timeout=(2, 5)))
+        list(
+            watch.Watch().stream(
+                v1.list_namespaced_config_map,
+                "default",
+                resource_version=start,
+                _request_timeout=(2, 5),
+            )
+        )
     assert caught.value.status == 410
     assert apiserver.count(verb="watch", resource="configmaps") == 2
 
@@ -210,17 +242,18 @@ def test_compaction_expires_old_versions(apiserver: ApiServer, v1: client.CoreV1
     start = str(apiserver.resource_version)
     apiserver.create(configmap("a"))
     apiserver.compact()
-    assert [e["type"] for e in raw_events(v1, resource_version=start)] == [
-        "ERROR"]
+    assert [e["type"] for e in raw_events(v1, resource_version=start)] == ["ERROR"]
     current = str(apiserver.resource_version)
     assert raw_events(v1, resource_version=current) == []
 
 
-def test_expire_watches_ends_running_watch_with_410(apiserver: ApiServer,
-                                                    v1: client.CoreV1Api) -> None:
+def test_expire_watches_ends_running_watch_with_410(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
     apiserver.create(configmap("a"))
-    response = v1.list_namespaced_config_map("default", watch=True, _preload_content=False,
-                                             timeout_seconds=5, _request_timeout=(2, 5))
+    response = v1.list_namespaced_config_map(
+        "default", watch=True, _preload_content=False, timeout_seconds=5, _request_timeout=(2, 5)
+    )
     lines = response.stream(amt=None)
     first = json.loads(next(lines))
     assert first["type"] == "ADDED"
@@ -232,8 +265,7 @@ def test_expire_watches_ends_running_watch_with_410(apiserver: ApiServer,
 
 def test_timeout_seconds_is_honoured(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
     began = time.monotonic()
-    assert raw_events(v1, resource_version=str(apiserver.resource_version),
-                      timeout_seconds=1) == []
+    assert raw_events(v1, resource_version=str(apiserver.resource_version), timeout_seconds=1) == []
     elapsed = time.monotonic() - began
     assert 0.9 <= elapsed < 2.0
     assert apiserver.active_watches == 0
@@ -242,12 +274,13 @@ def test_timeout_seconds_is_honoured(apiserver: ApiServer, v1: client.CoreV1Api)
 def test_stopping_the_server_ends_watches() -> None:
     server = ApiServer().start()
     v1 = client.CoreV1Api(server.new_api_client())
-    response = v1.list_namespaced_config_map("default", watch=True, _preload_content=False,
-                                             _request_timeout=(2, 5))
+    response = v1.list_namespaced_config_map(
+        "default", watch=True, _preload_content=False, _request_timeout=(2, 5)
+    )
     began = time.monotonic()
     server.stop()
-    with pytest.raises(Exception):  # noqa: B017, PT011 - a cut stream, whatever urllib3 calls it
+    with pytest.raises(Exception):  # noqa: B017 - a cut stream, whatever urllib3 calls it
         for _ in response.stream(amt=None):
             pass
-        raise ConnectionError("stream ended without its terminating chunk")  # noqa: TRY301
+        raise ConnectionError("stream ended without its terminating chunk")
     assert time.monotonic() - began < 3

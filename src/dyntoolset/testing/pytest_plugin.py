@@ -48,8 +48,9 @@ def apiserver_factory() -> Iterator[Callable[..., ApiServer]]:
 
 
 @pytest.fixture
-def apiserver(request: pytest.FixtureRequest,
-              apiserver_factory: Callable[..., ApiServer]) -> ApiServer:
+def apiserver(
+    request: pytest.FixtureRequest, apiserver_factory: Callable[..., ApiServer]
+) -> ApiServer:
     """A running Kubernetes API emulator on a loopback port."""
     options: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("apiserver"))):

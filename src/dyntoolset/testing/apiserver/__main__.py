@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from dyntoolset.testing.apiserver.resources import RESOURCES
 from dyntoolset.testing.apiserver.server import ApiServer
 
 
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     with server:
-        count = sum(len(server.list(res.plural)) for res in _stored())
+        count = sum(len(server.list_objects(res.plural)) for res in RESOURCES if res.stored)
         print(f"Kubernetes API emulator serving {count} objects on {server.url}", flush=True)
         print(f"kubeconfig: {server.kubeconfig_path}", flush=True)
         print(
@@ -120,12 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         done.wait()
     return 0
-
-
-def _stored() -> list[object]:
-    from dyntoolset.testing.apiserver.resources import RESOURCES
-
-    return [res for res in RESOURCES if res.stored]
 
 
 if __name__ == "__main__":

@@ -241,6 +241,11 @@ def _remove(obj: dict[str, Any], path: Path) -> None:
             return
         chain.append(node)
     chain[-1].pop(path[-1], None)
+    # Maps emptied by the removal go too (an apply that drops the last label drops ``labels``).
+    for depth in range(len(chain) - 1, 0, -1):
+        if chain[depth]:
+            break
+        chain[depth - 1].pop(path[depth - 1], None)
 
 
 # --- managed fields -------------------------------------------------------------------------

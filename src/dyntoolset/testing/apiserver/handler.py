@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import http.client
 import json
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields, objects
+from dyntoolset.testing.apiserver import fields
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
@@ -54,6 +55,13 @@ _HOP_HEADERS = frozenset(
         "host",
         "content-length",
     }
+)
+_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+    "application/apply-patch+json",
 )
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
 
@@ -173,30 +181,30 @@ class Handler(BaseHTTPRequestHandler):
         """The emulator this server belongs to."""
         return self.server.emulator  # type: ignore[attr-defined, no-any-return]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is the record."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         """Serve GET."""
         self._serve("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         """Serve POST."""
         self._serve("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         """Serve PUT."""
         self._serve("PUT")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         """Serve PATCH."""
         self._serve("PATCH")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         """Serve DELETE."""
         self._serve("DELETE")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         """Serve HEAD (proxy only)."""
         self._serve("HEAD")
 
@@ -260,7 +268,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(exc.code, exc.status(), headers=exc.headers)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
-        except Exception as exc:  # an emulator bug must answer, not hang the client
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must answer, not hang the client
             error = ApiError(500, "InternalError", f"emulator error: {exc!r}")
             try:
                 self._send_json(500, error.status())
@@ -495,13 +503,13 @@ class Handler(BaseHTTPRequestHandler):
             return 201, emu._review_access(self._json_body())
         if (
             verb is None
-            or verb not in res.verbs + ("deletecollection",)
+            or verb not in (*res.verbs, "deletecollection")
             or (verb == "deletecollection" and not res.stored)
         ):
             raise ApiError(
                 405,
                 "MethodNotAllowed",
-                f"the server does not allow this method on the requested resource",
+                "the server does not allow this method on the requested resource",
             )
         if verb == "list":
             return 200, self._list(res, namespace, query)
@@ -549,6 +557,13 @@ class Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any]:
         emu = self.emulator
         ctype = self._content_type
+        if ctype not in _PATCH_TYPES:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media "
+                f"types include: {', '.join(_PATCH_TYPES)}",
+            )
         patch = self._json_body()
         if ctype in ("application/apply-patch+yaml", "application/apply-patch+json"):
             manager = query.get("fieldManager")
@@ -664,10 +679,8 @@ class Handler(BaseHTTPRequestHandler):
         for obj in store.items(res, namespace):
             if labels_match(labels, obj) and fields_match(field_reqs, obj):
                 key = object_key(obj)
-                try:
+                with contextlib.suppress(ApiError):  # deleted meanwhile
                     store.delete(res, key[0], key[1])
-                except ApiError:
-                    pass  # deleted meanwhile
         return _status_success(res, None)
 
     # --- watch ---------------------------------------------------------------------------
@@ -754,7 +767,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()
-        handle = emu._watch_started()
+        emu._watch_started()
         try:
             if too_old is not None:
                 self._event("ERROR", too_old.status())
@@ -837,7 +850,7 @@ class Handler(BaseHTTPRequestHandler):
                         },
                     )
         finally:
-            emu._watch_ended(handle)
+            emu._watch_ended()
 
     def _end_stream(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
@@ -867,10 +880,10 @@ class Handler(BaseHTTPRequestHandler):
     def _proxy(self, route: Route, method: str) -> None:
         emu = self.emulator
         assert route.name is not None and route.namespace is not None
-        scheme, name, port = "", route.name, ""
+        name, port = route.name, ""
         pieces = route.name.split(":")
         if len(pieces) == 3:
-            scheme, name, port = pieces
+            _scheme, name, port = pieces
         elif len(pieces) == 2:
             name, port = pieces
         service = emu.store.get(route.resource or RESOURCES[0], route.namespace, name)

@@ -61,7 +61,7 @@ def prepare(
     """
     if not isinstance(obj, dict):
         raise bad_request(f"the body must be a {res.kind} object")
-    obj = dict(obj)
+    obj = dict[str, Any](obj)
     kind = obj.get("kind")
     if kind not in (None, "", res.kind):
         raise bad_request(
@@ -126,7 +126,8 @@ def prepare(
     elif res.plural == "namespaces":
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj["status"] = {"phase": "Active"}
-    return obj
+    prepared: dict[str, Any] = obj
+    return prepared
 
 
 def _service(

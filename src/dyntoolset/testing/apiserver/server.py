@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -18,7 +19,7 @@ import attrs
 import yaml
 
 from dyntoolset.testing.apiserver import fields, objects
-from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestInfo, RequestRecord
+from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestRecord
 from dyntoolset.testing.apiserver.handler import Handler
 from dyntoolset.testing.apiserver.resources import (
     ApiError,
@@ -198,10 +199,8 @@ class ApiServer:
         with self._httpd.sockets_lock:
             open_sockets = list(self._httpd.open_sockets)
         for sock in open_sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -345,7 +344,7 @@ class ApiServer:
         """A copy of one stored object, or None (``namespace`` None for cluster-scoped)."""
         return self.store.get(self._res(resource), namespace or "", name)
 
-    def list(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list_objects(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Copies of the stored objects of a resource, sorted by namespace and name."""
         return self.store.items(self._res(resource), namespace)
 
@@ -420,7 +419,7 @@ class ApiServer:
         with self._watch_lock:
             self._active_watches += 1
 
-    def _watch_ended(self, _handle: None) -> None:
+    def _watch_ended(self) -> None:
         with self._watch_lock:
             self._active_watches -= 1
 
@@ -645,9 +644,7 @@ class ApiServer:
         candidates = [port] if port else []
         for entry in ports:
             number, port_name = str(entry.get("port")), str(entry.get("name") or "")
-            if not port and len(ports) == 1:
-                candidates += [number, port_name]
-            elif port in (number, port_name):
+            if (not port and len(ports) == 1) or port in (number, port_name):
                 candidates += [number, port_name]
         for candidate in candidates:
             target = self._proxies.get((namespace, name, candidate))
