@@ -90,7 +90,7 @@ def test_refused_endpoints(endpoint: str, why: str) -> None:
 
 @pytest.mark.parametrize("path", [
     "@169.254.169.254/", "-/healthy", "/a/../b", "/%2e%2e/x", "/%2E%2e/x", "/a%2fb", "/a%5cb",
-    "/a%40b", "/a%00", "/a%zz", "/a#b", "/a?b", "/a\\b", "/a\r\nHost: x", "/a b", "/ä",
+    "/a%40b", "/a%00", "/a%zz", "/a#b", "/a?b/c", "/a?x=@", "/a?x=%2e%2e", "/a\\b", "/a\r\nHost: x", "/a b", "/ä",
     "/%c0%ae%c0%ae/",
 ])
 def test_refused_health_paths(path: str) -> None:
@@ -100,7 +100,8 @@ def test_refused_health_paths(path: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/", "/-/healthy", "/api/health", "/_cluster/health",
-                                  "/a%20b", "/x:y/~z"])
+                                  "/a%20b", "/x:y/~z", "/_cluster/health?local=true",
+                                  "/q?a=1&b=2"])
 def test_accepted_health_paths(path: str) -> None:
     assert target(path=path).path == path
 

@@ -78,6 +78,7 @@ _HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*\.?$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _PERCENT = re.compile(r"%([0-9a-fA-F]{2})")
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:/%]*$")
+_QUERY_CHARS = re.compile(r"^[A-Za-z0-9\-._~=&+,%]*$")
 
 
 @attrs.frozen(slots=True)
@@ -107,25 +108,41 @@ def path_problem(path: str, what: str = "health path") -> str | None:
     """Why ``path`` is unsafe to request, or ``None``.
 
     On top of the configuration's rules (starts with ``/``; no ``@``, ``#``,
-    ``\\``, ``?``, CR/LF, ``..``) only RFC 3986 path characters are allowed,
-    and percent-escapes must not encode what the raw rules forbid (``%2e%2e``,
+    ``\\``, CR/LF, ``..``) only RFC 3986 path characters are allowed, and
+    percent-escapes must not encode what the raw rules forbid (``%2e%2e``,
     ``%2f``, ``%40`` …): a server or the API server's proxy that decodes them
-    would otherwise see a traversal.
+    would otherwise see a traversal. A health path may end in a simple query
+    (``/_cluster/health?local=true``: letters, digits, ``-._~=&+,%``), which
+    the custom-service annotation allows; an endpoint path may not.
     """
+    if "?" in path and what == "health path":
+        path, query = path.split("?", 1)
+        if not _QUERY_CHARS.match(query):
+            return f"{what} query {query!r} may only contain letters, digits and -._~=&+,%"
+        problem = _percent_problem(query, what)
+        if problem:
+            return problem
     problem = health_path_problem(path)
     if problem:
         return problem.replace("health path", what, 1)
     if not _PATH_CHARS.match(path):
         return f"{what} {path!r} contains characters outside RFC 3986 path characters"
-    for match in _PERCENT.finditer(path):
+    problem = _percent_problem(path, what)
+    if problem:
+        return problem
+    if ".." in unquote(path):
+        return f"{what} {path!r} contains '..' once decoded"
+    return None
+
+
+def _percent_problem(text: str, what: str) -> str | None:
+    for match in _PERCENT.finditer(text):
         byte = int(match.group(1), 16)
         decoded = chr(byte)
         if byte >= 0x80 or decoded in "./\\?#@%" or not decoded.isprintable():
-            return f"{what} {path!r} percent-encodes a forbidden character ({match.group(0)})"
-    if _PERCENT.sub("", path).count("%"):
-        return f"{what} {path!r} has a malformed percent-escape"
-    if ".." in unquote(path):
-        return f"{what} {path!r} contains '..' once decoded"
+            return f"{what} {text!r} percent-encodes a forbidden character ({match.group(0)})"
+    if _PERCENT.sub("", text).count("%"):
+        return f"{what} {text!r} has a malformed percent-escape"
     return None
 
 
