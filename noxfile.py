@@ -56,7 +56,12 @@ def bench(session: nox.Session) -> None:
     install_project(session, "test")
     session.install("pytest-benchmark")
     session.run(
-        "pytest", "benchmarks", "--benchmark-only", "--benchmark-columns=min,median,ops",
-        "-p", "no:cacheprovider", *session.posargs,
+        "pytest",
+        "benchmarks",
+        "--benchmark-only",
+        "--benchmark-columns=min,median,ops",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
         env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
     )

@@ -56,10 +56,13 @@ def test_discover_is_deterministic_apart_from_the_timestamp(capsys):
     assert strip(first) == strip(second)
 
 
-@pytest.mark.parametrize(("fmt", "check"), [
-    ("holmesgpt", lambda out: "toolsets" in yaml.safe_load(out)),
-    ("kubernaut", lambda out: "tools" in json.loads(out)),
-])
+@pytest.mark.parametrize(
+    ("fmt", "check"),
+    [
+        ("holmesgpt", lambda out: "toolsets" in yaml.safe_load(out)),
+        ("kubernaut", lambda out: "tools" in json.loads(out)),
+    ],
+)
 def test_discover_single_format(capsys, fmt, check):
     code, out, _ = run(capsys, "discover", "-f", EXAMPLE, "-o", fmt)
     assert code == 0 and check(out)
@@ -72,7 +75,9 @@ def test_discover_unknown_output_is_a_usage_error(capsys):
 
 
 def test_discover_with_config_disabling_detectors(capsys):
-    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "-c", str(SEED / "ac-037-01.yaml"), "-o", "kubernaut")
+    code, out, err = run(
+        capsys, "discover", "-f", EXAMPLE, "-c", str(SEED / "ac-037-01.yaml"), "-o", "kubernaut"
+    )
     assert code == 0
     types = {t["type"] for t in json.loads(out)["tools"]}
     assert "jaeger" not in types and "elasticsearch" not in types and "prometheus" in types
@@ -110,7 +115,9 @@ def test_existing_must_hold_one_configmap(capsys, tmp_path):
 
 
 def test_malformed_manifests_are_reported_and_exit_1(capsys, tmp_path):
-    (tmp_path / "bad.yaml").write_text("kind: Service\nmetadata: {name: ok, namespace: a}\n---\n[unclosed\n")
+    (tmp_path / "bad.yaml").write_text(
+        "kind: Service\nmetadata: {name: ok, namespace: a}\n---\n[unclosed\n"
+    )
     (tmp_path / "svc.yaml").write_text(
         "apiVersion: v1\nkind: Service\nmetadata: {name: p}\nspec: {ports: [{port: nope}]}\n"
     )
@@ -118,7 +125,10 @@ def test_malformed_manifests_are_reported_and_exit_1(capsys, tmp_path):
     assert code == 1
     assert yaml.safe_load(out)["kind"] == "ConfigMap"  # the rest is still processed
     assert f"{tmp_path / 'bad.yaml'}:line 5 column 1: invalid YAML" in err
-    assert f"{tmp_path / 'svc.yaml'}:document 1: invalid Service: spec.ports[0].port must be an integer" in err
+    assert (
+        f"{tmp_path / 'svc.yaml'}:document 1: invalid Service: spec.ports[0].port must be an integer"
+        in err
+    )
 
 
 def test_config_validate(capsys, tmp_path):
@@ -144,7 +154,11 @@ def test_config_show_applies_defaults(capsys):
     shown = yaml.safe_load(out)
     assert code == 0
     assert shown["detectors"]["jaeger"]["enabled"] is False
-    assert shown["detectors"]["prometheus"]["health_check"] == {"path": None, "timeout": 5.0, "retries": 2}
+    assert shown["detectors"]["prometheus"]["health_check"] == {
+        "path": None,
+        "timeout": 5.0,
+        "retries": 2,
+    }
     assert shown["output"]["formats"] == ["holmesgpt", "kubernaut"]
     _, defaults, _ = run(capsys, "config", "show")
     assert yaml.safe_load(defaults)["resync_interval"] == 300.0
@@ -167,6 +181,9 @@ def test_plugins_lists_builtins_with_provenance(capsys):
 
 def test_python_dash_m_runs_the_cli():
     proc = subprocess.run(
-        [sys.executable, "-m", "dyntoolset", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "dyntoolset", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0 and proc.stdout.startswith("dyntoolset ")

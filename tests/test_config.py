@@ -123,9 +123,7 @@ def test_schema_and_plugin_problems_are_reported_together(plugins):
 
 def test_resolution_problems_are_listed_together(plugins):
     problems = problems_of(
-        "detectors:\n"
-        "  jaeger: {enabled: false}\n"
-        "  picky:\n    config: {mode: 5, zzz: 1}\n",
+        "detectors:\n  jaeger: {enabled: false}\n  picky:\n    config: {mode: 5, zzz: 1}\n",
         plugins,
     )
     assert problems == [
@@ -150,7 +148,10 @@ def test_error_message_names_the_source_and_counts(plugins):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("a: [", "$: invalid YAML at line 1, column 5: expected the node content, but found '<stream end>'"),
+        (
+            "a: [",
+            "$: invalid YAML at line 1, column 5: expected the node content, but found '<stream end>'",
+        ),
         ("a: 1\n b: 2", "$: invalid YAML at line 2, column 3: mapping values are not allowed here"),
         ("- 1", "$: expected a mapping, got [1]"),
     ],
@@ -166,18 +167,48 @@ def test_document_level_problems(text, expected):
     [
         ("detectors: 5", "$.detectors: expected a mapping, got 5"),
         ("detectors:\n  alpha: 3", "$.detectors.alpha: expected a mapping, got 3"),
-        ("detectors:\n  alpha: {namespaces: monitoring}", "$.detectors.alpha.namespaces: expected a list of strings, got 'monitoring'"),
+        (
+            "detectors:\n  alpha: {namespaces: monitoring}",
+            "$.detectors.alpha.namespaces: expected a list of strings, got 'monitoring'",
+        ),
         ("output: {formats: lines}", "$.output.formats: expected a list, got 'lines'"),
         ("output: {formats: [lines, lines]}", "$.output.formats: lists a format more than once"),
-        ("output: {formats: [yaml]}", "$.output.formats[0]: unknown output format 'yaml'; installed: lines"),
-        ("output: {name: Bad_Name}", "$.output.name: 'Bad_Name' is not a valid DNS name (lowercase letters, digits, '-', '.')"),
-        ("detectors: {alpha: {priority: true}}", "$.detectors.alpha.priority: expected int, got True"),
-        ("detectors: {alpha: {priority: -1}}", "$.detectors.alpha.priority: must be between 0 and 1000000, got -1"),
-        ("detectors: {alpha: {health_check: {timeout: 5x}}}", "$.detectors.alpha.health_check.timeout: expected a duration such as 5s, 500ms, 1m30s or a number of seconds, got '5x'"),
-        ("detectors: {alpha: {health_check: {path: /a/../b}}}", "$.detectors.alpha.health_check.path: health path '/a/../b' must not contain '..'"),
-        ("detectors: {picky: {config: {mode: a}, plugin: {config: {mode: b}}}}", "$.detectors.picky: set the detector's settings in 'config' or 'plugin.config', not both"),
-        ("detectors: {picky: {plugin: {config: {limit: '3'}}}}", "$.detectors.picky.plugin.config.limit: expected int, got '3'"),
-        ("health_checks: {include_unhealthy: 'no'}", "$.health_checks.include_unhealthy: expected bool (true or false), got 'no'"),
+        (
+            "output: {formats: [yaml]}",
+            "$.output.formats[0]: unknown output format 'yaml'; installed: lines",
+        ),
+        (
+            "output: {name: Bad_Name}",
+            "$.output.name: 'Bad_Name' is not a valid DNS name (lowercase letters, digits, '-', '.')",
+        ),
+        (
+            "detectors: {alpha: {priority: true}}",
+            "$.detectors.alpha.priority: expected int, got True",
+        ),
+        (
+            "detectors: {alpha: {priority: -1}}",
+            "$.detectors.alpha.priority: must be between 0 and 1000000, got -1",
+        ),
+        (
+            "detectors: {alpha: {health_check: {timeout: 5x}}}",
+            "$.detectors.alpha.health_check.timeout: expected a duration such as 5s, 500ms, 1m30s or a number of seconds, got '5x'",
+        ),
+        (
+            "detectors: {alpha: {health_check: {path: /a/../b}}}",
+            "$.detectors.alpha.health_check.path: health path '/a/../b' must not contain '..'",
+        ),
+        (
+            "detectors: {picky: {config: {mode: a}, plugin: {config: {mode: b}}}}",
+            "$.detectors.picky: set the detector's settings in 'config' or 'plugin.config', not both",
+        ),
+        (
+            "detectors: {picky: {plugin: {config: {limit: '3'}}}}",
+            "$.detectors.picky.plugin.config.limit: expected int, got '3'",
+        ),
+        (
+            "health_checks: {include_unhealthy: 'no'}",
+            "$.health_checks.include_unhealthy: expected bool (true or false), got 'no'",
+        ),
     ],
 )
 def test_single_problem_text(plugins, text, expected):
@@ -197,7 +228,9 @@ def test_oversized_file_is_refused_before_parsing(plugins, tmp_path):
     big.write_text("#" * (MAX_CONFIG_BYTES + 1))
     with pytest.raises(ConfigError) as info:
         load_config(big, plugins)
-    assert [str(p) for p in info.value.problems] == [f"$: file is larger than {MAX_CONFIG_BYTES} bytes"]
+    assert [str(p) for p in info.value.problems] == [
+        f"$: file is larger than {MAX_CONFIG_BYTES} bytes"
+    ]
 
 
 def test_unreadable_and_non_utf8_files_are_errors_not_defaults(plugins, tmp_path):
@@ -259,5 +292,11 @@ def test_seed_plugin_example_loads_and_survives_a_missing_plugin_file(caplog):
     assert "custom-plugin" not in config.detectors
     assert "prometheus" in [d.name for d in config.enabled_detectors()]
     assert [f.plugin for f in builtin.failures] == ["custom-plugin"]
-    assert "cannot load /plugins/custom-detector.so: no such file or directory" in builtin.failures[0].reason
-    assert "detector custom-plugin (plugin.path /plugins/custom-detector.so) failed to load" in caplog.text
+    assert (
+        "cannot load /plugins/custom-detector.so: no such file or directory"
+        in builtin.failures[0].reason
+    )
+    assert (
+        "detector custom-plugin (plugin.path /plugins/custom-detector.so) failed to load"
+        in caplog.text
+    )

@@ -39,7 +39,9 @@ def test_create_when_missing():
 
 
 def existing_with_foreign_content():
-    first = merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, None, T0).configmap
+    first = merge_configmap(
+        {"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, None, T0
+    ).configmap
     first["metadata"]["resourceVersion"] = "42"
     first["metadata"]["labels"]["team"] = "sre"
     first["metadata"]["annotations"]["note"] = "hands off"
@@ -104,9 +106,12 @@ def test_keys_of_disabled_formats_are_removed_unless_edited():
 
 
 def test_keys_written_before_dyntoolset_managed_them_are_adopted_without_drift():
-    v1 = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "kubernaut-toolset-config", "namespace": "kubernaut-system"},
-          "data": {"toolset.json": '{"tools": []}', "overrides.yaml": OVERRIDES}}
+    v1 = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kubernaut-toolset-config", "namespace": "kubernaut-system"},
+        "data": {"toolset.json": '{"tools": []}', "overrides.yaml": OVERRIDES},
+    }
     result = merge_configmap({"toolset.json": '{"tools": [1]}'}, OUT, v1, T0)
     assert result.drifted == () and result.changed
     assert result.configmap["data"]["overrides.yaml"] == OVERRIDES
@@ -119,7 +124,8 @@ def test_malformed_ownership_annotation_is_tolerated(garbage):
     result = merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)
     assert result.drifted == ()
     assert json.loads(result.configmap["metadata"]["annotations"][KEY_HASHES]).keys() == {
-        "toolsets.yaml", "toolset.json",
+        "toolsets.yaml",
+        "toolset.json",
     }
 
 
@@ -139,7 +145,11 @@ def test_over_one_mebibyte_is_refused_whole():
         merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)
 
 
-@given(st.dictionaries(st.sampled_from(["toolsets.yaml", "toolset.json", "x.txt"]), st.text(max_size=50)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["toolsets.yaml", "toolset.json", "x.txt"]), st.text(max_size=50)
+    )
+)
 def test_merging_twice_is_idempotent(generated):
     first = merge_configmap(generated, OUT, existing_with_foreign_content(), T0)
     second = merge_configmap(generated, OUT, first.configmap, T1)

@@ -48,14 +48,19 @@ def test_results_are_sorted_and_deduplicated_last_wins():
 
 
 def test_discovered_carries_endpoint_health_path_and_toolsets():
-    detectors = engine(LabelDetector, text="cluster_domain: corp.example\n"
-                       "detectors: {alpha: {health_check: {path: /ready}}}")
-    [found] = discover([make_service("svc", "obs", labels={"app": "alpha"}, ports=[(443, "https")])],
-                       detectors).discovered
+    detectors = engine(
+        LabelDetector,
+        text="cluster_domain: corp.example\ndetectors: {alpha: {health_check: {path: /ready}}}",
+    )
+    [found] = discover(
+        [make_service("svc", "obs", labels={"app": "alpha"}, ports=[(443, "https")])], detectors
+    ).discovered
     assert found.endpoint == "https://svc.obs.svc.corp.example:443"
     assert found.health_path == "/ready"
     assert [t.kind for t in found.toolsets] == ["http"]
-    default = discover([make_service("svc", labels={"app": "alpha"})], engine(LabelDetector)).discovered[0]
+    default = discover(
+        [make_service("svc", labels={"app": "alpha"})], engine(LabelDetector)
+    ).discovered[0]
     assert default.health_path == "/healthz"
 
 
@@ -74,7 +79,10 @@ def test_namespace_and_annotation_filters_explain_skips():
     result = discover(services, detectors)
     assert [d.key for d in result.discovered] == ["default/c"]
     assert dict(result.skipped) == {
-        "no_match": 1, "namespace_filtered": 1, "annotation_filtered": 1, "invalid": 0,
+        "no_match": 1,
+        "namespace_filtered": 1,
+        "annotation_filtered": 1,
+        "invalid": 0,
     }
     assert [(s.service, s.reason, s.detector) for s in result.skips] == [
         ("default/b", "annotation_filtered", "alpha"),
@@ -83,8 +91,12 @@ def test_namespace_and_annotation_filters_explain_skips():
 
 
 def test_a_filtered_detector_lets_the_next_one_match():
-    detectors = engine(LabelDetector, GreedyDetector, text="detectors: {alpha: {namespaces: [monitoring]}}")
-    [found] = discover([make_service("a", "default", labels={"app": "alpha"})], detectors).discovered
+    detectors = engine(
+        LabelDetector, GreedyDetector, text="detectors: {alpha: {namespaces: [monitoring]}}"
+    )
+    [found] = discover(
+        [make_service("a", "default", labels={"app": "alpha"})], detectors
+    ).discovered
     assert found.detector == "greedy"
 
 
@@ -108,14 +120,26 @@ def test_invalid_service_is_skipped_with_its_reason(caplog):
     assert result.discovered == []  # invalid stops the Service: no later detector takes it
     assert result.skipped["invalid"] == 1
     assert result.skips[0].detail == "label mode must be 'strict'"
-    assert "skipping Service default/p (invalid, detector picky): label mode must be 'strict'" in caplog.text
+    assert (
+        "skipping Service default/p (invalid, detector picky): label mode must be 'strict'"
+        in caplog.text
+    )
     loose = engine(PickyDetector, text="detectors: {picky: {config: {mode: loose}}}")
-    assert len(discover([make_service("p", labels={"app": "picky", "mode": "loose"})], loose).discovered) == 1
+    assert (
+        len(
+            discover(
+                [make_service("p", labels={"app": "picky", "mode": "loose"})], loose
+            ).discovered
+        )
+        == 1
+    )
 
 
 def test_per_detector_statistics():
     detectors = engine(LabelDetector, BetaDetector)
-    services = [make_service(f"s{i}", labels={"app": "beta"}) for i in range(3)] + [make_service("x")]
+    services = [make_service(f"s{i}", labels={"app": "beta"}) for i in range(3)] + [
+        make_service("x")
+    ]
     result = discover(services, detectors)
     assert result.detectors["alpha"].found == 0
     assert result.detectors["beta"].found == 3
@@ -124,7 +148,12 @@ def test_per_detector_statistics():
 
 
 def test_services_without_ports_are_never_toolsets():
-    assert discover([make_service("a", labels={"app": "alpha"}, ports=())], engine(LabelDetector)).discovered == []
+    assert (
+        discover(
+            [make_service("a", labels={"app": "alpha"}, ports=())], engine(LabelDetector)
+        ).discovered
+        == []
+    )
 
 
 @pytest.mark.parametrize("count", [0, 1, 500])
@@ -132,4 +161,6 @@ def test_engine_handles_any_number_of_services(count):
     services = [make_service(f"s{i}", f"ns{i % 7}", labels={"app": "alpha"}) for i in range(count)]
     result = discover(services, engine(LabelDetector))
     assert len(result.discovered) == count
-    assert result.discovered == sorted(result.discovered, key=lambda d: (d.service.namespace, d.service.name))
+    assert result.discovered == sorted(
+        result.discovered, key=lambda d: (d.service.namespace, d.service.name)
+    )

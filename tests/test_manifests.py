@@ -10,9 +10,15 @@ import pytest
 from dyntoolset.manifests import read_manifests
 from dyntoolset.snapshot import SnapshotError, service_from_object
 
-SVC = {"apiVersion": "v1", "kind": "Service",
-       "metadata": {"name": "prom", "namespace": "monitoring", "labels": {"app": "prometheus"}},
-       "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "web", "port": 9090, "appProtocol": "http"}]}}
+SVC = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "prom", "namespace": "monitoring", "labels": {"app": "prometheus"}},
+    "spec": {
+        "clusterIP": "10.0.0.1",
+        "ports": [{"name": "web", "port": 9090, "appProtocol": "http"}],
+    },
+}
 
 
 def test_multi_document_yaml_and_lists(tmp_path):
@@ -21,7 +27,9 @@ def test_multi_document_yaml_and_lists(tmp_path):
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
     )
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "list.json").write_text(json.dumps({"kind": "ServiceList", "items": [SVC, SVC]}))
+    (tmp_path / "sub" / "list.json").write_text(
+        json.dumps({"kind": "ServiceList", "items": [SVC, SVC]})
+    )
     (tmp_path / "ignored.txt").write_text("not a manifest")
     report = read_manifests([str(tmp_path)])
     assert report.errors == []
@@ -67,7 +75,9 @@ def test_service_snapshot_fields():
     assert svc.labels == {"app": "prometheus"}
     assert svc.ports[0].port == 9090 and svc.ports[0].app_protocol == "http"
     assert not svc.is_headless
-    assert service_from_object({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}}).is_headless
+    assert service_from_object(
+        {"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}}
+    ).is_headless
     assert service_from_object({"metadata": {"name": "h"}}).namespace == "default"
 
 
@@ -76,10 +86,19 @@ def test_service_snapshot_fields():
     [
         ({}, "metadata must be a mapping"),
         ({"metadata": {}}, "metadata.name is required"),
-        ({"metadata": {"name": "a", "labels": {"a": 1}}}, "metadata.labels must be a mapping of strings to strings"),
+        (
+            {"metadata": {"name": "a", "labels": {"a": 1}}},
+            "metadata.labels must be a mapping of strings to strings",
+        ),
         ({"metadata": {"name": "a"}, "spec": {"ports": {}}}, "spec.ports must be a list"),
-        ({"metadata": {"name": "a"}, "spec": {"ports": [{"port": "80"}]}}, "spec.ports[0].port must be an integer 1-65535, got '80'"),
-        ({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 0}]}}, "spec.ports[0].port must be an integer 1-65535, got 0"),
+        (
+            {"metadata": {"name": "a"}, "spec": {"ports": [{"port": "80"}]}},
+            "spec.ports[0].port must be an integer 1-65535, got '80'",
+        ),
+        (
+            {"metadata": {"name": "a"}, "spec": {"ports": [{"port": 0}]}},
+            "spec.ports[0].port must be an integer 1-65535, got 0",
+        ),
         ({"metadata": {"name": "a"}, "spec": []}, "spec must be a mapping"),
     ],
 )

@@ -76,7 +76,9 @@ def test_annotation_requirements_agree_with_reference(clause_list, annotations):
 
 
 def test_annotation_and_or_and_values():
-    req = AnnotationRequirements(["kubernaut.io/toolset=enabled | kubernaut.io/toolset=true", "team"])
+    req = AnnotationRequirements(
+        ["kubernaut.io/toolset=enabled | kubernaut.io/toolset=true", "team"]
+    )
     assert req.satisfied_by({"kubernaut.io/toolset": "true", "team": ""})
     assert not req.satisfied_by({"kubernaut.io/toolset": "yes", "team": "a"})
     assert not req.satisfied_by({"kubernaut.io/toolset": "enabled"})

@@ -85,22 +85,38 @@ def test_two_distributions_claiming_one_name_is_an_error_naming_both(tmp_path):
 def test_loading_registers_and_logs_each_detector(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     dist = fake_distribution(
-        tmp_path, "loki-detector", {"loki": "fake_loki"}, modules={"fake_loki": detector_module("x", "loki")}
+        tmp_path,
+        "loki-detector",
+        {"loki": "fake_loki"},
+        modules={"fake_loki": detector_module("x", "loki")},
     )
     specs, _ = find_plugins([dist])
     with on_sys_path(tmp_path):
         plugins = load_plugins(specs, environ={})
     info = plugins.detectors["loki"]
     assert (info.distribution, info.dist_version, info.version, info.plugin) == (
-        "loki-detector", "1.0", "1.2.3", "loki",
+        "loki-detector",
+        "1.0",
+        "1.2.3",
+        "loki",
     )
     assert "registered detector 'loki' 1.2.3 from loki-detector 1.0 (plugin loki)" in caplog.text
 
 
 def test_import_failure_is_logged_and_the_others_still_load(tmp_path, caplog):
     dists = [
-        fake_distribution(tmp_path, "bad-plugin", {"bad": "bad_mod"}, modules={"bad_mod": "raise ImportError('missing lib')"}),
-        fake_distribution(tmp_path, "good-plugin", {"good": "good_mod"}, modules={"good_mod": detector_module("g", "good")}),
+        fake_distribution(
+            tmp_path,
+            "bad-plugin",
+            {"bad": "bad_mod"},
+            modules={"bad_mod": "raise ImportError('missing lib')"},
+        ),
+        fake_distribution(
+            tmp_path,
+            "good-plugin",
+            {"good": "good_mod"},
+            modules={"good_mod": detector_module("g", "good")},
+        ),
     ]
     specs, _ = find_plugins(dists)
     with on_sys_path(tmp_path):
@@ -114,31 +130,58 @@ def test_import_failure_is_logged_and_the_others_still_load(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
-        ("from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    return [object]",
-         "is not a subclass of dyntoolset.Detector"),
+        (
+            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    return [object]",
+            "is not a subclass of dyntoolset.Detector",
+        ),
         (detector_module("x", "Bad_Name"), "D.name must be lowercase letters, digits and '-'"),
-        (detector_module("x", "ok").replace("    def detect(self, service, ctx):\n        return None\n", ""),
-         "D does not implement detect()"),
-        (detector_module("x", "ok").replace('default_priority = 50', 'default_priority = "1"'),
-         "D.default_priority must be a non-negative int"),
-        (detector_module("x", "ok").replace('version = "1.2.3"', "version = 1"), "D.version must be a string"),
-        (detector_module("x", "ok").replace('default_priority = 50', 'default_priority = 1\n    health_path = "x"'),
-         "D: health path 'x' must start with '/'"),
-        ("from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    raise KeyError('k')",
-         "register_detectors() raised KeyError('k')"),
-        ("from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    return 'x'",
-         "register_detectors() must return a list of classes"),
-        ("from dyntoolset import hookimpl\n@hookimpl\ndef register_detector():\n    return []",
-         "invalid hook implementation: unknown hook 'register_detector'"),
-        ("from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors(flag):\n    return []",
-         "invalid hook implementation"),
-        ("from dyntoolset import Renderer, hookimpl\nclass R(Renderer):\n    name='r'\n    data_key='a/b'\n"
-         "    def render(self, d): return ''\n@hookimpl\ndef register_renderers():\n    return [R]",
-         "R.data_key must be a valid ConfigMap key, got 'a/b'"),
+        (
+            detector_module("x", "ok").replace(
+                "    def detect(self, service, ctx):\n        return None\n", ""
+            ),
+            "D does not implement detect()",
+        ),
+        (
+            detector_module("x", "ok").replace("default_priority = 50", 'default_priority = "1"'),
+            "D.default_priority must be a non-negative int",
+        ),
+        (
+            detector_module("x", "ok").replace('version = "1.2.3"', "version = 1"),
+            "D.version must be a string",
+        ),
+        (
+            detector_module("x", "ok").replace(
+                "default_priority = 50", 'default_priority = 1\n    health_path = "x"'
+            ),
+            "D: health path 'x' must start with '/'",
+        ),
+        (
+            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    raise KeyError('k')",
+            "register_detectors() raised KeyError('k')",
+        ),
+        (
+            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    return 'x'",
+            "register_detectors() must return a list of classes",
+        ),
+        (
+            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detector():\n    return []",
+            "invalid hook implementation: unknown hook 'register_detector'",
+        ),
+        (
+            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors(flag):\n    return []",
+            "invalid hook implementation",
+        ),
+        (
+            "from dyntoolset import Renderer, hookimpl\nclass R(Renderer):\n    name='r'\n    data_key='a/b'\n"
+            "    def render(self, d): return ''\n@hookimpl\ndef register_renderers():\n    return [R]",
+            "R.data_key must be a valid ConfigMap key, got 'a/b'",
+        ),
     ],
 )
 def test_invalid_plugins_are_skipped_with_a_reason(tmp_path, source, reason):
-    dist = fake_distribution(tmp_path, "broken-plugin", {"broken": "broken_mod"}, modules={"broken_mod": source})
+    dist = fake_distribution(
+        tmp_path, "broken-plugin", {"broken": "broken_mod"}, modules={"broken_mod": source}
+    )
     specs, _ = find_plugins([dist])
     with on_sys_path(tmp_path):
         plugins = load_plugins(specs, environ={})
@@ -150,8 +193,12 @@ def test_invalid_plugins_are_skipped_with_a_reason(tmp_path, source, reason):
 
 def test_a_detector_name_claimed_by_two_plugins_names_both(tmp_path):
     dists = [
-        fake_distribution(tmp_path, "one", {"one": "one_mod"}, modules={"one_mod": detector_module("a", "loki")}),
-        fake_distribution(tmp_path, "two", {"two": "two_mod"}, modules={"two_mod": detector_module("b", "loki")}),
+        fake_distribution(
+            tmp_path, "one", {"one": "one_mod"}, modules={"one_mod": detector_module("a", "loki")}
+        ),
+        fake_distribution(
+            tmp_path, "two", {"two": "two_mod"}, modules={"two_mod": detector_module("b", "loki")}
+        ),
     ]
     specs, _ = find_plugins(dists)
     with on_sys_path(tmp_path):
@@ -165,17 +212,27 @@ def test_a_detector_name_claimed_by_two_plugins_names_both(tmp_path):
 
 def test_pinning_limits_distributions_but_keeps_builtins(tmp_path):
     dists = [
-        fake_distribution(tmp_path, "one", {"one": "one_mod"}, modules={"one_mod": detector_module("a", "one")}),
-        fake_distribution(tmp_path, "two", {"two": "two_mod"}, modules={"two_mod": detector_module("b", "two")}),
+        fake_distribution(
+            tmp_path, "one", {"one": "one_mod"}, modules={"one_mod": detector_module("a", "one")}
+        ),
+        fake_distribution(
+            tmp_path, "two", {"two": "two_mod"}, modules={"two_mod": detector_module("b", "two")}
+        ),
     ]
     specs, _ = find_plugins(dists)
     with on_sys_path(tmp_path):
-        assert list(load_plugins(specs, environ={"DYNTOOLSET_LOAD_PLUGINS": "Two"}).detectors) == ["two"]
+        assert list(load_plugins(specs, environ={"DYNTOOLSET_LOAD_PLUGINS": "Two"}).detectors) == [
+            "two"
+        ]
         assert list(load_plugins(specs, environ={"DYNTOOLSET_LOAD_PLUGINS": ""}).detectors) == []
         assert list(load_plugins(specs, environ={}, blocked=["one"]).detectors) == ["two"]
         assert list(load_plugins(specs, only=["one"]).detectors) == ["one"]
     assert pinned_distributions({}) is None
-    assert pinned_distributions({"DYNTOOLSET_LOAD_PLUGINS": " a_b , c "}) == {"a-b", "c", "dyntoolset"}
+    assert pinned_distributions({"DYNTOOLSET_LOAD_PLUGINS": " a_b , c "}) == {
+        "a-b",
+        "c",
+        "dyntoolset",
+    }
 
 
 def test_pinning_an_empty_list_still_loads_the_builtins(monkeypatch):
@@ -187,9 +244,9 @@ def test_detectors_can_be_added_in_code():
     plugins = make_plugin_set(builtins=False)
     info = plugins.add_detector(LabelDetector)
     assert (info.name, info.distribution, info.plugin) == ("alpha", "<code>", "code")
-    with pytest.raises(DuplicateNameError, match="detector name 'alpha' is claimed by both"):
+    with pytest.raises(DuplicateNameError, match=r"detector name .alpha. is claimed by both"):
         plugins.add_detector(LabelDetector)
-    with pytest.raises(PluginLoadError, match="is not a subclass of dyntoolset.Renderer"):
+    with pytest.raises(PluginLoadError, match=r"is not a subclass of dyntoolset\.Renderer"):
         plugins.add_renderer(BetaDetector)  # type: ignore[arg-type]
     plugins.add_renderer(ListRenderer)
     assert list(plugins.renderers) == ["lines"]
@@ -214,7 +271,11 @@ def test_path_plugins_load_from_a_file_or_a_package(tmp_path):
         ("absent.so", None, "no such file or directory"),
         ("bad-name.so", b"\x7fELF", "extension module name 'bad-name' is not a Python identifier"),
         ("notelf.so", b"garbage", "cannot load"),
-        ("other.py", detector_module("x", "other").encode(), "does not register a detector named 'wanted'"),
+        (
+            "other.py",
+            detector_module("x", "other").encode(),
+            "does not register a detector named 'wanted'",
+        ),
         ("syntax.py", b"def (", "invalid syntax (syntax.py, line 1)"),
     ],
 )
