@@ -130,7 +130,9 @@ def scheme_for(port: Port) -> str:
     app = port.app_protocol.lower()
     if app in ("https", "tls"):
         return "https"
-    if any(name == t or name.startswith(t + "-") or name.endswith("-" + t) for t in _TLS_PORT_NAMES):
+    if any(
+        name == t or name.startswith(t + "-") or name.endswith("-" + t) for t in _TLS_PORT_NAMES
+    ):
         return "https"
     if port.port in (443, 8443):
         return "https"
@@ -146,8 +148,4 @@ def choose_port(
     """
     if not service.ports:
         return None
-    return (
-        service.port_named(*names)
-        or service.port_numbered(*numbers)
-        or service.ports[0]
-    )
+    return service.port_named(*names) or service.port_numbered(*numbers) or service.ports[0]

@@ -175,7 +175,10 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
             log.log(
                 logging.WARNING if skip.reason == "invalid" else logging.DEBUG,
                 "skipping Service %s (%s%s): %s",
-                key, skip.reason, f", detector {skip.detector}" if skip.detector else "", skip.detail,
+                key,
+                skip.reason,
+                f", detector {skip.detector}" if skip.detector else "",
+                skip.detail,
             )
     return DiscoveryResult(
         discovered=found_list,
@@ -197,5 +200,7 @@ def _explain(key: str, service: Service, filtered: list[tuple[ActiveDetector, st
     for active, reason in filtered:
         if _would_match(active, service):
             what = "namespace" if reason == "namespace_filtered" else "required annotations"
-            return Skip(key, reason, active.name, f"matches {active.name} but its {what} filter excludes it")
+            return Skip(
+                key, reason, active.name, f"matches {active.name} but its {what} filter excludes it"
+            )
     return Skip(key, "no_match")

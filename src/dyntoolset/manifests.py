@@ -78,7 +78,9 @@ def _flatten(item: Any, source: str, position: str, report: ManifestReport) -> N
         return
     if not isinstance(item, dict):
         report.errors.append(
-            ManifestError(source, f"expected a Kubernetes object, got {type(item).__name__}", position)
+            ManifestError(
+                source, f"expected a Kubernetes object, got {type(item).__name__}", position
+            )
         )
         return
     kind = item.get("kind")
@@ -104,7 +106,9 @@ def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
             return
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            position = f"line {mark.line + 1} column {mark.column + 1}" if mark else f"document {index}"
+            position = (
+                f"line {mark.line + 1} column {mark.column + 1}" if mark else f"document {index}"
+            )
             problem = getattr(exc, "problem", None) or str(exc)
             report.errors.append(ManifestError(source, f"invalid YAML: {problem}", position))
             return  # the parser cannot resynchronise after a syntax error
