@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -96,7 +97,7 @@ class HolmesGPTRenderer(Renderer):
         return yaml.safe_dump(
             build_document(discovered),
             sort_keys=False,
-            allow_unicode=True,
+            allow_unicode=False,  # PyYAML emits U+0085 raw and reads it back as a break
             default_flow_style=False,
             width=100,
         )
@@ -256,51 +257,49 @@ def _segment(value: str, limit: int) -> str:
 def _http_names(http: list[tuple[Discovered, int, dict[str, Any]]]) -> list[str]:
     """Distinct, stable toolset names ``<type>/<namespace>/<service>`` for the HTTP entries.
 
-    The readable name is used when it is exact (segments already valid, no
-    truncation) and its HolmesGPT tool name is unique in the document;
-    otherwise a hash of the Service's identity is appended. Only Services
-    whose tool names would collide get the hash, so a name changes only
-    when such a collision appears or disappears.
+    The readable name is used when it is exact (segments already valid, short
+    enough) and its HolmesGPT tool name is unique in the document. Otherwise
+    namespace and service are shortened to fit and a hash of the Service's
+    identity is appended. Only Services whose tool names would collide get the
+    hash, so a name changes only when such a collision appears or disappears.
     """
-    names: list[str] = []
+    readable: list[str] = []
+    hashed: list[str] = []
     exact: list[bool] = []
     for found, count, _ in http:
         service = found.service
         kind = _segment(found.type, _MAX_TYPE) or "custom"
         namespace = _segment(service.namespace, 63)
-        svc = _segment(service.name, 63)
-        name = f"{kind}/{namespace}/{svc}" + (f"-{count}" if count > 1 else "")
-        ok = (
-            namespace == service.namespace
-            and svc == service.name
-            and bool(namespace)
-            and bool(svc)
+        svc = _segment(service.name, 63) + (f"-{count}" if count > 1 else "")
+        name = f"{kind}/{namespace}/{svc}"
+        readable.append(name)
+        exact.append(
+            bool(namespace)
+            and namespace == service.namespace
+            and _segment(service.name, 63) == service.name
             and len(name) <= _MAX_HTTP_NAME
         )
-        names.append(name)
-        exact.append(ok)
+        # Room for "<kind>/<ns>/<svc>-<hash>": split what is left fairly.
+        room = _MAX_HTTP_NAME - _HASH_SUFFIX - len(kind) - 2
+        ns_room = max(room - len(svc), room // 2)
+        short_ns = namespace[:ns_room].strip("-")
+        short_svc = svc[: room - len(short_ns)].strip("-")
+        digest = short_hash(found.type, service.namespace, service.name, str(count))
+        hashed.append(f"{kind}/{short_ns}/{short_svc}-{digest}")
 
-    tools: dict[str, int] = {}
-    for name in names:
-        tools[_tool_name(name)] = tools.get(_tool_name(name), 0) + 1
-
-    result: list[str] = []
-    for (found, count, _), name, ok in zip(http, names, exact, strict=True):
-        if not ok or tools[_tool_name(name)] > 1:
-            digest = short_hash(found.type, found.service.namespace, found.service.name, str(count))
-            name = f"{name[: _MAX_HTTP_NAME - _HASH_SUFFIX].rstrip('/-')}-{digest}"
-        result.append(name)
-    # A hashed name meeting an unhashed one is astronomically unlikely, but
-    # duplicate keys would silently drop a toolset, so make sure.
+    clashes = Counter(_tool_name(name) for name in readable)
+    names = [
+        name if ok and clashes[_tool_name(name)] == 1 else alt
+        for name, alt, ok in zip(readable, hashed, exact, strict=True)
+    ]
+    # A hashed name meeting another name is astronomically unlikely, but a
+    # duplicate key would silently drop a toolset, so make sure.
     taken: set[str] = set()
-    for i, name in enumerate(result):
-        while _tool_name(result[i]) in taken:
-            result[i] = (
-                f"{name[: _MAX_HTTP_NAME - _HASH_SUFFIX].rstrip('/-')}-{short_hash(name, str(i))}"
-            )
-            name = result[i]
-        taken.add(_tool_name(result[i]))
-    return result
+    for i, name in enumerate(names):
+        while _tool_name(names[i]) in taken:
+            names[i] = f"{name[: _MAX_HTTP_NAME - _HASH_SUFFIX]}-{short_hash(names[i], str(i))}"
+        taken.add(_tool_name(names[i]))
+    return names
 
 
 def _tool_name(toolset_name: str) -> str:

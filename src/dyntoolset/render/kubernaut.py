@@ -70,8 +70,7 @@ def _tool(found: Discovered) -> dict[str, Any]:
     metadata["health_path"] = utf8_safe(found.health_path)
     if found.port is not None:
         metadata["port"] = str(found.port.port)
-        if found.port.name:
-            metadata["port_name"] = utf8_safe(found.port.name)
+        metadata["port_name"] = utf8_safe(found.port.name)
     description = found.description or (
         f"{service.name} service in {service.namespace} namespace (type: {found.type})"
     )
