@@ -155,6 +155,21 @@ def test_state_of_vanished_services_is_forgotten(backend: Callable[..., Backend]
     assert not health(c.check([item])).healthy
 
 
+def test_a_reloaded_checker_inherits_state(backend: Callable[..., Backend]) -> None:
+    server = backend(status(200))
+    clock = FakeClock()
+    old = checker(clock=clock, cache_ttl=60.0, failure_threshold=2)
+    item = discovered(port=server.port)
+    old.check([item])
+    new = checker(clock=clock, cache_ttl=60.0, failure_threshold=2)
+    new.inherit(old)
+    assert health(new.check([item])).healthy
+    assert len(server.requests) == 1  # the cached result carried over
+    server.script = status(500)
+    clock.now += 61
+    assert health(new.check([item])).healthy  # 1 of 2 failures: kept, as before the reload
+
+
 def test_disabled_checks_leave_health_unset(backend: Callable[..., Backend]) -> None:
     server = backend(status(500))
     (item,) = checker(enabled=False).check([discovered(port=server.port)])

@@ -84,6 +84,8 @@ def test_credentials_go_to_the_api_server(
     assert check(api, discovered()).reason == "ok"
     (record,) = proxied(api)
     assert record.user == "dyntoolset"
+    # The token authenticates us to the API server; the backend never sees it.
+    assert "authorization" not in server.requests[0].headers
 
     # A client the API server rejects: reported, not mistaken for the backend's answer.
     bad = api.new_api_client("wrong-token")

@@ -248,6 +248,22 @@ class HealthChecker:
         kwargs.setdefault("cluster_domain", config.cluster_domain)
         return cls(config.health_checks, per_detector, **kwargs)
 
+    def inherit(self, previous: HealthChecker) -> None:
+        """Take over ``previous``'s per-service state (results, failure counts, cache).
+
+        For configuration reloads: build a checker from the new configuration,
+        call this, and hysteresis and the cache carry on instead of restarting.
+        Entries whose endpoint, path or mode changed are re-checked anyway.
+        """
+        with previous._lock:
+            states = {key: attrs.evolve(state) for key, state in previous._states.items()}
+            failures = Counter(previous._failures)
+            stats = previous._stats
+        with self._lock:
+            self._states = states
+            self._failures = failures
+            self._stats = attrs.evolve(stats, mode=self.mode)
+
     @property
     def mode(self) -> str:
         """The effective mode: ``direct`` or ``apiserver-proxy``."""
