@@ -22,7 +22,7 @@ from dyntoolset.configmap import for_display, to_yaml
 from dyntoolset.discovery import DiscoveryResult
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
-from dyntoolset.model import Service
+from dyntoolset.model import Discovered, Service
 from dyntoolset.pipeline import Engine, load_configuration
 from dyntoolset.plugins import load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
@@ -155,11 +155,16 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     report = read_manifests(args.paths)
     services, others = _services(report)
     result = engine.discover(services)
-    discovered = result.discovered
+    checked = result.discovered
+    emitted = result.discovered
     if args.health_check:
-        from dyntoolset.health import check_offline
+        from dyntoolset.health import check_offline, guard, select_healthy
 
-        discovered = check_offline(discovered, engine.config)
+        # The resolver is looked up now (not bound at import) so it can be
+        # swapped at its boundary, as the tests do.
+        checked = check_offline(result.discovered, engine.config, resolver=guard.system_resolver)
+        emitted = select_healthy(checked, engine.config.health_checks.include_unhealthy)
+    discovered = emitted
     if args.output == "configmap":
         merge = engine.configmap(discovered, existing)
         out.write(to_yaml(for_display(merge.configmap)))
@@ -171,7 +176,7 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
     else:
         out.write(engine.render(discovered, [args.output])[engine.renderers[args.output].data_key])
-    _summary(engine, report, len(services), others, result, len(discovered), err)
+    _summary(engine, report, len(services), others, result, checked, len(emitted), err)
     return EXIT_INPUT if report.errors else EXIT_OK
 
 
@@ -181,6 +186,7 @@ def _summary(
     service_count: int,
     others: int,
     result: DiscoveryResult,
+    checked: Sequence[Discovered],
     emitted: int,
     err: TextIO,
 ) -> None:
@@ -193,12 +199,15 @@ def _summary(
         or "none",
         file=err,
     )
-    print(f"found {len(result.discovered)} services:", file=err)
-    for found in result.discovered:
-        health = f" [{found.health.reason}]" if found.health else ""
+    print(f"found {len(checked)} services:", file=err)
+    for found in checked:
+        health = ""
+        if found.health:
+            detail = f": {found.health.detail}" if found.health.detail else ""
+            health = f"  [health: {found.health.reason}{detail}]"
         print(f"  {found.key:50} {found.type:14} {found.endpoint}{health}", file=err)
-    if emitted != len(result.discovered):
-        print(f"{len(result.discovered) - emitted} left out as unhealthy", file=err)
+    if emitted != len(checked):
+        print(f"{len(checked) - emitted} left out as unhealthy", file=err)
     counts = ", ".join(f"{reason} {n}" for reason, n in result.skipped.items())
     print(f"skipped {sum(result.skipped.values())}: {counts}", file=err)
     for skip in result.skips:
