@@ -268,6 +268,9 @@ def test_timeout_seconds_is_honoured(apiserver: ApiServer, v1: client.CoreV1Api)
     assert raw_events(v1, resource_version=str(apiserver.resource_version), timeout_seconds=1) == []
     elapsed = time.monotonic() - began
     assert 0.9 <= elapsed < 2.0
+    deadline = time.monotonic() + 2  # the server thread finishes just after the last chunk
+    while apiserver.active_watches and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert apiserver.active_watches == 0
 
 

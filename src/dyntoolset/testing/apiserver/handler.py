@@ -174,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
     """One connection to the emulator (HTTP/1.1, keep-alive, chunked watches)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server_version = "dyntoolset-apiserver-emulator"
 
     @property
@@ -289,6 +290,9 @@ class Handler(BaseHTTPRequestHandler):
                     parsed = json.loads(self._body_raw)
             except (ValueError, yaml.YAMLError):
                 parsed = self._body_raw
+        name = info.name
+        if name is None and info.verb == "create" and isinstance(parsed, dict):
+            name = (parsed.get("metadata") or {}).get("name")  # creates name it in the body
         self.emulator._log(
             RequestRecord(
                 info.method,
@@ -297,7 +301,7 @@ class Handler(BaseHTTPRequestHandler):
                 info.verb,
                 info.resource,
                 info.namespace,
-                info.name,
+                name,
                 status,
                 self._content_type or None,
                 parsed,
