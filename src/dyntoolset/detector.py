@@ -7,12 +7,15 @@ main documentation.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import attrs
 
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
 @attrs.frozen
@@ -108,6 +111,7 @@ class Detector:
         health_path: str | None = None,
         description: str = "",
         type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> Discovered:
         """Build the :class:`Discovered` for ``service`` reached on ``port``."""
         return Discovered(
@@ -118,6 +122,7 @@ class Detector:
             health_path=health_path or ctx.health_path,
             port=port,
             description=description or self.description,
+            metadata=MappingProxyType(dict(metadata)) if metadata else _NO_METADATA,
         )
 
 

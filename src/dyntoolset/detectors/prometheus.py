@@ -11,8 +11,6 @@ is ignored. See ``docs/detectors.md`` for the chart shapes behind each rule.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import attrs
 
 from dyntoolset.detector import DetectContext
@@ -194,15 +192,15 @@ class PrometheusDetector(BuiltinDetector):
         metadata = {FLAVOR: flavor.key}
         if flavor.api_prefix:
             metadata[API_PREFIX] = flavor.api_prefix
-        found = self.discovered(
+        return self.discovered(
             service,
             port,
             ctx,
             scheme=scheme_of(service, port),
             health_path=health,
             description=flavor.description,
+            metadata=metadata,
         )
-        return attrs.evolve(found, metadata=MappingProxyType(metadata))
 
 
 @hookimpl
