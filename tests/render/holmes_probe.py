@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     http_tools: dict[str, list[str]] = {}
     ours = [by_name[name] for name in names if name in by_name]
     for toolset in ours:
-        if not toolset.enabled:
+        if not toolset.enabled or toolset.name in invalid:
             continue
         if toolset.type == ToolsetType.HTTP:
             if not full_check:

@@ -232,8 +232,9 @@ def test_every_toolset_passes_holmesgpts_prerequisite_checks(tmp_path: Path, bac
 
 
 def test_probe_reports_what_holmesgpt_rejects(tmp_path: Path) -> None:
-    """The probe is not vacuous: an unknown name without type, a bad HTTP host and a
-    built-in instance without its URL are reported."""
+    """The probe is not vacuous: an unknown name without type, a secret placeholder
+    naming a missing variable, a bad HTTP host and a built-in instance without its
+    URL are all reported."""
     document = (
         "toolsets:\n"
         "  not-a-builtin:\n"
@@ -242,6 +243,9 @@ def test_probe_reports_what_holmesgpt_rejects(tmp_path: Path) -> None:
         "  grafana/dashboards:\n"
         "    enabled: true\n"
         "    config: {instances: [{name: a, api_key: k}]}\n"
+        "  grafana/loki:\n"
+        "    enabled: true\n"
+        "    config: {api_url: 'http://x', api_key: '{{ env.DYNTOOLSET_PROBE_UNSET }}'}\n"
         "  ok/http:\n"
         "    type: http\n"
         "    enabled: true\n"
@@ -249,7 +253,8 @@ def test_probe_reports_what_holmesgpt_rejects(tmp_path: Path) -> None:
     )
     report = probe(holmes_python(), tmp_path, document)
 
-    assert set(report["invalid"]) == {"not-a-builtin"}
+    assert set(report["invalid"]) == {"not-a-builtin", "grafana/loki"}
+    assert "DYNTOOLSET_PROBE_UNSET does not exist" in report["invalid"]["grafana/loki"]
     assert set(report["config_errors"]) == {"grafana/dashboards"}
     assert report["http_tools"] == {"ok/http": []}
     assert re.search("Unsupported scheme|Invalid HTTP", report["loaded"]["ok/http"]["error"])
