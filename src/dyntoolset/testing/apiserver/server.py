@@ -176,7 +176,7 @@ class ApiServer:
         self._httpd = _HTTPServer((self.host, self._requested_port), self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"apiserver-emulator:{self.port}",
             daemon=True,
         )
@@ -336,7 +336,9 @@ class ApiServer:
         for item in report.objects:
             try:
                 self.create(item.obj)
-            except (KeyError, ApiError) as exc:
+            except KeyError as exc:
+                problems.append(f"{item.source} ({item.position}): skipped: {exc.args[0]}")
+            except ApiError as exc:
                 problems.append(f"{item.source} ({item.position}): {exc}")
         return problems
 
@@ -367,11 +369,11 @@ class ApiServer:
         resource: str,
         namespace: str | None,
         name: str,
-        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        change: Callable[[dict[str, Any]], Any],
         *,
         manager: str | None = None,
     ) -> dict[str, Any]:
-        """Change a stored object with ``change(obj)`` (edit in place or return a new dict).
+        """Change a stored object with ``change(obj)``: edit ``obj`` in place, or return a new dict.
 
         Simulates another writer: a new resourceVersion and a MODIFIED event
         (nothing happens when the change changes nothing).
@@ -381,7 +383,7 @@ class ApiServer:
         def apply_change(current: dict[str, Any]) -> dict[str, Any]:
             working = copy.deepcopy(current)
             result = change(working)
-            new = result if result is not None else working
+            new = result if isinstance(result, dict) else working
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
                 "resourceVersion"
             ]

@@ -1,0 +1,153 @@
+"""``python -m dyntoolset.testing.apiserver``: serve manifests, write a kubeconfig, stop on SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from dyntoolset.manifests import read_manifests
+
+HERE = Path(__file__).parent
+EXAMPLES = HERE.parent.parent / "examples" / "cluster"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Running:
+    def __init__(self, process: subprocess.Popen[str], kubeconfig: Path) -> None:
+        self.process = process
+        self.kubeconfig = kubeconfig
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[object]:
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> Running:
+        kubeconfig = tmp_path / f"kubeconfig-{len(processes)}"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dyntoolset.testing.apiserver",
+                *args,
+                "--port",
+                str(free_port()),
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        processes.append(process)
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "Kubernetes API emulator serving" in first, (
+            process.stderr.read() if process.stderr else ""
+        )
+        deadline = time.monotonic() + 10
+        while not kubeconfig.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return Running(process, kubeconfig)
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def services(kubeconfig: Path) -> list[tuple[str, str]]:
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        items = (
+            client.CoreV1Api(api_client)
+            .list_service_for_all_namespaces(_request_timeout=(2, 5))
+            .items
+        )
+    finally:
+        api_client.close()
+    return [(s.metadata.namespace, s.metadata.name) for s in items]
+
+
+def test_serves_manifests_until_interrupted(serve: object) -> None:
+    running = serve(  # type: ignore[operator]
+        "--manifests",
+        str(HERE / "manifests" / "cluster.yaml"),
+        "--manifests",
+        str(HERE / "manifests" / "more.json"),
+    )
+    assert services(running.kubeconfig) == [
+        ("monitoring", "grafana"),
+        ("monitoring", "prometheus"),
+        ("tracing", "jaeger-query"),
+    ]
+    api_client = config.new_client_from_config(config_file=str(running.kubeconfig))
+    v1 = client.CoreV1Api(api_client)
+    assert v1.read_namespaced_config_map("dyntoolset-toolsets", "tracing").data == {
+        "overrides.yaml": "toolsets: {}\n"
+    }
+    assert [n.metadata.name for n in v1.list_namespace().items] == ["monitoring"]
+    api_client.close()
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(timeout=10) == 0
+
+
+def test_token_flag_requires_authentication(serve: object) -> None:
+    running = serve("--token", "t0ken")  # type: ignore[operator]
+    assert "t0ken" in running.kubeconfig.read_text(encoding="utf-8")
+    assert services(running.kubeconfig) == []
+    config_text = running.kubeconfig.read_text(encoding="utf-8").replace("t0ken", "wrong")
+    running.kubeconfig.write_text(config_text, encoding="utf-8")
+    with pytest.raises(client.exceptions.ApiException) as caught:
+        services(running.kubeconfig)
+    assert caught.value.status == 401
+    running.process.terminate()
+    assert running.process.wait(timeout=10) == 0
+
+
+def test_strict_fails_on_manifest_problems(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dyntoolset.testing.apiserver",
+            "--strict",
+            "--manifests",
+            str(tmp_path / "missing.yaml"),
+            "--port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "missing.yaml" in result.stderr
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="examples/cluster/ is not in this checkout")
+def test_serves_the_example_cluster(serve: object) -> None:
+    expected = sorted(
+        (o.obj["metadata"].get("namespace") or "default", o.obj["metadata"]["name"])
+        for o in read_manifests([str(EXAMPLES)]).objects
+        if o.kind == "Service"
+    )
+    running = serve("--manifests", str(EXAMPLES))  # type: ignore[operator]
+    assert services(running.kubeconfig) == expected
+    assert len(expected) > 5
