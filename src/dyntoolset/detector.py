@@ -147,10 +147,16 @@ def scheme_for(port: Port) -> str:
 def choose_port(
     service: Service, names: Sequence[str] = (), numbers: Sequence[int] = ()
 ) -> Port | None:
-    """The port to query: a named port first, then a well-known number, then the first.
+    """The port to query: a named port first, then a well-known number, then the first TCP port.
 
-    ``None`` when the Service has no ports (it cannot be a toolset).
+    Only TCP ports carry HTTP APIs (a Jaeger all-in-one Service lists its UDP
+    agent ports first). ``None`` when no port fits: a Service without a
+    usable port cannot be a toolset.
     """
-    if not service.ports:
-        return None
-    return service.port_named(*names) or service.port_numbered(*numbers) or service.ports[0]
+    port = service.port_named(*names) or service.port_numbered(*numbers)
+    if port is not None:
+        return port if port.protocol.upper() == "TCP" else None
+    for candidate in service.ports:
+        if candidate.protocol.upper() == "TCP":
+            return candidate
+    return None

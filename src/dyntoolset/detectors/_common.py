@@ -7,7 +7,7 @@ intermediate collections on the common (non-matching) path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from dyntoolset import __version__
 from dyntoolset.detector import Detector, scheme_for
@@ -66,22 +66,6 @@ def scheme_of(service: Service, port: Port) -> str:
     if any(key in annotations for key in _OPENSHIFT_SERVING_CERT):
         return "https"
     return "http"
-
-
-def is_tcp(port: Port) -> bool:
-    """Only TCP ports carry HTTP APIs (a Jaeger all-in-one Service lists UDP agent ports first)."""
-    return port.protocol.upper() == "TCP"
-
-
-def pick_port(service: Service, names: Sequence[str], numbers: Sequence[int]) -> Port | None:
-    """A named port, then a well-known number, then the first TCP port; ``None`` if none fits."""
-    port = service.port_named(*names) or service.port_numbered(*numbers)
-    if port is not None:
-        return port if is_tcp(port) else None
-    for candidate in service.ports:
-        if is_tcp(candidate):
-            return candidate
-    return None
 
 
 class BuiltinDetector(Detector):

@@ -24,8 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from dyntoolset.detector import DetectContext
-from dyntoolset.detectors._common import BuiltinDetector, pick_port, scheme_of
+from dyntoolset.detector import DetectContext, choose_port
+from dyntoolset.detectors._common import BuiltinDetector, scheme_of
 from dyntoolset.errors import InvalidService
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.model import Discovered, Port, Service
@@ -278,7 +278,7 @@ class CustomDetector(BuiltinDetector):
                 description=f"{type_} service",
                 type=type_,
             )
-        chosen = pick_port(service, ("http", "https", "http-web", "web", "api"), (80, 443, 8080))
+        chosen = choose_port(service, ("http", "https", "http-web", "web", "api"), (80, 443, 8080))
         if chosen is None:
             raise InvalidService(
                 f"the Service has no TCP ports; add one or set annotation {ENDPOINT}"

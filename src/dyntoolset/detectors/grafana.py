@@ -10,13 +10,12 @@ own detectors). See ``docs/detectors.md``.
 
 from __future__ import annotations
 
-from dyntoolset.detector import DetectContext
+from dyntoolset.detector import DetectContext, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
     BuiltinDetector,
     component_label,
-    pick_port,
     scheme_of,
 )
 from dyntoolset.hookspecs import hookimpl
@@ -61,7 +60,7 @@ class GrafanaDetector(BuiltinDetector):
         # StatefulSet/alerting HA mode next to the regular ClusterIP Service.
         if service.is_headless:
             return None
-        port = pick_port(service, _PORT_NAMES, _PORT_NUMBERS)
+        port = choose_port(service, _PORT_NAMES, _PORT_NUMBERS)
         if port is None:
             return None
         return self.discovered(service, port, ctx, scheme=scheme_of(service, port))

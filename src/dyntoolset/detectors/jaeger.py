@@ -8,14 +8,13 @@ cannot answer queries. See ``docs/detectors.md``.
 
 from __future__ import annotations
 
-from dyntoolset.detector import DetectContext
+from dyntoolset.detector import DetectContext, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
     PART_OF,
     BuiltinDetector,
     component_label,
-    pick_port,
     scheme_of,
 )
 from dyntoolset.hookspecs import hookimpl
@@ -59,7 +58,7 @@ class JaegerDetector(BuiltinDetector):
         if component in _QUERY_COMPONENTS:
             # Headless is accepted: the chart's all-in-one query Service is
             # headless and is the only way to reach the query API.
-            port = pick_port(service, _PORT_NAMES, _PORT_NUMBERS)
+            port = choose_port(service, _PORT_NAMES, _PORT_NUMBERS)
         elif component == _ALL_IN_ONE:
             # Never fall back to the first port here: it is a UDP agent port.
             port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)

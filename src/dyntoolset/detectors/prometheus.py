@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import attrs
 
-from dyntoolset.detector import DetectContext
+from dyntoolset.detector import DetectContext, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
     PART_OF,
     BuiltinDetector,
     component_label,
-    pick_port,
     scheme_of,
 )
 from dyntoolset.detectors.mapping import API_PREFIX, FLAVOR
@@ -183,7 +182,7 @@ class PrometheusDetector(BuiltinDetector):
                 *flavor.port_numbers
             )
         else:
-            port = pick_port(service, flavor.port_names, flavor.port_numbers)
+            port = choose_port(service, flavor.port_names, flavor.port_numbers)
         if port is None:
             return None
         # A configured health path wins; the detector default is replaced by
