@@ -82,6 +82,13 @@ CHART_NEAR_MISSES = [
         cluster_ip=HEADLESS,
     ),
     make_service("loki-write", NS, labels=chart_labels("write"), ports=LOKI_PORTS),
+    make_service(
+        "loki-query-scheduler-discovery",
+        NS,
+        labels=chart_labels("backend", **{"prometheus.io/service-monitor": "false"}),
+        ports=LOKI_PORTS,
+        cluster_ip=HEADLESS,
+    ),
     make_service("loki-backend", NS, labels=chart_labels("backend"), ports=LOKI_PORTS),
     make_service(
         "loki-query-frontend-headless",
@@ -275,6 +282,16 @@ def test_ignores_everything_else(service: Service) -> None:
 def test_a_query_component_without_an_http_port_is_not_guessed() -> None:
     grpc_only = make_service("loki-read", NS, labels=chart_labels("read"), ports=[(9095, "grpc")])
     assert run_detector(LokiDetector, grpc_only) is None
+
+
+def test_an_unlabelled_headless_service_is_not_taken_for_the_single_binary() -> None:
+    # Same labels and ports as the single-binary Service, but headless: a
+    # discovery/gossip Service of the release, not the query endpoint.
+    peers = make_service(
+        "loki-peers", NS, labels=chart_labels(), ports=LOKI_PORTS, cluster_ip=HEADLESS
+    )
+    assert run_detector(LokiDetector, peers) is None
+    assert run_detector(LokiDetector, SINGLE_BINARY) is not None
 
 
 def test_external_name_services_are_ignored() -> None:

@@ -58,6 +58,9 @@ _NAMES = frozenset({"loki", "loki-distributed", "grafana-loki"})
 # either: that one is ruled out by its name and by having no HTTP port).
 _QUERY_COMPONENTS = frozenset({"", "single-binary", "read", "query-frontend"})
 _GATEWAY = "gateway"
+# StatefulSet governing Services, ring gossip and query-scheduler discovery
+# Services duplicate or sit beside the real query Service.
+_NOT_QUERY_SUFFIXES = ("-headless", "-memberlist", "-discovery")
 # Loki's HTTP port: "http-metrics" in grafana/loki, "http" in loki-distributed
 # and Bitnami; 3100 everywhere. The gateway (nginx) serves "http" on 80.
 _QUERY_PORT_NAMES = ("http-metrics", "http")
@@ -125,12 +128,16 @@ class LokiDetector(Detector):
         name = labels.get("app.kubernetes.io/name") or labels.get("app")
         if name not in _NAMES:
             return None
-        if service.type == "ExternalName" or service.name.endswith(("-headless", "-memberlist")):
+        if service.type == "ExternalName" or service.name.endswith(_NOT_QUERY_SUFFIXES):
             return None
         if labels.get("variant") == "headless":
             return None
         settings: LokiSettings = ctx.settings
         component = labels.get("app.kubernetes.io/component", "")
+        if not component and service.is_headless:
+            # The single-binary Service is a ClusterIP one; an unlabelled
+            # headless Service of a release is a peer-discovery Service.
+            return None
         if component == _GATEWAY:
             if settings.prefer != "gateway":
                 return None
