@@ -427,18 +427,17 @@ def test_engine_writes_a_holmesgpt_loki_toolset(tmp_path: Path) -> None:
     engine = Engine.load(config, plugins=make_plugin_set(LokiDetector))
     result = engine.discover(_cluster())
 
-    by_key = {d.key: d.detector for d in result.discovered}
-    # One Loki per release; the Grafana detector does not take Loki Services
-    # and Loki does not take Grafana's.
-    assert {k for k, v in by_key.items() if v == "loki"} == {
-        "logging/loki",
-        "logging/loki-read",
-        "logging/loki-query-frontend",
-        "logging/loki-loki-distributed-query-frontend",
-        "logging/grafana-loki-query-frontend",
+    # One Loki per release; no built-in detector takes any Service of a Loki
+    # chart (near misses included), and Loki does not take Grafana's.
+    assert {d.key: d.detector for d in result.discovered} == {
+        "logging/loki": "loki",
+        "logging/loki-read": "loki",
+        "logging/loki-query-frontend": "loki",
+        "logging/loki-loki-distributed-query-frontend": "loki",
+        "logging/grafana-loki-query-frontend": "loki",
+        "logging/loki-grafana": "grafana",
+        "monitoring/prometheus-server": "prometheus",
     }
-    assert by_key["logging/loki-grafana"] == "grafana"
-    assert by_key["monitoring/prometheus-server"] == "prometheus"
 
     document = yaml.safe_load(
         engine.render(result.discovered, ["holmesgpt"])["custom_toolset.yaml"]
@@ -452,6 +451,17 @@ def test_engine_writes_a_holmesgpt_loki_toolset(tmp_path: Path) -> None:
         "additional_headers": {"X-Scope-OrgID": "team-a"},
     }
     assert "prometheus/metrics" in document["toolsets"]
+
+
+def test_engine_with_prefer_gateway_lists_only_gateways(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("detectors:\n  loki:\n    config:\n      prefer: gateway\n", encoding="utf-8")
+    engine = Engine.load(config, plugins=make_plugin_set(LokiDetector))
+    result = engine.discover(_cluster())
+    loki = [d for d in result.discovered if d.detector == "loki"]
+    assert [(d.key, d.endpoint, d.health_path) for d in loki] == [
+        ("logging/loki-gateway", "http://loki-gateway.logging.svc.cluster.local:80", "/")
+    ]
 
 
 def test_engine_reports_a_bad_setting_from_the_configuration_file(tmp_path: Path) -> None:
