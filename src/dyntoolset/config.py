@@ -27,6 +27,7 @@ import attrs
 import yaml
 from cattrs import Converter
 from cattrs.errors import (
+    AttributeValidationNote,
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
@@ -329,12 +330,23 @@ def _make_converter() -> Converter:
 
         return factory
 
-    converter.register_structure_hook_factory(
-        attrs.has,
-        mapping_first(
-            lambda cl: make_dict_structure_fn(cl, converter, _cattrs_forbid_extra_keys=True)
-        ),
-    )
+    def attrs_class(cl: Any) -> Any:
+        inner = make_dict_structure_fn(cl, converter, _cattrs_forbid_extra_keys=True)
+
+        def hook(value: Any, target: Any) -> Any:
+            try:
+                return inner(value, target)
+            except ClassValidationError as exc:
+                attributed, unattributed = exc.group_exceptions()
+                if attributed or not unattributed:
+                    raise
+                # Raised by the class itself (an attrs validator), which cattrs
+                # cannot attribute to a field: find the field it belongs to.
+                raise _attribute_validator_errors(converter, cl, value) or exc from None
+
+        return hook
+
+    converter.register_structure_hook_factory(attrs.has, mapping_first(attrs_class))
 
     # A YAML string where a list belongs would otherwise become a list of characters.
     def list_first(cl: Any) -> Any:
@@ -358,6 +370,28 @@ def _make_converter() -> Converter:
         lambda t: getattr(t, "__origin__", None) is Literal, _literal
     )
     return converter
+
+
+def _attribute_validator_errors(
+    converter: Converter, cl: Any, value: dict[str, Any]
+) -> ClassValidationError | None:
+    """Re-run each field's validator alone, so its error carries the field's path."""
+    errors: list[Exception] = []
+    for field in attrs.fields(attrs.resolve_types(cl)):
+        if field.validator is None or field.name not in value:
+            continue
+        try:
+            field.validator(None, field, converter.structure(value[field.name], field.type))
+        except (ValueError, TypeError) as exc:
+            exc.__notes__ = [
+                AttributeValidationNote(
+                    f"Structuring {cl.__qualname__}.{field.name}", field.name, field.type
+                )
+            ]
+            errors.append(exc)
+    if not errors:
+        return None
+    return ClassValidationError(f"While structuring {cl.__qualname__}", errors, cl)
 
 
 _converter = _make_converter()

@@ -49,7 +49,7 @@ def test_vmselect_toolset_carries_the_query_prefix() -> None:
     assert spec.description.startswith("VictoriaMetrics (Prometheus-compatible) metrics")
 
 
-def test_grafana_toolset_references_the_api_key_secret() -> None:
+def test_grafana_toolset_has_no_api_key_unless_configured() -> None:
     found = _found(
         "grafana",
         name="grafana",
@@ -59,11 +59,38 @@ def test_grafana_toolset_references_the_api_key_secret() -> None:
     )
     (spec,) = grafana.GrafanaDetector().toolsets(found)
     assert spec.kind == "grafana/dashboards"
-    assert spec.config == {
-        "api_url": "http://grafana.mon.svc.cluster.local:80",
-        "api_key": "{{ env.GRAFANA_API_KEY }}",
-    }
+    # HolmesGPT marks the toolset invalid when a referenced variable is missing.
+    assert spec.config == {"api_url": "http://grafana.mon.svc.cluster.local:80"}
     assert spec.description and spec.llm_instructions
+
+
+def test_grafana_api_key_env_setting_references_holmesgpts_environment() -> None:
+    from dyntoolset.testing import make_service, run_detector
+
+    svc = make_service(
+        "grafana", "mon", labels={"app.kubernetes.io/name": "grafana"}, ports=[(80, "http-web")]
+    )
+    found = run_detector(grafana.GrafanaDetector, svc, {"api_key_env": "GRAFANA_TOKEN"})
+    assert found is not None
+    assert found.toolsets[0].config == {
+        "api_url": "http://grafana.mon.svc.cluster.local:80",
+        "api_key": "{{ env.GRAFANA_TOKEN }}",
+    }
+
+
+def test_grafana_api_key_env_must_be_a_variable_name() -> None:
+    import pytest
+
+    from dyntoolset.errors import ConfigError
+    from dyntoolset.testing import make_service, run_detector
+
+    svc = make_service("grafana", "mon", labels={"app.kubernetes.io/name": "grafana"})
+    with pytest.raises(ConfigError) as info:
+        run_detector(grafana.GrafanaDetector, svc, {"api_key_env": "a b}}"})
+    assert [str(p) for p in info.value.problems] == [
+        "$.detectors.grafana.config.api_key_env: 'a b}}' is not an environment variable name "
+        "(letters, digits and '_', not starting with a digit)"
+    ]
 
 
 def test_elasticsearch_gives_cluster_and_data_toolsets() -> None:

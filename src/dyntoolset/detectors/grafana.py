@@ -10,6 +10,10 @@ own detectors). See ``docs/detectors.md``.
 
 from __future__ import annotations
 
+import re
+
+import attrs
+
 from dyntoolset.detector import DetectContext, choose_port
 from dyntoolset.detectors._common import (
     APP,
@@ -18,6 +22,7 @@ from dyntoolset.detectors._common import (
     component_label,
     scheme_of,
 )
+from dyntoolset.detectors.mapping import API_KEY_ENV
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.model import Discovered, Service
 
@@ -35,6 +40,27 @@ _PORT_NUMBERS = (3000, 80, 443)
 _OPERATOR_PORT_NAME = "grafana"
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _check_env_name(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name (letters, digits and '_', "
+            f"not starting with a digit)"
+        )
+
+
+@attrs.frozen
+class GrafanaSettings:
+    """Options of the ``grafana`` detector (``detectors.grafana.config``)."""
+
+    #: Name of the environment variable *of HolmesGPT* holding a Grafana
+    #: service-account token; written as ``api_key: "{{ env.NAME }}"``.
+    #: Unset: no key is written (anonymous access, or set it in overrides).
+    api_key_env: str | None = attrs.field(default=None, validator=_check_env_name)
+
+
 class GrafanaDetector(BuiltinDetector):
     """Finds Grafana servers; writes a ``grafana/dashboards`` toolset."""
 
@@ -42,6 +68,7 @@ class GrafanaDetector(BuiltinDetector):
     description = "Grafana dashboards"
     default_priority = 2
     health_path = "/api/health"
+    Settings = GrafanaSettings
 
     def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
         """Return the Grafana API endpoint if ``service`` is a Grafana server."""
@@ -63,7 +90,14 @@ class GrafanaDetector(BuiltinDetector):
         port = choose_port(service, _PORT_NAMES, _PORT_NUMBERS)
         if port is None:
             return None
-        return self.discovered(service, port, ctx, scheme=scheme_of(service, port))
+        key_env = ctx.settings.api_key_env
+        return self.discovered(
+            service,
+            port,
+            ctx,
+            scheme=scheme_of(service, port),
+            metadata={API_KEY_ENV: key_env} if key_env else None,
+        )
 
 
 @hookimpl

@@ -28,9 +28,12 @@ API_PREFIX = "api_prefix"
 #: ``Discovered.metadata`` key: which Prometheus-compatible product was found.
 FLAVOR = "flavor"
 
-#: Reference to the Grafana service-account token; HolmesGPT expands it from
-#: its own environment, so no secret is ever written into the ConfigMap.
-GRAFANA_API_KEY_REF = "{{ env.GRAFANA_API_KEY }}"
+#: ``Discovered.metadata`` key: the environment variable of HolmesGPT that holds
+#: the Grafana service-account token (``detectors.grafana.config.api_key_env``).
+#: HolmesGPT expands ``{{ env.NAME }}`` from its own environment, so no secret
+#: is ever written into the ConfigMap. Only emitted when configured: HolmesGPT
+#: marks the toolset invalid when the variable does not exist.
+API_KEY_ENV = "api_key_env"
 
 _FLAVOR_TITLES = MappingProxyType(
     {
@@ -63,10 +66,14 @@ def _prometheus(found: Discovered) -> tuple[ToolsetSpec, ...]:
 
 
 def _grafana(found: Discovered) -> tuple[ToolsetSpec, ...]:
+    config = {"api_url": found.endpoint}
+    key_env = found.metadata.get(API_KEY_ENV)
+    if key_env:
+        config["api_key"] = "{{ env.%s }}" % key_env  # noqa: UP031 - braces are literal
     return (
         ToolsetSpec(
             kind="grafana/dashboards",
-            config={"api_url": found.endpoint, "api_key": GRAFANA_API_KEY_REF},
+            config=config,
             description=f"Grafana dashboards of {_where(found)}",
             llm_instructions=(
                 f"Grafana HTTP API at {found.endpoint}. Search dashboards and read "
