@@ -393,7 +393,7 @@ def test_the_tenant_annotation_on_a_non_loki_service_is_ignored() -> None:
         ({"tenant": 42}, "$.detectors.loki.config.tenant: expected str, got 42"),
         (
             {"tenant": "team a"},
-            "$.detectors.loki.config: tenant 'team a' is not a Loki tenant: use up to 150 "
+            "$.detectors.loki.config.tenant: 'team a' is not a Loki tenant: use up to 150 "
             "letters, digits and ! - _ . * ' ( ), or several joined with '|'",
         ),
         (

@@ -92,7 +92,7 @@ def tenant_problem(value: str) -> str | None:
 def _check_tenant(instance: Any, attribute: Any, value: str) -> None:
     problem = tenant_problem(value) if value else None
     if problem:
-        raise ValueError(f"{attribute.name} {problem}")
+        raise ValueError(problem)
 
 
 @attrs.frozen
