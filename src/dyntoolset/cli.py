@@ -168,6 +168,8 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.output == "configmap":
         merge = engine.configmap(discovered, existing)
         out.write(to_yaml(for_display(merge.configmap)))
+        for problem in merge.problems:
+            print(f"warning: {problem}", file=err)
         if merge.drifted:
             print(
                 f"drift: restored generated keys edited or deleted by someone else: "

@@ -466,7 +466,8 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _load_yaml(text: str) -> tuple[Any, list[Problem]]:
+def load_bounded_yaml(text: str) -> tuple[Any, list[Problem]]:
+    """``yaml.safe_load`` with the size and alias caps; problems carry line and column."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         return None, [Problem("$", f"file is larger than {MAX_CONFIG_BYTES} bytes")]
     loader = _BoundedLoader(text)
@@ -494,7 +495,7 @@ def parse_config(text: str) -> tuple[RawConfig | None, list[Problem]]:
     (``None`` only when the document is not a mapping at all). The caller
     must treat any problem as fatal.
     """
-    data, problems = _load_yaml(text)
+    data, problems = load_bounded_yaml(text)
     if problems:
         return None, problems
     if data is None:

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import yaml
 
-from dyntoolset.config import OutputSettings
+from dyntoolset.config import OutputSettings, load_bounded_yaml
 from dyntoolset.errors import DocumentTooLargeError
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class MergeResult:
     drifted: tuple[str, ...] = ()
     #: Generated keys of formats no longer enabled, removed from ``data``.
     removed: tuple[str, ...] = ()
+    #: Why the operator's ``overrides.yaml`` (or part of it) was not applied.
+    problems: tuple[str, ...] = ()
 
 
 def _recorded_hashes(annotations: Mapping[str, str]) -> dict[str, str]:
@@ -171,6 +173,24 @@ def merge_configmap(
         drifted=tuple(drifted),
         removed=tuple(removed),
     )
+
+
+def read_overrides(existing: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+    """The operator's ``overrides.yaml`` of ``existing``, parsed.
+
+    Returns ``(mapping, "")``, ``(None, "")`` when there is none, or
+    ``(None, problem)`` when it is not a YAML mapping (read with the same
+    size and alias caps as the configuration).
+    """
+    text = ((existing or {}).get("data") or {}).get(OVERRIDES_KEY)
+    if not text or not text.strip():
+        return None, ""
+    data, problems = load_bounded_yaml(text)
+    if problems:
+        return None, f"{OVERRIDES_KEY}: {problems[0]}"
+    if not isinstance(data, dict):
+        return None, f"{OVERRIDES_KEY}: $: expected a mapping, got {type(data).__name__}"
+    return data, ""
 
 
 def for_display(configmap: Mapping[str, Any]) -> dict[str, Any]:

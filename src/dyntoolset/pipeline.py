@@ -22,8 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from dyntoolset.config import Config, parse_config, read_config_text, resolve_config
-from dyntoolset.configmap import MergeResult, merge_configmap
+from dyntoolset.configmap import OVERRIDES_KEY, MergeResult, merge_configmap, read_overrides
 from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
 from dyntoolset.errors import ConfigError
 from dyntoolset.model import Discovered, Service
@@ -106,6 +108,28 @@ class Engine:
         existing: Mapping[str, Any] | None = None,
         now: str | None = None,
     ) -> MergeResult:
-        """The output ConfigMap for ``discovered``, merged into ``existing``."""
+        """The output ConfigMap for ``discovered``, merged into ``existing``.
+
+        The operator's ``overrides.yaml`` in ``existing`` is never changed; it
+        is applied to the documents of renderers that support it (HolmesGPT
+        reads a single file, so hand-written toolsets must be merged into
+        ours to reach it). Overrides that cannot be applied are left out and
+        reported in :attr:`MergeResult.problems`; the rest is still written.
+        """
         stamp = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return merge_configmap(self.render(discovered), self.config.output, existing, stamp)
+        documents = self.render(discovered)
+        overrides, problem = read_overrides(existing)
+        problems = [problem] if problem else []
+        if overrides is not None:
+            for name in self.config.output.formats or ():
+                renderer = self.renderers[name]
+                try:
+                    documents[renderer.data_key] = renderer.apply_overrides(
+                        documents[renderer.data_key], overrides
+                    )
+                except ValueError as exc:
+                    problems.append(f"{OVERRIDES_KEY}: {exc} (not applied to {renderer.data_key})")
+        for text in problems:
+            log.warning("%s", text)
+        merge = merge_configmap(documents, self.config.output, existing, stamp)
+        return attrs.evolve(merge, problems=tuple(problems))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from dyntoolset.model import Discovered
 
@@ -26,3 +26,15 @@ class Renderer:
     def render(self, discovered: Sequence[Discovered]) -> str:
         """Return the document for ``discovered`` (already sorted by namespace/name)."""
         raise NotImplementedError
+
+    def apply_overrides(self, document: str, overrides: Mapping[str, Any]) -> str:
+        """Return ``document`` with the operator's ``overrides.yaml`` applied.
+
+        ``overrides`` is the parsed ``overrides.yaml`` of the output ConfigMap
+        (a mapping). The default ignores it; a renderer whose consumer reads
+        only this one document (HolmesGPT) merges its part of it, so what an
+        operator wrote by hand reaches the agent. Raise ``ValueError`` with a
+        ``$.path: message`` text when the overrides cannot be applied: the
+        document is then written without them and the problem reported.
+        """
+        return document

@@ -46,7 +46,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import yaml
@@ -94,13 +94,65 @@ class HolmesGPTRenderer(Renderer):
 
     def render(self, discovered: Sequence[Discovered]) -> str:
         """Return the YAML document for ``discovered``; see :func:`build_document`."""
-        return yaml.safe_dump(
-            build_document(discovered),
-            sort_keys=False,
-            allow_unicode=False,  # PyYAML emits U+0085 raw and reads it back as a break
-            default_flow_style=False,
-            width=100,
-        )
+        return _dump(build_document(discovered))
+
+    def apply_overrides(self, document: str, overrides: Mapping[str, Any]) -> str:
+        """Merge ``overrides.yaml``'s ``toolsets:`` into the document; the operator wins.
+
+        Each entry is deep-merged into the generated one of the same name
+        (mappings merge key by key, anything else replaces); an entry set to
+        ``null`` removes the generated toolset; new names are added as
+        written. Other top-level keys of ``overrides.yaml`` are not ours and
+        are ignored.
+        """
+        wanted = overrides.get("toolsets")
+        if wanted is None:
+            return document
+        if not isinstance(wanted, dict):
+            raise ValueError(f"$.toolsets: expected a mapping, got {type(wanted).__name__}")
+        for name, entry in wanted.items():
+            if not isinstance(name, str) or not (entry is None or isinstance(entry, dict)):
+                raise ValueError(f"$.toolsets.{name}: expected a mapping or null")
+        data = yaml.safe_load(document)
+        toolsets: dict[str, Any] = data["toolsets"]
+        if wanted and list(toolsets) == [PLACEHOLDER_NAME]:
+            del toolsets[PLACEHOLDER_NAME]
+        for name, entry in wanted.items():
+            if entry is None:
+                toolsets.pop(name, None)
+            else:
+                toolsets[name] = _deep_merge(toolsets.get(name, {}), entry)
+        if not toolsets:  # everything removed: HolmesGPT cannot load an empty file
+            toolsets[PLACEHOLDER_NAME] = _placeholder()
+        return _dump(data)
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return override
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(
+        document,
+        sort_keys=False,
+        allow_unicode=False,  # PyYAML emits U+0085 raw and reads it back as a break
+        default_flow_style=False,
+        width=100,
+    )
+
+
+def _placeholder() -> dict[str, Any]:
+    return {
+        "type": HTTP_KIND,
+        "enabled": False,
+        "description": "dyntoolset has not discovered any observability backend yet",
+        "config": {"endpoints": []},
+    }
 
 
 def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
@@ -145,12 +197,7 @@ def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
     for name, entry in zip(_http_names(http), (entry for _, _, entry in http), strict=True):
         toolsets[name] = entry
     if not toolsets:
-        toolsets[PLACEHOLDER_NAME] = {
-            "type": HTTP_KIND,
-            "enabled": False,
-            "description": "dyntoolset has not discovered any observability backend yet",
-            "config": {"endpoints": []},
-        }
+        toolsets[PLACEHOLDER_NAME] = _placeholder()
     return {"toolsets": toolsets}
 
 
