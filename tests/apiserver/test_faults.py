@@ -215,3 +215,16 @@ def test_request_log_records_method_path_query_status_body(
     assert apiserver.count(resource="configmaps", namespace="ops") == 4
     apiserver.clear_requests()
     assert apiserver.requests == []
+
+
+def test_drop_applies_to_proxy_and_errors_too(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
+    apiserver.drop(verb="get", times=1)
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        v1.read_namespaced_config_map("missing", "default", _request_timeout=(1, 2))
+    apiserver.create(service("s"))
+    apiserver.drop(verb="proxy", times=1)
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        v1.connect_get_namespaced_service_proxy_with_path(
+            "s:80", "default", "x", _request_timeout=(1, 2)
+        )
+    assert [r.status for r in apiserver.find_requests(fault="drop")] == [404, 503]

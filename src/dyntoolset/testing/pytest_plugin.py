@@ -17,6 +17,7 @@ configures the ``apiserver`` fixture.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,6 +46,8 @@ def apiserver_factory() -> Iterator[Callable[..., ApiServer]]:
     yield start
     for server in reversed(started):
         server.stop()
+        for error in server.server_errors:
+            warnings.warn(f"the API emulator failed while serving: {error}", stacklevel=1)
 
 
 @pytest.fixture

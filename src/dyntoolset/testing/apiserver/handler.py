@@ -239,6 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         self._user: str | None = None
         self._fault_kind: str | None = None
         self._recorded = False
+        self._drop = False
         try:
             self._authenticate()
             latency, fault = emu.faults.select(info)
@@ -247,6 +248,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if fault is not None and self._pre_fault(fault):
                 return
+            # A drop cuts whatever answer comes (watches drop between events instead).
+            self._drop = fault is not None and fault.kind == "drop" and verb != "watch"
             if route is None:
                 raise _NOT_FOUND
             if route.kind == "health":
@@ -261,10 +264,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 assert res is not None
                 status, payload = self._resource(res, route, method, verb, query)
-                if fault is not None and fault.kind == "drop":
-                    self._send_json(status, payload, truncate=True)
-                else:
-                    self._send_json(status, payload)
+                self._send_json(status, payload)
         except ApiError as exc:
             self._send_json(exc.code, exc.status(), headers=exc.headers)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -392,7 +392,7 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        if truncate:
+        if truncate or self._drop:
             self.wfile.write(payload[: len(payload) // 2])
             self._abort()
             return
