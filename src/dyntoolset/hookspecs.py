@@ -56,5 +56,5 @@ def register_renderers() -> list[type[Renderer]]:  # type: ignore[empty-body]
     """Return the :class:`~dyntoolset.renderer.Renderer` subclasses this plugin provides.
 
     A renderer turns the discovered services into one data key of the output
-    ConfigMap (for example ``toolsets.yaml`` for HolmesGPT).
+    ConfigMap (for example ``custom_toolset.yaml`` for HolmesGPT).
     """

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -258,3 +259,30 @@ def test_probe_reports_what_holmesgpt_rejects(tmp_path: Path) -> None:
     assert set(report["config_errors"]) == {"grafana/dashboards"}
     assert report["http_tools"] == {"ok/http": []}
     assert re.search("Unsupported scheme|Invalid HTTP", report["loaded"]["ok/http"]["error"])
+
+
+def test_the_readme_example_output_loads_in_holmesgpt(tmp_path: Path) -> None:
+    """`dyntoolset discover -f examples/cluster` prints a ConfigMap whose HolmesGPT key loads."""
+    import yaml
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "DYNTOOLSET_LOAD_PLUGINS": ""}  # the built-ins, as on a fresh install
+    result = subprocess.run(
+        [sys.executable, "-m", "dyntoolset", "discover", "-f", str(root / "examples" / "cluster")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    document = yaml.safe_load(result.stdout)["data"]["custom_toolset.yaml"]
+    report = probe(holmes_python(), tmp_path, document)
+    assert report["invalid"] == {} and report["config_errors"] == {}
+    assert set(report["loaded"]) == {
+        "prometheus/metrics",
+        "grafana/dashboards",
+        "grafana/loki",
+        "elasticsearch/cluster",
+        "elasticsearch/data",
+        "billing-api/shop/billing-api",
+        "jaeger/tracing/jaeger-query",
+    }
