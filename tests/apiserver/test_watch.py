@@ -287,3 +287,20 @@ def test_stopping_the_server_ends_watches() -> None:
             pass
         raise ConnectionError("stream ended without its terminating chunk")
     assert time.monotonic() - began < 3
+
+
+def test_a_watch_whose_client_hangs_up_is_released(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
+    response = v1.list_namespaced_config_map(
+        "default", watch=True, timeout_seconds=60, _preload_content=False
+    )
+    deadline = time.monotonic() + 2
+    while apiserver.active_watches != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert apiserver.active_watches == 1
+    response.close()  # closes the socket; the server notices within half a second
+    deadline = time.monotonic() + 3
+    while apiserver.active_watches and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert apiserver.active_watches == 0

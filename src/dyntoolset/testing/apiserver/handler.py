@@ -8,6 +8,7 @@ import contextlib
 import hmac
 import http.client
 import json
+import select
 import socket
 import time
 import urllib.parse
@@ -820,7 +821,11 @@ class Handler(BaseHTTPRequestHandler):
                         if now >= deadline:
                             ending = "timeout"
                             break
-                        wait = deadline - now
+                        if self._client_gone():
+                            ending = "abort"
+                            break
+                        # Wake twice a second to notice a client that hung up.
+                        wait = min(deadline - now, 0.5)
                         if bookmarks:
                             wait = min(wait, emu.bookmark_interval - (now - last_bookmark))
                         store.cond.wait(max(wait, 0.001))
@@ -855,6 +860,14 @@ class Handler(BaseHTTPRequestHandler):
                     )
         finally:
             emu._watch_ended()
+
+    def _client_gone(self) -> bool:
+        """Whether the watching client closed its side (it sends nothing while watching)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _end_stream(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
