@@ -104,6 +104,8 @@ class Backend:
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.waiting = 0
+        self.max_waiting = 0
         self.stopping = threading.Event()
         self.bytes_sent = 0
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -126,8 +128,17 @@ class Backend:
         self.stopping.wait(30)
 
     def slow(self, seconds: float) -> Script:
+        """Answer 200 after ``seconds``; :attr:`max_waiting` is the peak of requests
+        waiting at once (counted before the reply, so a client's next request
+        cannot overlap the count)."""
         def script(_i: int, handler: BaseHTTPRequestHandler) -> None:
-            if not self.stopping.wait(seconds):
+            with self.lock:
+                self.waiting += 1
+                self.max_waiting = max(self.max_waiting, self.waiting)
+            stopped = self.stopping.wait(seconds)
+            with self.lock:
+                self.waiting -= 1
+            if not stopped:
                 reply(handler, 200)
         return script
 

@@ -263,7 +263,7 @@ def test_concurrency_is_bounded(backend: Callable[..., Backend]) -> None:
     c = checker(resolver=FakeResolver(names), concurrency=4)
     results = c.check([discovered(f"s{i}", port=server.port) for i in range(16)])
     assert all(r.health and r.health.healthy for r in results)
-    assert server.max_in_flight == 4
+    assert server.max_waiting == 4
 
 
 def test_many_black_holed_endpoints_finish_within_the_deadline(
