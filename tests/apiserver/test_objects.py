@@ -235,3 +235,30 @@ def test_delete_collection_by_label(v1: client.CoreV1Api) -> None:
     v1.create_namespaced_config_map("default", configmap("b", labels={"x": "2"}))
     v1.delete_collection_namespaced_config_map("default", label_selector="x=1")
     assert [c.metadata.name for c in v1.list_namespaced_config_map("default").items] == ["b"]
+
+
+def test_official_lease_lock_sees_conflicts(apiserver: ApiServer) -> None:
+    from datetime import datetime
+
+    from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
+    from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+    def lock(identity: str) -> LeaseLock:
+        made = LeaseLock("dyntoolset", "ops", identity)
+        made.api_instance = client.CoordinationV1Api(apiserver.api_client)
+        return made
+
+    def record(identity: str) -> LeaderElectionRecord:
+        now = str(datetime.now())
+        return LeaderElectionRecord(identity, "15", now, now)
+
+    first, second = lock("a"), lock("b")
+    assert first.create("dyntoolset", "ops", record("a")) is True
+    assert second.create("dyntoolset", "ops", record("b")) is False  # 409 AlreadyExists
+    found, held = second.get("dyntoolset", "ops")
+    assert found and held.holder_identity == "a"
+    assert first.update("dyntoolset", "ops", record("a")) is True  # renew
+    assert second.update("dyntoolset", "ops", record("b")) is False  # stale: 409 Conflict
+    stored = apiserver.get("leases", "ops", "dyntoolset")
+    assert stored is not None and stored["spec"]["holderIdentity"] == "a"
+    assert stored["spec"]["renewTime"].endswith("Z") or "+00:00" in stored["spec"]["renewTime"]
