@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Kubernetes API emulator serving {count} objects on {server.url}", flush=True)
         print(f"kubeconfig: {server.kubeconfig_path}", flush=True)
         print(
-            f"try: KUBECONFIG={server.kubeconfig_path} dyntoolset ...  (Ctrl-C stops)", flush=True
+            f"export KUBECONFIG={server.kubeconfig_path}  # then run your client; Ctrl-C stops",
+            flush=True,
         )
         done.wait()
     return 0
