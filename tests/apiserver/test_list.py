@@ -171,3 +171,12 @@ def test_list_exact_resource_version(apiserver: ApiServer, v1: client.CoreV1Api)
     )
     assert names(old) == ["a"] and old.metadata.resource_version == then
     assert names(v1.list_namespaced_config_map("default", resource_version="0")) == ["a", "b"]
+
+
+def test_list_items_are_shaped_as_on_the_wire(apiserver: ApiServer) -> None:
+    apiserver.create(configmap("a"))
+    pool = apiserver.api_client.rest_client.pool_manager
+    body = json.loads(pool.request("GET", f"{apiserver.url}/api/v1/configmaps").data)
+    assert body["kind"] == "ConfigMapList" and body["apiVersion"] == "v1"
+    assert "kind" not in body["items"][0] and "apiVersion" not in body["items"][0]
+    assert body["items"][0]["metadata"]["name"] == "a"

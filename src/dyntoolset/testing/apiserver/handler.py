@@ -673,7 +673,11 @@ class Handler(BaseHTTPRequestHandler):
             "kind": f"{res.kind}List",
             "apiVersion": res.api_version,
             "metadata": meta,
-            "items": matched,
+            # As on the wire from a real server: items carry no kind/apiVersion of their own.
+            "items": [
+                {k: v for k, v in item.items() if k not in ("kind", "apiVersion")}
+                for item in matched
+            ],
         }
 
     def _delete_collection(
