@@ -228,3 +228,16 @@ def test_drop_applies_to_proxy_and_errors_too(apiserver: ApiServer, v1: client.C
             "s:80", "default", "x", _request_timeout=(1, 2)
         )
     assert [r.status for r in apiserver.find_requests(fault="drop")] == [404, 503]
+
+
+def test_skip_lets_the_first_matches_through(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
+    fault = apiserver.fail(500, verb="list", skip=2, times=1)
+    statuses = []
+    for _ in range(4):
+        try:
+            v1.list_namespaced_config_map("default")
+            statuses.append(200)
+        except ApiException as exc:
+            statuses.append(exc.status)
+    assert statuses == [200, 200, 500, 200]
+    assert (fault.seen, fault.fired) == (3, 1)

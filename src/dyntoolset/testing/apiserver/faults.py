@@ -53,8 +53,9 @@ class Fault:
     Matching fields left as None match anything; ``path`` is a regular
     expression searched in the URL path; ``when`` is an extra predicate on
     :class:`RequestInfo`. ``times`` bounds how often it fires (None: always),
-    ``probability`` makes each matching request fire with that chance.
-    ``fired`` counts the requests it shaped.
+    ``probability`` makes each matching request fire with that chance,
+    ``skip`` lets the first N matching requests through untouched.
+    ``fired`` counts the requests it shaped, ``seen`` the ones it matched.
     """
 
     kind: str
@@ -67,6 +68,7 @@ class Fault:
     when: Callable[[RequestInfo], bool] | None = None
     times: int | None = None
     probability: float | None = None
+    skip: int = 0
     # what the fault does
     status: int = 500
     reason: str | None = None
@@ -75,6 +77,7 @@ class Fault:
     seconds: float = 0.0  # stall duration or latency
     after_events: int | None = None  # watches: how many events go out before the fault
     fired: int = 0
+    seen: int = 0
     _owner: FaultSet | None = attrs.field(default=None, repr=False)
 
     def matches(self, info: RequestInfo) -> bool:
@@ -145,6 +148,9 @@ class FaultSet:
                 if fault.exhausted or not fault.matches(info):
                     continue
                 if fault.kind != "latency" and chosen is not None:
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.skip:
                     continue
                 if fault.probability is not None and self._random.random() >= fault.probability:
                     continue

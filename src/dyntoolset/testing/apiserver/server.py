@@ -65,6 +65,7 @@ _MATCH_FIELDS = (
     "when",
     "times",
     "probability",
+    "skip",
 )
 
 
@@ -686,8 +687,9 @@ class ApiServer:
         """Answer matching requests with ``status`` (a ``Status`` body; ``Retry-After`` if set).
 
         Match with ``method``, ``verb``, ``resource``, ``namespace``, ``name``,
-        ``path`` (regex) and ``when`` (predicate); bound with ``times`` or
-        ``probability``. The same keywords work for every fault method.
+        ``path`` (regex) and ``when`` (predicate); bound with ``times``,
+        ``probability`` and ``skip`` (let the first N matches through). The
+        same keywords work for every fault method.
         """
         return self._fault(
             "status", match, status=status, retry_after=retry_after, reason=reason, message=message
