@@ -213,6 +213,8 @@ def test_request_log_records_method_path_query_status_body(
     writes = apiserver.writes("configmaps")
     assert [(w.verb, w.name) for w in writes] == [("create", "toolsets"), ("patch", "toolsets")]
     assert apiserver.count(resource="configmaps", namespace="ops") == 4
+    assert apiserver.counters[("get", "configmaps", 404)] == 1
+    assert apiserver.counters[("create", "configmaps", 201)] == 1
     apiserver.clear_requests()
     assert apiserver.requests == []
 

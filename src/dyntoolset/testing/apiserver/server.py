@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import os
@@ -750,6 +751,11 @@ class ApiServer:
     def count(self, **match: Any) -> int:
         """How many requests match (see :meth:`find_requests`)."""
         return len(self.find_requests(**match))
+
+    @property
+    def counters(self) -> collections.Counter[tuple[str | None, str | None, int]]:
+        """Request counts by ``(verb, resource, status)``, e.g. ``[("list", "services", 200)]``."""
+        return collections.Counter((r.verb, r.resource, r.status) for r in self.requests)
 
     def writes(self, resource: str | None = None, **match: Any) -> list[RequestRecord]:
         """Successful create/update/patch/delete requests, optionally of one resource."""
