@@ -151,3 +151,47 @@ def test_serves_the_example_cluster(serve: object) -> None:
     running = serve("--manifests", str(EXAMPLES))  # type: ignore[operator]
     assert services(running.kubeconfig) == expected
     assert len(expected) > 5
+
+
+def test_proxy_flag_forwards_to_a_backend(serve: object) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Healthy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=backend.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        running = serve(  # type: ignore[operator]
+            "--manifests",
+            str(HERE / "manifests" / "cluster.yaml"),
+            "--proxy",
+            f"monitoring/prometheus:web=http://127.0.0.1:{backend.server_address[1]}",
+        )
+        api_client = config.new_client_from_config(config_file=str(running.kubeconfig))
+        response = client.CoreV1Api(api_client).connect_get_namespaced_service_proxy_with_path(
+            "prometheus:9090", "monitoring", "-/healthy", _preload_content=False
+        )
+        assert (response.status, response.data) == (200, b"ok")
+        api_client.close()
+    finally:
+        backend.shutdown()
+        backend.server_close()
+
+
+def test_malformed_proxy_flag_is_exit_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dyntoolset.testing.apiserver", "--proxy", "nonsense"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "NS/SVC:PORT=URL" in result.stderr
