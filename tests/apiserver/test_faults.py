@@ -243,3 +243,32 @@ def test_skip_lets_the_first_matches_through(apiserver: ApiServer, v1: client.Co
             statuses.append(exc.status)
     assert statuses == [200, 200, 500, 200]
     assert (fault.seen, fault.fired) == (3, 1)
+
+
+def test_resume_after_a_dropped_watch_loses_nothing(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
+    start = str(apiserver.resource_version)
+    for name in ("a", "b", "c"):
+        apiserver.create(configmap(name))
+    apiserver.drop(verb="watch", after_events=1, times=1)
+    w = watch.Watch()
+    seen = []
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        for event in w.stream(
+            v1.list_namespaced_config_map,
+            "default",
+            resource_version=start,
+            _request_timeout=(1, 2),
+        ):
+            seen.append(event["object"].metadata.name)
+    for event in w.stream(
+        v1.list_namespaced_config_map,
+        "default",
+        resource_version=w.resource_version,
+        _request_timeout=(1, 2),
+    ):
+        seen.append(event["object"].metadata.name)
+        if len(seen) == 3:
+            w.stop()
+    assert seen == ["a", "b", "c"]
