@@ -312,7 +312,11 @@ class HealthChecker:
                 queued.add(key)
                 to_check.append((key, item))
         # The stalest first: what a cut-short round left unchecked goes first next time.
-        to_check.sort(key=lambda pair: self._states[pair[0]].checked_at or float("-inf"))
+        def staleness(pair: tuple[tuple[str, str], Discovered]) -> float:
+            checked_at = self._states[pair[0]].checked_at
+            return float("-inf") if checked_at is None else checked_at
+
+        to_check.sort(key=staleness)
 
         cancel = Cancellation()
         outcomes: dict[tuple[str, str], _Outcome] = {}
