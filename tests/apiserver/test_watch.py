@@ -267,7 +267,7 @@ def test_timeout_seconds_is_honoured(apiserver: ApiServer, v1: client.CoreV1Api)
     began = time.monotonic()
     assert raw_events(v1, resource_version=str(apiserver.resource_version), timeout_seconds=1) == []
     elapsed = time.monotonic() - began
-    assert 0.9 <= elapsed < 2.0
+    assert 0.9 <= elapsed < 5.0  # far below the 1800 s default; slack for a loaded CI machine
     deadline = time.monotonic() + 2  # the server thread finishes just after the last chunk
     while apiserver.active_watches and time.monotonic() < deadline:
         time.sleep(0.01)
