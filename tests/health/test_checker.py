@@ -396,3 +396,39 @@ def test_check_offline_uses_direct_mode(backend: Callable[..., Backend]) -> None
     (item,) = check_offline([discovered(port=server.port)], config,
                             resolver=FakeResolver({NAME: ["127.0.0.1"]}))
     assert item.health is not None and item.health.reason == "ok"
+
+
+def test_auto_mode_detects_a_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import dyntoolset.health.checker as checker_module
+
+    token = tmp_path / "token"
+    token.write_text("t")
+    monkeypatch.setattr(checker_module, "_SERVICE_ACCOUNT_TOKEN", str(token))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    assert HealthChecker(HealthChecksConfig(), api_client=object()).mode == "direct"
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    assert HealthChecker(HealthChecksConfig(), api_client=object()).mode == "apiserver-proxy"
+
+
+def test_ipv6_loopback_is_blocked_unless_allowed(black_hole: Callable[..., BlackHole]) -> None:
+    import socket
+
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        listener.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    try:
+        spy = ConnectSpy()
+        c = checker(resolver=FakeResolver({NAME: ["::1"]}), connect=spy, timeout=0.2)
+        assert health(c.check([discovered(port=port)])).reason == "blocked"
+        assert spy.calls == []
+        c = checker(resolver=FakeResolver({NAME: ["::1"]}), connect=spy, timeout=0.2,
+                    allowed_networks=("::1/128",))
+        # Allowed: it connects (and times out: the listener never answers).
+        assert health(c.check([discovered(port=port)])).reason == "timeout"
+        assert spy.calls == [("::1", port)]
+    finally:
+        listener.close()

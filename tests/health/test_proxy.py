@@ -168,3 +168,14 @@ def test_allow_listed_foreign_host_is_checked_directly(
     assert health.reason == "ok"
     assert spy.calls == [("127.0.0.1", server.port)]
     assert proxied(apiserver) == []
+
+
+def test_https_services_use_the_scheme_prefix(apiserver: ApiServer) -> None:
+    from dyntoolset.health.guard import build_target
+    from dyntoolset.health.probe import ApiServerProxyTransport
+
+    item = discovered(port=8443, scheme="https", health_path="/api/health")
+    prepared = ApiServerProxyTransport(apiserver.api_client).prepare(
+        item, build_target(item, item.health_path))
+    assert prepared.proxy_path == (
+        "/api/v1/namespaces/monitoring/services/https:prom:8443/proxy/api/health")
