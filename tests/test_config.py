@@ -209,6 +209,16 @@ def test_document_level_problems(text, expected):
             "health_checks: {include_unhealthy: 'no'}",
             "$.health_checks.include_unhealthy: expected bool (true or false), got 'no'",
         ),
+        (
+            "health_checks: {allowed_hosts: ['Example.com']}",
+            "$.health_checks.allowed_hosts[0]: 'Example.com' is not a host name pattern: use "
+            "lowercase letters, digits, '-', '.' and '*' wildcards, like '*.example.com'",
+        ),
+        (
+            "health_checks: {allowed_networks: ['10.0.0.0/33']}",
+            "$.health_checks.allowed_networks[0]: '10.0.0.0/33' is not an IP network such as "
+            "127.0.0.0/8 or ::1",
+        ),
     ],
 )
 def test_single_problem_text(plugins, text, expected):

@@ -17,6 +17,7 @@ phases so that every problem is reported in one :class:`ConfigError`:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -54,12 +55,17 @@ PositiveInt = NewType("PositiveInt", int)
 Priority = NewType("Priority", int)
 HealthPath = NewType("HealthPath", str)
 DnsName = NewType("DnsName", str)
+HostPattern = NewType("HostPattern", str)
+"""A host name or shell-style pattern: ``prometheus.infra``, ``*.example.com``."""
+Network = NewType("Network", str)
+"""An IP network in CIDR notation (``127.0.0.0/8``) or a single address."""
 #: A mapping structured later by a detector's own ``Settings`` class.
 RawMapping = NewType("RawMapping", dict[str, Any])
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOST_PATTERN = re.compile(r"^[a-z0-9*](?:[a-z0-9*.-]{0,251}[a-z0-9*])?$")
 _FORBIDDEN_IN_PATH = ("@", "#", "\\", "\r", "\n", "..", "?")
 
 
@@ -148,10 +154,12 @@ class HealthChecksConfig:
     include_unhealthy: bool = False
     #: Count a 3xx answer as healthy (redirects are never followed).
     redirects_are_healthy: bool = False
-    #: Extra hosts (shell patterns) endpoint overrides and checks may target.
-    allowed_hosts: tuple[str, ...] = ()
+    #: Extra hosts (shell patterns) that ``kubernaut.io/toolset-endpoint``
+    #: overrides may name and checks may target, besides the Service's own
+    #: DNS names. IP literals, ``localhost`` and metadata names never pass.
+    allowed_hosts: tuple[HostPattern, ...] = ()
     #: Networks (CIDR) allowed although they are normally blocked (loopback …).
-    allowed_networks: tuple[str, ...] = ()
+    allowed_networks: tuple[Network, ...] = ()
     #: CA bundle for https checks; the system store when unset.
     ca_file: str | None = None
     #: Bytes of a response body read at most.
@@ -273,6 +281,25 @@ def _dns_name(value: Any, _: Any) -> str:
     return name
 
 
+def _host_pattern(value: Any, _: Any) -> str:
+    pattern: str = _strict(str, "str")(value, str)
+    if not _HOST_PATTERN.match(pattern):
+        raise ValueError(
+            f"{pattern!r} is not a host name pattern: use lowercase letters, digits, "
+            f"'-', '.' and '*' wildcards, like '*.example.com'"
+        )
+    return pattern
+
+
+def _network(value: Any, _: Any) -> str:
+    text: str = _strict(str, "str")(value, str)
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP network such as 127.0.0.0/8 or ::1") from None
+    return text
+
+
 def _string_list(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise TypeError(f"expected a list of strings, got {_describe(value)}")
@@ -301,6 +328,8 @@ def _make_converter() -> Converter:
     converter.register_structure_hook(Priority, _bounded_int(0, 1_000_000))
     converter.register_structure_hook(HealthPath, _health_path)
     converter.register_structure_hook(DnsName, _dns_name)
+    converter.register_structure_hook(HostPattern, _host_pattern)
+    converter.register_structure_hook(Network, _network)
     converter.register_structure_hook(
         NamespaceFilter, lambda v, _: NamespaceFilter(_string_list(v))
     )

@@ -37,6 +37,9 @@ class DetectContext:
     cluster_domain: str = "cluster.local"
     #: The configured health path (``health_check.path``) or the detector's default.
     health_path: str = "/"
+    #: Host patterns an endpoint override may name besides the Service's own
+    #: DNS names (``health_checks.allowed_hosts``).
+    allowed_hosts: tuple[str, ...] = ()
 
     def endpoint(self, service: Service, port: Port, scheme: str | None = None) -> str:
         """``scheme://<name>.<namespace>.svc.<domain>:<port>`` for ``port`` of ``service``."""

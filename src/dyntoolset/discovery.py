@@ -54,6 +54,7 @@ def create_detectors(config: Config, plugins: PluginSet) -> list[ActiveDetector]
             settings=detector_config.settings,
             cluster_domain=config.cluster_domain,
             health_path=detector_config.health_check.path or detector.health_path,
+            allowed_hosts=tuple(config.health_checks.allowed_hosts),
         )
         active.append(ActiveDetector(detector_config, detector, ctx))
     return active

@@ -15,7 +15,6 @@ from dyntoolset.detectors.custom import (
     HEALTH_PATH,
     TYPE,
     CustomDetector,
-    CustomSettings,
 )
 from dyntoolset.errors import InvalidService
 from dyntoolset.model import Discovered
@@ -221,9 +220,8 @@ def test_endpoint_override_is_refused(what: str, endpoint: str, reason: str) -> 
     assert reason in _reason({**OPT_IN, ENDPOINT: endpoint})
 
 
-def test_allowed_endpoint_hosts_extend_the_own_names() -> None:
-    allowed = CustomSettings(allowed_endpoint_hosts=["*.example.com", "prometheus.infra"])
-    ctx = {"settings": allowed}
+def test_allowed_hosts_extend_the_own_names() -> None:
+    ctx = {"allowed_hosts": ("*.example.com", "prometheus.infra")}
     found = _detect({**OPT_IN, ENDPOINT: "https://metrics.example.com/api"}, ctx=ctx)
     assert found is not None
     assert found.endpoint == "https://metrics.example.com:443/api"
@@ -234,17 +232,22 @@ def test_allowed_endpoint_hosts_extend_the_own_names() -> None:
     for endpoint in ("http://169.254.169.254/", "http://localhost/", "http://example.com/"):
         with pytest.raises(InvalidService):
             _detect({**OPT_IN, ENDPOINT: endpoint}, ctx=ctx)
-    everything = {"settings": CustomSettings(allowed_endpoint_hosts=["*"])}
+    everything = {"allowed_hosts": ("*",)}
     for endpoint in ("http://0xA9FEA9FE/", "http://localhost/", "http://metadata/"):
         with pytest.raises(InvalidService):
             _detect({**OPT_IN, ENDPOINT: endpoint}, ctx=everything)
 
 
-def test_allowed_endpoint_hosts_are_validated() -> None:
-    assert CustomSettings().allowed_endpoint_hosts == []
-    for bad in ("Example.com", "http://x", "a b", "", "x/y"):
-        with pytest.raises(ValueError, match="is not a host name pattern"):
-            CustomSettings(allowed_endpoint_hosts=[bad])
+def test_allowed_hosts_come_from_the_health_checks_section() -> None:
+    from dyntoolset.config import parse_and_resolve
+    from dyntoolset.discovery import create_detectors, discover
+    from dyntoolset.testing import make_plugin_set
+
+    plugins = make_plugin_set()
+    config = parse_and_resolve("health_checks: {allowed_hosts: ['*.example.com']}", plugins, "test")
+    svc = service("billing", "shop", annotations={**OPT_IN, ENDPOINT: "https://m.example.com"})
+    [found] = discover([svc], create_detectors(config, plugins)).discovered
+    assert found.endpoint == "https://m.example.com:443"
 
 
 def test_headless_service_may_use_any_pod_port() -> None:

@@ -10,7 +10,7 @@ up in a ConfigMap that an AI agent reads and in URLs the service and the agent
 request. So every value is validated, and a Service with a bad value is skipped
 with a reason (:class:`~dyntoolset.errors.InvalidService`) rather than
 "repaired". In particular an endpoint override may only point at the Service's
-own DNS name (or a host an operator allowed in ``allowed_endpoint_hosts``):
+own DNS name (or a host an operator allowed in ``health_checks.allowed_hosts``):
 never at an IP address, the node, the cloud metadata service or another
 Service — otherwise any namespace could aim the agent anywhere.
 """
@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
-from typing import Any
 from urllib.parse import unquote, urlsplit
-
-import attrs
 
 from dyntoolset.detector import DetectContext, choose_port
 from dyntoolset.detectors._common import BuiltinDetector, scheme_of
@@ -53,7 +50,6 @@ _TYPE_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _DNS_NAME_RE = re.compile(
     r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
 )
-_HOST_PATTERN_RE = re.compile(r"[a-z0-9*](?:[a-z0-9*.-]{0,251}[a-z0-9*])?")
 # A base URL path: /select/0/prometheus, /api/prom, /loki. No quoting, query,
 # YAML indicators (! & * : #) or whitespace: nothing an agent prompt or a YAML
 # document could read as anything but a path.
@@ -61,7 +57,7 @@ _ENDPOINT_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~%-]+)*")
 _HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._~/%?=-]*")
 _HEALTH_FORBIDDEN = ("@", "#", "\\", "\r", "\n", "..")
 # Host names that reach the node or the cloud provider's metadata service
-# whatever allowed_endpoint_hosts says (IP literals are refused separately).
+# whatever health_checks.allowed_hosts says (IP literals are refused separately).
 _DENIED_HOSTS = frozenset(
     {
         "localhost",
@@ -92,26 +88,6 @@ def _one_line(key: str, value: str, limit: int) -> None:
         )
 
 
-def _check_host_patterns(instance: Any, attribute: Any, value: list[str]) -> None:
-    for pattern in value:
-        if not isinstance(pattern, str) or not _HOST_PATTERN_RE.fullmatch(pattern):
-            raise ValueError(
-                f"{pattern!r} is not a host name pattern: use lowercase letters, digits, "
-                f"'-', '.' and '*' wildcards, like '*.example.com'"
-            )
-
-
-@attrs.frozen
-class CustomSettings:
-    """Options of the ``custom`` detector (``detectors.custom.config``)."""
-
-    #: Extra hosts an endpoint override may name besides the Service's own DNS
-    #: names, as shell-style patterns (``*.example.com``, ``prometheus.infra``).
-    #: IP addresses, ``localhost`` and cloud metadata host names are refused
-    #: whatever the patterns say.
-    allowed_endpoint_hosts: list[str] = attrs.field(factory=list, validator=_check_host_patterns)
-
-
 def _is_ip_like(host: str) -> bool:
     """IP literals in any spelling: dotted, decimal (2852039166), hex (0xA9FEA9FE), octal, IPv6.
 
@@ -126,9 +102,7 @@ def _own_hosts(service: Service, cluster_domain: str) -> frozenset[str]:
     return frozenset({base, f"{base}.svc", f"{base}.svc.{cluster_domain.lower()}"})
 
 
-def _parse_endpoint(
-    value: str, service: Service, ctx: DetectContext, settings: CustomSettings
-) -> tuple[str, Port]:
+def _parse_endpoint(value: str, service: Service, ctx: DetectContext) -> tuple[str, Port]:
     """Validate an endpoint override; return the normalised URL and the Service port it uses."""
     _one_line(ENDPOINT, value, MAX_ENDPOINT_LENGTH)
     if " " in value:
@@ -163,12 +137,12 @@ def _parse_endpoint(
             or not _DNS_NAME_RE.fullmatch(host)
             or host in _DENIED_HOSTS
             or host.endswith(".localhost")
-            or not any(fnmatchcase(host, p) for p in settings.allowed_endpoint_hosts)
+            or not any(fnmatchcase(host, p) for p in ctx.allowed_hosts)
         ):
             raise InvalidService(
                 f"annotation {ENDPOINT} must point at the Service itself "
                 f"({service.name}.{service.namespace}[.svc[.{ctx.cluster_domain}]]) or a host "
-                f"in allowed_endpoint_hosts; got host {_quote(host)}"
+                f"in health_checks.allowed_hosts; got host {_quote(host)}"
             )
     path = parts.path.rstrip("/")
     decoded = unquote(path)
@@ -233,7 +207,6 @@ class CustomDetector(BuiltinDetector):
     description = "Service annotated with kubernaut.io/toolset"
     default_priority = 5
     health_path = "/"
-    Settings = CustomSettings
 
     def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
         """Return the annotated toolset, ``None`` if not opted in; raise on bad annotations."""
@@ -263,12 +236,11 @@ class CustomDetector(BuiltinDetector):
             # Its DNS name is a CNAME to wherever spec.externalName says,
             # possibly outside the cluster or to a metadata address.
             raise InvalidService("ExternalName Services cannot be toolsets")
-        settings = ctx.settings if isinstance(ctx.settings, CustomSettings) else CustomSettings()
         raw_health = annotations.get(HEALTH_PATH)
         health = _health_path(raw_health) if raw_health is not None else ctx.health_path
         raw_endpoint = annotations.get(ENDPOINT)
         if raw_endpoint is not None:
-            endpoint, port = _parse_endpoint(raw_endpoint, service, ctx, settings)
+            endpoint, port = _parse_endpoint(raw_endpoint, service, ctx)
             return self.discovered(
                 service,
                 port,

@@ -311,6 +311,7 @@ class HealthChecker:
             elif key not in queued:
                 queued.add(key)
                 to_check.append((key, item))
+
         # The stalest first: what a cut-short round left unchecked goes first next time.
         def staleness(pair: tuple[tuple[str, str], Discovered]) -> float:
             checked_at = self._states[pair[0]].checked_at

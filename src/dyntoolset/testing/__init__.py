@@ -118,6 +118,7 @@ def run_detector(
     *,
     cluster_domain: str = "cluster.local",
     health_path: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> Discovered | None:
     """Run one detector on one Service as the engine would, exceptions included.
 
@@ -135,6 +136,7 @@ def run_detector(
         settings=settings,
         cluster_domain=cluster_domain,
         health_path=health_path or instance.health_path,
+        allowed_hosts=tuple(allowed_hosts),
     )
     found = instance.detect(service, ctx)
     if found is None:
