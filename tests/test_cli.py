@@ -187,3 +187,25 @@ def test_python_dash_m_runs_the_cli():
         check=False,
     )
     assert proc.returncode == 0 and proc.stdout.startswith("dyntoolset ")
+
+
+def test_existing_file_that_cannot_be_read_is_an_input_error(capsys, tmp_path):
+    code, out, err = run(
+        capsys, "discover", "-f", EXAMPLE, "--existing", str(tmp_path / "absent.yaml")
+    )
+    assert code == 1 and out == ""
+    assert f"{tmp_path / 'absent.yaml'}: no such file or directory" in err
+
+
+def test_output_over_the_configmap_limit_is_refused_whole(capsys, tmp_path):
+    existing = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kubernaut-toolset-config", "namespace": "kubernaut-system"},
+        "data": {"huge.txt": "x" * (1024 * 1024 - 10)},
+    }
+    path = tmp_path / "cm.json"
+    path.write_text(json.dumps(existing))
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert code == 1 and out == ""
+    assert "over the 1048576-byte limit; the previous ConfigMap is kept" in err

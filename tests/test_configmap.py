@@ -156,3 +156,10 @@ def test_merging_twice_is_idempotent(generated):
     assert not second.changed and second.drifted == ()
     assert second.configmap == first.configmap
     assert yaml.safe_load(yaml.safe_dump(second.configmap)) == second.configmap
+
+
+def test_binary_data_and_immutable_flag_of_the_existing_object_are_kept():
+    existing = existing_with_foreign_content()
+    existing["binaryData"] = {"logo.png": "iVBORw0KGgo="}
+    result = merge_configmap({"toolsets.yaml": "a: 2\n", "toolset.json": "{}"}, OUT, existing, T1)
+    assert result.configmap["binaryData"] == {"logo.png": "iVBORw0KGgo="}

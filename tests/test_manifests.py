@@ -106,3 +106,13 @@ def test_bad_service_objects(obj, message):
     with pytest.raises(SnapshotError) as info:
         service_from_object(obj)
     assert str(info.value) == message
+
+
+def test_oversized_manifests_are_refused(tmp_path, monkeypatch):
+    import dyntoolset.manifests as manifests
+
+    monkeypatch.setattr(manifests, "MAX_MANIFEST_BYTES", 10)
+    (tmp_path / "big.yaml").write_text("kind: Service\nmetadata: {name: a}\n")
+    report = read_manifests([str(tmp_path / "big.yaml")])
+    assert [str(e) for e in report.errors] == [f"{tmp_path / 'big.yaml'}: larger than 10 bytes"]
+    assert report.objects == []

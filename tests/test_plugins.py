@@ -301,3 +301,21 @@ def test_every_hookspec_is_documented_and_exercised():
         assert getattr(hookspecs, name).__doc__, name
         assert name in docs, f"{name} is not documented in docs/"
         assert f"def {name}" in tests, f"{name} has no test implementing it"
+
+
+def test_one_module_behind_two_entry_points_registers_once(tmp_path):
+    dists = [
+        fake_distribution(
+            tmp_path,
+            "first",
+            {"first": "shared_mod"},
+            modules={"shared_mod": detector_module("a", "shared")},
+        ),
+        fake_distribution(tmp_path, "second", {"second": "shared_mod"}),
+    ]
+    specs, _ = find_plugins(dists)
+    with on_sys_path(tmp_path):
+        plugins = load_plugins(specs, environ={})
+    assert plugins.detectors["shared"].distribution == "first"
+    assert [(f.plugin, f.distribution) for f in plugins.failures] == [("second", "second")]
+    assert "invalid hook implementation" in plugins.failures[0].reason
