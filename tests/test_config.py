@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dyntoolset.config import MAX_CONFIG_BYTES, load_config, parse_config, parse_duration
+from dyntoolset.config import MAX_CONFIG_BYTES, load_config, parse_config
 from dyntoolset.errors import ConfigError
 from dyntoolset.pipeline import load_configuration
+from dyntoolset.strict import parse_duration
 from dyntoolset.testing import make_plugin_set
 from tests.helpers import BetaDetector, LabelDetector, ListRenderer, PickyDetector
 

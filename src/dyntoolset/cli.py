@@ -17,7 +17,6 @@ from typing import Any, TextIO
 import yaml
 
 from dyntoolset import __version__
-from dyntoolset.config import unstructure
 from dyntoolset.configmap import for_display, to_yaml
 from dyntoolset.discovery import DiscoveryResult
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
@@ -26,6 +25,7 @@ from dyntoolset.model import Discovered, Service
 from dyntoolset.pipeline import Engine, load_configuration
 from dyntoolset.plugins import load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
+from dyntoolset.strict import unstructure
 
 log = logging.getLogger("dyntoolset")
 

@@ -23,8 +23,9 @@ from typing import Any
 import attrs
 import yaml
 
-from dyntoolset.config import OutputSettings, load_bounded_yaml
+from dyntoolset.config import OutputSettings
 from dyntoolset.errors import DocumentTooLargeError
+from dyntoolset.strict import load_bounded_yaml
 
 log = logging.getLogger(__name__)
 

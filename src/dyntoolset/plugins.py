@@ -35,10 +35,10 @@ import attrs
 import pluggy
 
 from dyntoolset import hookspecs
-from dyntoolset.config import health_path_problem
 from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
 from dyntoolset.renderer import Renderer
+from dyntoolset.strict import health_path_problem
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from dyntoolset.config import health_path_problem
 from dyntoolset.model import Discovered
+from dyntoolset.strict import health_path_problem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
