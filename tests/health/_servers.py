@@ -49,8 +49,12 @@ class _Handler(BaseHTTPRequestHandler):
         with backend.lock:
             index = len(backend.requests)
             backend.requests.append(
-                Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                        time.monotonic())
+                Request(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    time.monotonic(),
+                )
             )
             backend.in_flight += 1
             backend.max_in_flight = max(backend.max_in_flight, backend.in_flight)
@@ -74,8 +78,12 @@ class _Server(ThreadingHTTPServer):
 Script = Callable[[int, BaseHTTPRequestHandler], None]
 
 
-def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"ok",
-          headers: dict[str, str] | None = None) -> None:
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"ok",
+    headers: dict[str, str] | None = None,
+) -> None:
     """Send a complete response."""
     handler.send_response(status)
     for name, value in (headers or {}).items():
@@ -113,8 +121,9 @@ class Backend:
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -131,6 +140,7 @@ class Backend:
         """Answer 200 after ``seconds``; :attr:`max_waiting` is the peak of requests
         waiting at once (counted before the reply, so a client's next request
         cannot overlap the count)."""
+
         def script(_i: int, handler: BaseHTTPRequestHandler) -> None:
             with self.lock:
                 self.waiting += 1
@@ -140,10 +150,12 @@ class Backend:
                 self.waiting -= 1
             if not stopped:
                 reply(handler, 200)
+
         return script
 
     def huge(self, code: int = 200, size: int = 1 << 30) -> Script:
         """Announce and stream ``size`` bytes (1 GiB by default) until the client leaves."""
+
         def script(_i: int, handler: BaseHTTPRequestHandler) -> None:
             handler.send_response(code)
             handler.send_header("Content-Length", str(size))
@@ -157,10 +169,12 @@ class Backend:
             finally:
                 with self.lock:
                     self.bytes_sent += sent
+
         return script
 
     def drip(self, interval: float) -> Script:
         """Send the status line and headers one byte every ``interval`` seconds."""
+
         def script(_i: int, handler: BaseHTTPRequestHandler) -> None:
             data = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"y" * 200 + b"\r\n\r\n"
             for byte in data:
@@ -168,6 +182,7 @@ class Backend:
                     return
                 handler.wfile.write(bytes([byte]))
                 handler.wfile.flush()
+
         return script
 
 
@@ -226,10 +241,19 @@ class ConnectSpy:
         return socket.create_connection(address, timeout=timeout)
 
 
-def service(name: str = "prom", namespace: str = "monitoring", port: int = 9090,
-            annotations: dict[str, str] | None = None) -> Service:
-    return Service(name=name, namespace=namespace, ports=(Port(port, "http"),),
-                   annotations=annotations or {}, cluster_ip="10.0.0.1")
+def service(
+    name: str = "prom",
+    namespace: str = "monitoring",
+    port: int = 9090,
+    annotations: dict[str, str] | None = None,
+) -> Service:
+    return Service(
+        name=name,
+        namespace=namespace,
+        ports=(Port(port, "http"),),
+        annotations=annotations or {},
+        cluster_ip="10.0.0.1",
+    )
 
 
 def discovered(
@@ -265,7 +289,9 @@ def options(**overrides: Any) -> HealthChecksConfig:
     return HealthChecksConfig(**values)
 
 
-def settings(timeout: float = 1.0, retries: int = 0, path: str | None = None) -> HealthCheckSettings:
+def settings(
+    timeout: float = 1.0, retries: int = 0, path: str | None = None
+) -> HealthCheckSettings:
     return HealthCheckSettings(path=path, timeout=timeout, retries=retries)  # type: ignore[arg-type]
 
 
@@ -273,9 +299,27 @@ def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
     """A self-signed certificate for DNS ``name`` and IP 127.0.0.1 (openssl CLI)."""
     key, cert = directory / f"{name}.key", directory / f"{name}.crt"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
-         "-addext", f"subjectAltName=DNS:{name},IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name},IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return key, cert

@@ -106,8 +106,13 @@ def test_hysteresis_keeps_a_known_service_until_the_threshold(
     h = health(c.check([item]))
     assert (h.healthy, h.reason) == (False, "http_status")
     assert select_healthy([attrs.evolve(item, health=h)]) == []
-    assert metrics.value("dynamic_toolset_health_check_failures_total",
-                         {"detector": "prometheus", "reason": "http_status"}) == 3
+    assert (
+        metrics.value(
+            "dynamic_toolset_health_check_failures_total",
+            {"detector": "prometheus", "reason": "http_status"},
+        )
+        == 3
+    )
 
     # A dropped service needs one success to come back.
     server.script = status(200)
@@ -188,28 +193,43 @@ def test_select_healthy_and_include_unhealthy() -> None:
 # -- SSRF: nothing leaves the process ----------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint, health_path, allowed_hosts", [
-    ("http://169.254.169.254", "/latest/meta-data/", ("*",)),
-    ("http://[::ffff:169.254.169.254]", "/", ("*",)),
-    ("http://0xA9FEA9FE", "/", ("*",)),
-    ("http://2852039166", "/", ("*",)),
-    ("http://localhost:10250", "/pods", ("*",)),
-    ("file:///etc/passwd", "/", ("*",)),
-    ("gopher://prom.monitoring.svc.cluster.local:9090", "/_x", ()),
-    ("http://prom.monitoring.svc.cluster.local:9090", "@169.254.169.254/", ()),
-    ("http://prom.monitoring.svc.cluster.local:9090", "/../../admin", ()),
-    ("http://evil.example", "/", ()),
-])
-def test_ssrf_cases_send_nothing(endpoint: str, health_path: str,
-                                 allowed_hosts: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "endpoint, health_path, allowed_hosts",
+    [
+        ("http://169.254.169.254", "/latest/meta-data/", ("*",)),
+        ("http://[::ffff:169.254.169.254]", "/", ("*",)),
+        ("http://0xA9FEA9FE", "/", ("*",)),
+        ("http://2852039166", "/", ("*",)),
+        ("http://localhost:10250", "/pods", ("*",)),
+        ("file:///etc/passwd", "/", ("*",)),
+        ("gopher://prom.monitoring.svc.cluster.local:9090", "/_x", ()),
+        ("http://prom.monitoring.svc.cluster.local:9090", "@169.254.169.254/", ()),
+        ("http://prom.monitoring.svc.cluster.local:9090", "/../../admin", ()),
+        ("http://evil.example", "/", ()),
+    ],
+)
+def test_ssrf_cases_send_nothing(
+    endpoint: str, health_path: str, allowed_hosts: tuple[str, ...]
+) -> None:
     resolver, spy, metrics = FakeResolver({"evil.example": ["10.0.0.1"]}), ConnectSpy(), Metrics()
-    c = checker(resolver=resolver, connect=spy, metrics=metrics, allowed_networks=(),
-                allowed_hosts=allowed_hosts, retries=3)
+    c = checker(
+        resolver=resolver,
+        connect=spy,
+        metrics=metrics,
+        allowed_networks=(),
+        allowed_hosts=allowed_hosts,
+        retries=3,
+    )
     h = health(c.check([discovered(endpoint=endpoint, health_path=health_path, detector="custom")]))
     assert (h.healthy, h.reason) == (False, "blocked")
     assert spy.calls == [] and resolver.calls == []  # no connection, not even a DNS query
-    assert metrics.value("dynamic_toolset_health_check_failures_total",
-                         {"detector": "custom", "reason": "blocked"}) == 1
+    assert (
+        metrics.value(
+            "dynamic_toolset_health_check_failures_total",
+            {"detector": "custom", "reason": "blocked"},
+        )
+        == 1
+    )
 
 
 def test_loopback_is_blocked_without_the_allow_list(
@@ -231,8 +251,7 @@ def test_allow_listed_name_resolving_to_a_blocked_address(
 ) -> None:
     hole = black_hole()
     resolver, spy = FakeResolver({"attacker.example": [answer]}), ConnectSpy()
-    c = checker(resolver=resolver, connect=spy, allowed_networks=(),
-                allowed_hosts=("*.example",))
+    c = checker(resolver=resolver, connect=spy, allowed_networks=(), allowed_hosts=("*.example",))
     item = discovered(endpoint=f"http://attacker.example:{hole.port}", detector="custom")
     assert health(c.check([item])).reason == "blocked"
     assert resolver.calls == ["attacker.example"] and spy.calls == []
@@ -283,8 +302,14 @@ def test_many_black_holed_endpoints_finish_within_the_deadline(
         items.append(discovered(name, port=port))
     metrics = Metrics()
     deadline = 8.0
-    c = checker(resolver=FakeResolver(mapping), timeout=0.5, retries=1, concurrency=64,
-                deadline=deadline, metrics=metrics)
+    c = checker(
+        resolver=FakeResolver(mapping),
+        timeout=0.5,
+        retries=1,
+        concurrency=64,
+        deadline=deadline,
+        metrics=metrics,
+    )
     started = time.monotonic()
     results = c.check(items)
     elapsed = time.monotonic() - started
@@ -295,16 +320,27 @@ def test_many_black_holed_endpoints_finish_within_the_deadline(
     stats = c.statistics()
     assert (stats.healthy, stats.unhealthy, stats.last_round_checked) == (900, 100, 1000)
     assert not stats.last_round_deadline_exceeded
-    assert metrics.value("dynamic_toolset_health_check_failures_total",
-                         {"detector": "prometheus", "reason": "timeout"}) == 100
+    assert (
+        metrics.value(
+            "dynamic_toolset_health_check_failures_total",
+            {"detector": "prometheus", "reason": "timeout"},
+        )
+        == 100
+    )
 
 
 def test_deadline_cuts_a_round_short(black_hole: Callable[..., BlackHole]) -> None:
     hole = black_hole(backlog=128)
     mapping = {f"h{i}.monitoring.svc.cluster.local": ["127.0.0.1"] for i in range(40)}
     metrics = Metrics()
-    c = checker(resolver=FakeResolver(mapping), timeout=5.0, retries=2, concurrency=4,
-                deadline=0.5, metrics=metrics)
+    c = checker(
+        resolver=FakeResolver(mapping),
+        timeout=5.0,
+        retries=2,
+        concurrency=4,
+        deadline=0.5,
+        metrics=metrics,
+    )
     threads_before = threading.active_count()
     started = time.monotonic()
     results = c.check([discovered(f"h{i}", port=hole.port) for i in range(40)])
@@ -333,8 +369,9 @@ def test_unchecked_services_keep_their_previous_result(
     server = backend(status(200))
     mapping = {f"k{i}.monitoring.svc.cluster.local": ["127.0.0.1"] for i in range(6)}
     clock = FakeClock()
-    c = checker(resolver=FakeResolver(mapping), clock=clock, cache_ttl=1.0, concurrency=1,
-                deadline=5.0)
+    c = checker(
+        resolver=FakeResolver(mapping), clock=clock, cache_ttl=1.0, concurrency=1, deadline=5.0
+    )
     items = [discovered(f"k{i}", port=server.port) for i in range(6)]
     assert all(r.health and r.health.healthy for r in c.check(items))
     server.script = server.slow(0.4)
@@ -355,14 +392,19 @@ def test_ac_038_01_settings_take_effect(backend: Callable[..., Backend]) -> None
 
     raw, problems = parse_config(
         "detectors:\n  prometheus:\n    enabled: true\n    priority: 1\n    health_check:\n"
-        "      path: \"/-/healthy\"\n      timeout: 5s\n      retries: 3\n"
+        '      path: "/-/healthy"\n      timeout: 5s\n      retries: 3\n'
     )
     assert raw is not None and not problems and raw.detectors is not None
     per_detector = {name: block.health_check for name, block in raw.detectors.items()}
     assert (per_detector["prometheus"].timeout, per_detector["prometheus"].retries) == (5.0, 3)
     server = backend(status(503))
-    c = HealthChecker(options(), per_detector, resolver=FakeResolver({NAME: ["127.0.0.1"]}),
-                      backoff_base=0.01, backoff_max=0.02)
+    c = HealthChecker(
+        options(),
+        per_detector,
+        resolver=FakeResolver({NAME: ["127.0.0.1"]}),
+        backoff_base=0.01,
+        backoff_max=0.02,
+    )
     assert health(c.check([discovered(port=server.port)])).reason == "http_status"
     assert len(server.requests) == 4  # 1 + retries: 3
     assert {r.path for r in server.requests} == {"/-/healthy"}
@@ -380,8 +422,10 @@ def test_invalid_options_are_reported() -> None:
 def test_auto_mode_picks_direct_in_cluster_and_the_proxy_outside() -> None:
     client = object()
     assert HealthChecker(HealthChecksConfig(), api_client=client, in_cluster=True).mode == "direct"
-    assert HealthChecker(HealthChecksConfig(), api_client=client,
-                         in_cluster=False).mode == "apiserver-proxy"
+    assert (
+        HealthChecker(HealthChecksConfig(), api_client=client, in_cluster=False).mode
+        == "apiserver-proxy"
+    )
     # No client to proxy through: direct is all there is.
     assert HealthChecker(HealthChecksConfig(), in_cluster=False).mode == "direct"
 
@@ -390,11 +434,16 @@ def test_check_offline_uses_direct_mode(backend: Callable[..., Backend]) -> None
     from dyntoolset.config import Config
 
     server = backend(status(200))
-    config = Config(cluster_domain="cluster.local", resync_interval=300.0,
-                    output=None,  # type: ignore[arg-type]
-                    health_checks=options(mode="apiserver-proxy"), detectors={})
-    (item,) = check_offline([discovered(port=server.port)], config,
-                            resolver=FakeResolver({NAME: ["127.0.0.1"]}))
+    config = Config(
+        cluster_domain="cluster.local",
+        resync_interval=300.0,
+        output=None,  # type: ignore[arg-type]
+        health_checks=options(mode="apiserver-proxy"),
+        detectors={},
+    )
+    (item,) = check_offline(
+        [discovered(port=server.port)], config, resolver=FakeResolver({NAME: ["127.0.0.1"]})
+    )
     assert item.health is not None and item.health.reason == "ok"
 
 
@@ -425,8 +474,12 @@ def test_ipv6_loopback_is_blocked_unless_allowed(black_hole: Callable[..., Black
         c = checker(resolver=FakeResolver({NAME: ["::1"]}), connect=spy, timeout=0.2)
         assert health(c.check([discovered(port=port)])).reason == "blocked"
         assert spy.calls == []
-        c = checker(resolver=FakeResolver({NAME: ["::1"]}), connect=spy, timeout=0.2,
-                    allowed_networks=("::1/128",))
+        c = checker(
+            resolver=FakeResolver({NAME: ["::1"]}),
+            connect=spy,
+            timeout=0.2,
+            allowed_networks=("::1/128",),
+        )
         # Allowed: it connects (and times out: the listener never answers).
         assert health(c.check([discovered(port=port)])).reason == "timeout"
         assert spy.calls == [("::1", port)]

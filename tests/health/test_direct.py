@@ -84,10 +84,20 @@ def test_500_is_retried_exactly_with_backoff(backend: Callable[..., Backend]) ->
     gaps = [b.at - a.at for a, b in zip(server.requests, server.requests[1:], strict=False)]
     assert gaps[0] >= 0.025 and gaps[1] >= 0.05, gaps
     # One failed *check* is one count, whatever the attempts; labels: detector and reason only.
-    assert metrics.value("dynamic_toolset_health_check_failures_total",
-                         {"detector": "prometheus", "reason": "http_status"}) == 1
-    assert metrics.value("dynamic_toolset_health_checks_total",
-                         {"detector": "prometheus", "result": "http_status"}) == 1
+    assert (
+        metrics.value(
+            "dynamic_toolset_health_check_failures_total",
+            {"detector": "prometheus", "reason": "http_status"},
+        )
+        == 1
+    )
+    assert (
+        metrics.value(
+            "dynamic_toolset_health_checks_total",
+            {"detector": "prometheus", "result": "http_status"},
+        )
+        == 1
+    )
 
 
 def test_recovers_within_retries(backend: Callable[..., Backend]) -> None:
@@ -199,7 +209,9 @@ def _redirect(handler: Any, location: str) -> None:
 
 
 @pytest.mark.parametrize("code, reason", [(200, "ok"), (500, "http_status")])
-def test_1gb_body_is_cut_by_the_cap(backend: Callable[..., Backend], code: int, reason: str) -> None:
+def test_1gb_body_is_cut_by_the_cap(
+    backend: Callable[..., Backend], code: int, reason: str
+) -> None:
     server = backend()
     server.script = server.huge(code)
     started = time.monotonic()
@@ -222,7 +234,8 @@ def test_tls_self_signed_is_refused_by_default(
 
 
 def test_tls_with_configured_ca(
-    backend: Callable[..., Backend], tls_server_context: ssl.SSLContext,
+    backend: Callable[..., Backend],
+    tls_server_context: ssl.SSLContext,
     certificate: tuple[Path, Path],
 ) -> None:
     server = backend(status(200), tls=tls_server_context)
@@ -232,7 +245,8 @@ def test_tls_with_configured_ca(
 
 
 def test_tls_name_mismatch(
-    backend: Callable[..., Backend], tls_server_context: ssl.SSLContext,
+    backend: Callable[..., Backend],
+    tls_server_context: ssl.SSLContext,
     certificate: tuple[Path, Path],
 ) -> None:
     server = backend(status(200), tls=tls_server_context)

@@ -58,7 +58,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, seconds: 
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if process.poll() is not None:
-            pytest.fail(f"{url}: process exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+            pytest.fail(
+                f"{url}: process exited with {process.returncode}:\n{log.read_text()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # test harness only
                 if response.status == 200:
@@ -82,19 +84,33 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         p_log = (root / "prometheus.log").open("wb")
-        processes.append(subprocess.Popen(
-            [prometheus, f"--config.file={root / 'prometheus.yml'}",
-             f"--storage.tsdb.path={root / 'tsdb'}", f"--web.listen-address=127.0.0.1:{p_port}"],
-            stdout=p_log, stderr=subprocess.STDOUT,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    prometheus,
+                    f"--config.file={root / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={root / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{p_port}",
+                ],
+                stdout=p_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         a_log = (root / "alertmanager.log").open("wb")
-        processes.append(subprocess.Popen(
-            [alertmanager, f"--config.file={root / 'alertmanager.yml'}",
-             f"--storage.path={root / 'am'}", f"--web.listen-address=127.0.0.1:{a_port}",
-             # No gossip cluster: it would listen on 0.0.0.0:9094.
-             "--cluster.listen-address="],
-            stdout=a_log, stderr=subprocess.STDOUT,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    alertmanager,
+                    f"--config.file={root / 'alertmanager.yml'}",
+                    f"--storage.path={root / 'am'}",
+                    f"--web.listen-address=127.0.0.1:{a_port}",
+                    # No gossip cluster: it would listen on 0.0.0.0:9094.
+                    "--cluster.listen-address=",
+                ],
+                stdout=a_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         _wait_ready(f"http://127.0.0.1:{p_port}/-/ready", processes[0], root / "prometheus.log")
         _wait_ready(f"http://127.0.0.1:{a_port}/-/ready", processes[1], root / "alertmanager.log")
         yield Backends(p_port, a_port)
@@ -113,12 +129,23 @@ def _services(b: Backends) -> list[Service]:
     # The Services' ports are the real listening ports, so the endpoints the
     # detectors build point at the processes once the name resolves to loopback.
     return [
-        Service("prometheus", "monitoring", labels={"app.kubernetes.io/name": "prometheus"},
-                ports=(Port(b.prometheus_port, "web"),), cluster_ip="10.0.0.1"),
-        Service("alertmanager", "monitoring",
-                annotations={"kubernaut.io/toolset": "enabled",
-                             "kubernaut.io/toolset-type": "alertmanager"},
-                ports=(Port(b.alertmanager_port, "http"),), cluster_ip="10.0.0.2"),
+        Service(
+            "prometheus",
+            "monitoring",
+            labels={"app.kubernetes.io/name": "prometheus"},
+            ports=(Port(b.prometheus_port, "web"),),
+            cluster_ip="10.0.0.1",
+        ),
+        Service(
+            "alertmanager",
+            "monitoring",
+            annotations={
+                "kubernaut.io/toolset": "enabled",
+                "kubernaut.io/toolset-type": "alertmanager",
+            },
+            ports=(Port(b.alertmanager_port, "http"),),
+            cluster_ip="10.0.0.2",
+        ),
     ]
 
 
@@ -127,7 +154,8 @@ def _discover(b: Backends, config_text: str) -> tuple[Config, list[Discovered]]:
     config = parse_and_resolve(config_text, plugins, "test")
     found = discover(_services(b), create_detectors(config, plugins)).discovered
     assert {(d.detector, d.health_path) for d in found} == {
-        ("prometheus", "/-/healthy"), ("custom", "/"),
+        ("prometheus", "/-/healthy"),
+        ("custom", "/"),
     }
     return config, found
 
@@ -141,15 +169,18 @@ detectors:
     health_check: {{timeout: 2s, retries: 1}}
 """
 
-RESOLVE = {"prometheus.monitoring.svc.cluster.local": ["127.0.0.1"],
-           "alertmanager.monitoring.svc.cluster.local": ["127.0.0.1"]}
+RESOLVE = {
+    "prometheus.monitoring.svc.cluster.local": ["127.0.0.1"],
+    "alertmanager.monitoring.svc.cluster.local": ["127.0.0.1"],
+}
 
 
 def test_direct_mode_with_default_paths(backends: Backends) -> None:
     config, found = _discover(backends, CONFIG.format(mode="direct"))
     checked = check_offline(found, config, resolver=FakeResolver(RESOLVE))
     assert {d.key: (d.health.reason if d.health else None) for d in checked} == {
-        "monitoring/prometheus": "ok", "monitoring/alertmanager": "ok",
+        "monitoring/prometheus": "ok",
+        "monitoring/alertmanager": "ok",
     }
     assert select_healthy(checked) == checked
 
@@ -161,24 +192,25 @@ def test_direct_mode_refuses_loopback_without_the_allow_list(backends: Backends)
     assert select_healthy(checked) == []
 
 
-def test_apiserver_proxy_mode_with_default_paths(
-    backends: Backends, apiserver: ApiServer
-) -> None:
+def test_apiserver_proxy_mode_with_default_paths(backends: Backends, apiserver: ApiServer) -> None:
     config, found = _discover(backends, CONFIG.format(mode="apiserver-proxy"))
     for svc in _services(backends):
         port = svc.ports[0].port
-        apiserver.create({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": svc.name, "namespace": svc.namespace},
-            "spec": {"ports": [{"name": svc.ports[0].name, "port": port}]},
-        })
+        apiserver.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": svc.name, "namespace": svc.namespace},
+                "spec": {"ports": [{"name": svc.ports[0].name, "port": port}]},
+            }
+        )
         apiserver.register_proxy(svc.namespace, svc.name, port, f"http://127.0.0.1:{port}")
     resolver = FakeResolver()
-    checker = HealthChecker.from_config(config, api_client=apiserver.api_client,
-                                        resolver=resolver)
+    checker = HealthChecker.from_config(config, api_client=apiserver.api_client, resolver=resolver)
     checked = checker.check(found)
     assert {d.key: (d.health.reason if d.health else None) for d in checked} == {
-        "monitoring/prometheus": "ok", "monitoring/alertmanager": "ok",
+        "monitoring/prometheus": "ok",
+        "monitoring/alertmanager": "ok",
     }
     paths = sorted(r.path for r in apiserver.requests if "/proxy" in r.path)
     assert paths == [

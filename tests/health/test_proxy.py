@@ -26,19 +26,31 @@ from tests.health._servers import (
 PROXY_PATH = "/api/v1/namespaces/monitoring/services/prom:9090/proxy/-/healthy"
 
 
-def add_service(api: ApiServer, name: str = "prom", namespace: str = "monitoring",
-                port: int = 9090) -> None:
-    api.create({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"ports": [{"name": "http", "port": port}]},
-    })
+def add_service(
+    api: ApiServer, name: str = "prom", namespace: str = "monitoring", port: int = 9090
+) -> None:
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ports": [{"name": "http", "port": port}]},
+        }
+    )
 
 
-def check(api: ApiServer, item: Discovered, *, api_client: Any = None, timeout: float = 1.0,
-          retries: int = 0, resolver: FakeResolver | None = None,
-          connect: ConnectSpy | None = None, metrics: Metrics | None = None,
-          **opts: Any) -> HealthStatus:
+def check(
+    api: ApiServer,
+    item: Discovered,
+    *,
+    api_client: Any = None,
+    timeout: float = 1.0,
+    retries: int = 0,
+    resolver: FakeResolver | None = None,
+    connect: ConnectSpy | None = None,
+    metrics: Metrics | None = None,
+    **opts: Any,
+) -> HealthStatus:
     checker = HealthChecker(
         options(mode="apiserver-proxy", **opts),
         {item.detector: settings(timeout, retries)},
@@ -106,8 +118,13 @@ def test_500_is_retried_exactly(apiserver: ApiServer, backend: Callable[..., Bac
     health = check(apiserver, discovered(), retries=2, metrics=metrics)
     assert (health.reason, health.detail) == ("http_status", "HTTP 500: down")
     assert len(server.requests) == 3 and len(proxied(apiserver)) == 3
-    assert metrics.value("dynamic_toolset_health_check_failures_total",
-                         {"detector": "prometheus", "reason": "http_status"}) == 1
+    assert (
+        metrics.value(
+            "dynamic_toolset_health_check_failures_total",
+            {"detector": "prometheus", "reason": "http_status"},
+        )
+        == 1
+    )
 
 
 def test_backend_refusing_connections(apiserver: ApiServer) -> None:
@@ -126,9 +143,7 @@ def test_service_without_endpoints(apiserver: ApiServer) -> None:
     assert "no endpoints" in health.detail
 
 
-def test_hanging_backend_times_out(
-    apiserver: ApiServer, backend: Callable[..., Backend]
-) -> None:
+def test_hanging_backend_times_out(apiserver: ApiServer, backend: Callable[..., Backend]) -> None:
     server = backend()
     server.script = server.hang
     add_service(apiserver)
@@ -138,19 +153,23 @@ def test_hanging_backend_times_out(
     assert len(server.requests) == 2
 
 
-@pytest.mark.parametrize("endpoint, health_path", [
-    ("http://grafana.monitoring.svc.cluster.local:3000", "/-/healthy"),
-    ("http://prom.monitoring.svc.cluster.local:9090", "/../../../api/v1/secrets"),
-    ("http://prom.monitoring.svc.cluster.local:9090", "/%2e%2e/%2e%2e/api/v1/secrets"),
-    ("gopher://prom.monitoring.svc.cluster.local:9090", "/"),
-])
+@pytest.mark.parametrize(
+    "endpoint, health_path",
+    [
+        ("http://grafana.monitoring.svc.cluster.local:3000", "/-/healthy"),
+        ("http://prom.monitoring.svc.cluster.local:9090", "/../../../api/v1/secrets"),
+        ("http://prom.monitoring.svc.cluster.local:9090", "/%2e%2e/%2e%2e/api/v1/secrets"),
+        ("gopher://prom.monitoring.svc.cluster.local:9090", "/"),
+    ],
+)
 def test_refused_checks_send_nothing_to_the_api_server(
     apiserver: ApiServer, endpoint: str, health_path: str
 ) -> None:
     add_service(apiserver)
     before = len(apiserver.requests)
-    health = check(apiserver, discovered(endpoint=endpoint, health_path=health_path,
-                                         detector="custom"))
+    health = check(
+        apiserver, discovered(endpoint=endpoint, health_path=health_path, detector="custom")
+    )
     assert health.reason == "blocked"
     assert len(apiserver.requests) == before
 
@@ -163,8 +182,9 @@ def test_allow_listed_foreign_host_is_checked_directly(
     server = backend(status(200))
     resolver, spy = FakeResolver({"grafana.example.com": ["127.0.0.1"]}), ConnectSpy()
     item = discovered(endpoint=f"http://grafana.example.com:{server.port}", detector="custom")
-    health = check(apiserver, item, resolver=resolver, connect=spy,
-                   allowed_hosts=("*.example.com",))
+    health = check(
+        apiserver, item, resolver=resolver, connect=spy, allowed_hosts=("*.example.com",)
+    )
     assert health.reason == "ok"
     assert spy.calls == [("127.0.0.1", server.port)]
     assert proxied(apiserver) == []
@@ -176,6 +196,8 @@ def test_https_services_use_the_scheme_prefix(apiserver: ApiServer) -> None:
 
     item = discovered(port=8443, scheme="https", health_path="/api/health")
     prepared = ApiServerProxyTransport(apiserver.api_client).prepare(
-        item, build_target(item, item.health_path))
+        item, build_target(item, item.health_path)
+    )
     assert prepared.proxy_path == (
-        "/api/v1/namespaces/monitoring/services/https:prom:8443/proxy/api/health")
+        "/api/v1/namespaces/monitoring/services/https:prom:8443/proxy/api/health"
+    )
