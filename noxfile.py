@@ -44,8 +44,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the library."""
-    install_project(session)
+    """mypy --strict on the library (its testing kit imports pytest)."""
+    install_project(session, "test")
     session.install("mypy", "types-PyYAML")
     session.run("mypy")
 
