@@ -28,7 +28,9 @@ def problems_of(text: str, plugins) -> list[str]:
     with pytest.raises(ConfigError) as info:
         from dyntoolset.config import parse_and_resolve
 
-        parse_and_resolve("output: {formats: [lines]}\n" + text, plugins, "test.yaml")
+        # The test plugin set has one renderer; name it unless the text sets output itself.
+        prefix = "" if text.startswith("output:") else "output: {formats: [lines]}\n"
+        parse_and_resolve(prefix + text, plugins, "test.yaml")
     return [str(p) for p in info.value.problems]
 
 
@@ -311,3 +313,42 @@ def test_seed_plugin_example_loads_and_survives_a_missing_plugin_file(caplog):
         "detector custom-plugin (plugin.path /plugins/custom-detector.so) failed to load"
         in caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "detectors:\n  alpha: {priority: 1}\n  alpha: {priority: 2}\n",
+            "$: invalid YAML at line 3, column 3: found duplicate key 'alpha'",
+        ),
+        (
+            "detectors: {alpha: {enabled: true, enabled: false}}\n",
+            "$: invalid YAML at line 1, column 36: found duplicate key 'enabled'",
+        ),
+    ],
+)
+def test_duplicate_keys_are_errors_not_last_one_wins(text, expected):
+    # PyYAML keeps the last value silently: a priority or enabled flag written
+    # twice would take effect without anyone noticing the first was ignored.
+    raw, problems = parse_config(text)
+    assert raw is None
+    assert [str(p) for p in problems] == [expected]
+
+
+def test_yaml_merge_keys_may_still_be_overridden():
+    raw, problems = parse_config(
+        "output: &o {name: a, namespace: b}\nhealth_checks: {<<: {enabled: true}, enabled: false}\n"
+    )
+    assert problems == [] and raw is not None
+    assert raw.health_checks.enabled is False
+
+
+@pytest.mark.parametrize("opener", ["[", "{a: "])
+def test_very_deep_nesting_is_a_problem_not_a_recursion_error(opener):
+    closer = "]" if opener == "[" else "}"
+    raw, problems = parse_config("a: " + opener * 5000 + closer * 5000)
+    assert raw is None
+    assert len(problems) == 1
+    assert str(problems[0]).startswith("$: invalid YAML at line 1, column ")
+    assert str(problems[0]).endswith(": nested deeper than 100 levels")

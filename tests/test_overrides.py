@@ -98,6 +98,14 @@ def test_applying_the_same_overrides_again_changes_nothing(engine):
             "toolsets: {grafana/dashboards: 5}\n",
             "overrides.yaml: $.toolsets.grafana/dashboards: expected a mapping or null",
         ),
+        (
+            "toolsets:\n  a: {enabled: true}\n  a: {enabled: false}\n",
+            "overrides.yaml: $: invalid YAML at line 3, column 3: found duplicate key 'a'",
+        ),
+        (
+            "toolsets: " + "[" * 3000 + "]" * 3000 + "\n",
+            "overrides.yaml: $: invalid YAML at line 1, column ",
+        ),
     ],
 )
 def test_bad_overrides_are_reported_and_the_rest_still_written(engine, overrides, problem):

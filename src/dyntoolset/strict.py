@@ -34,6 +34,9 @@ from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
 MAX_YAML_BYTES = 1024 * 1024
 #: YAML aliases allowed in one document (bounds "billion laughs" expansion).
 MAX_YAML_ALIASES = 100
+#: Nesting allowed in one YAML document (deeper documents would exhaust the
+#: interpreter's recursion limit in the parser).
+MAX_YAML_DEPTH = 100
 
 Seconds = NewType("Seconds", float)
 """A positive duration: a number of seconds or a string like ``5s``, ``500ms``, ``1m30s``."""
@@ -338,24 +341,67 @@ def unstructure(value: Any) -> Any:
 # -- YAML ---------------------------------------------------------------------
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents with too many aliases."""
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader for untrusted YAML: bounded aliases and depth, no duplicate keys.
+
+    Per document: more than :data:`MAX_YAML_ALIASES` aliases or nesting
+    deeper than :data:`MAX_YAML_DEPTH` is an error, and so is a mapping that
+    repeats a key (plain PyYAML silently keeps the last value). Keys brought
+    in by a ``<<`` merge may still be overridden, as YAML intends.
+    """
 
     aliases_seen = 0
+    depth = 0
+
+    def compose_document(self) -> Any:
+        self.aliases_seen = 0
+        return super().compose_document()
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self.aliases_seen += 1
             if self.aliases_seen > MAX_YAML_ALIASES:
                 raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} YAML aliases")
-        return super().compose_node(parent, index)
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {describe(key)}",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep)
 
 
 def load_bounded_yaml(text: str) -> tuple[Any, list[Problem]]:
     """``yaml.safe_load`` with the size and alias caps; problems carry line and column."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         return None, [Problem("$", f"file is larger than {MAX_YAML_BYTES} bytes")]
-    loader = _BoundedLoader(text)
+    loader = BoundedLoader(text)
     try:
         return loader.get_single_data(), []
     except yaml.MarkedYAMLError as exc:
