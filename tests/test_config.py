@@ -352,3 +352,28 @@ def test_very_deep_nesting_is_a_problem_not_a_recursion_error(opener):
     assert len(problems) == 1
     assert str(problems[0]).startswith("$: invalid YAML at line 1, column ")
     assert str(problems[0]).endswith(": nested deeper than 100 levels")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (".nan", "must be a positive duration, got nan"),
+        (".inf", "must be at most 7 days (604800 seconds), got inf"),
+        ("-.inf", "must be a positive duration, got -inf"),
+        ("1.0e+400", "must be at most 7 days (604800 seconds), got inf"),
+        ("9" * 400, "must be at most 7 days (604800 seconds), got " + "9" * 57 + "..."),
+        ("'999999999999h'", "must be at most 7 days (604800 seconds), got '999999999999h'"),
+        ("'8d'", "expected a duration such as 5s, 500ms, 1m30s or a number of seconds, got '8d'"),
+    ],
+)
+def test_durations_must_be_finite_and_bounded(plugins, value, expected):
+    # NaN passed "<= 0" unnoticed, and inf or 1e300 seconds reach socket and
+    # thread timeouts, which raise OverflowError long after the file was accepted.
+    assert problems_of(f"health_checks: {{deadline: {value}}}", plugins) == [
+        f"$.health_checks.deadline: {expected}"
+    ]
+
+
+def test_the_longest_duration_is_accepted():
+    assert parse_duration("168h") == 604800.0
+    assert parse_duration(604800) == 604800.0

@@ -12,6 +12,7 @@ read with ``safe_load`` under size and alias caps.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Sequence
 from typing import Any, Literal, NewType
@@ -37,6 +38,9 @@ MAX_YAML_ALIASES = 100
 #: Nesting allowed in one YAML document (deeper documents would exhaust the
 #: interpreter's recursion limit in the parser).
 MAX_YAML_DEPTH = 100
+#: The longest duration accepted anywhere (7 days): long enough for any
+#: interval, short enough for socket and thread timeouts.
+MAX_DURATION_SECONDS = 7 * 24 * 3600.0
 
 Seconds = NewType("Seconds", float)
 """A positive duration: a number of seconds or a string like ``5s``, ``500ms``, ``1m30s``."""
@@ -92,9 +96,15 @@ def _strict(kind: type, label: str) -> Any:
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from a number or a Go-style duration string (``5s``, ``1m30s``, ``250ms``)."""
+    """Seconds from a number or a Go-style duration string (``5s``, ``1m30s``, ``250ms``).
+
+    The result is finite, positive and at most :data:`MAX_DURATION_SECONDS`.
+    """
     if type(value) in (int, float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond the float range
+            seconds = math.inf
     elif isinstance(value, str):
         text = value.strip()
         parts = _DURATION_PART.findall(text)
@@ -106,8 +116,12 @@ def parse_duration(value: Any) -> float:
         seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
     else:
         raise TypeError(f"expected a duration, got {describe(value)}")
-    if seconds <= 0:
+    if not seconds > 0:  # NaN included
         raise ValueError(f"must be a positive duration, got {describe(value)}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(
+            f"must be at most 7 days ({MAX_DURATION_SECONDS:.0f} seconds), got {describe(value)}"
+        )
     return seconds
 
 
