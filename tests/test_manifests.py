@@ -116,3 +116,58 @@ def test_oversized_manifests_are_refused(tmp_path, monkeypatch):
     report = read_manifests([str(tmp_path / "big.yaml")])
     assert [str(e) for e in report.errors] == [f"{tmp_path / 'big.yaml'}: larger than 10 bytes"]
     assert report.objects == []
+
+
+def _errors(tmp_path, name: str, text: str) -> tuple[list[str], list[str]]:
+    path = tmp_path / name
+    path.write_text(text)
+    (tmp_path / "good.json").write_text(json.dumps(SVC))
+    report = read_manifests([str(path), str(tmp_path / "good.json")])
+    names = [o.obj["metadata"]["name"] for o in report.objects]
+    return [str(e).removeprefix(f"{path}:") for e in report.errors], names
+
+
+def test_deeply_nested_manifest_is_an_error_not_a_recursion_error(tmp_path):
+    errors, names = _errors(tmp_path, "deep.yaml", "[" * 5000 + "]" * 5000)
+    assert errors == ["line 1 column 101: invalid YAML: nested deeper than 100 levels"]
+    assert names == ["prom"]  # the other files still load
+
+
+def test_duplicate_keys_in_a_manifest_are_errors(tmp_path):
+    # kubectl refuses these too; silently taking the last 'kind' could turn
+    # any object into a Service.
+    errors, names = _errors(
+        tmp_path, "dup.yaml", "kind: Service\nmetadata: {name: a}\nkind: ConfigMap\n"
+    )
+    assert errors == ["line 3 column 1: invalid YAML: found duplicate key 'kind'"]
+    assert names == ["prom"]
+
+
+def test_a_list_repeated_through_yaml_aliases_is_not_expanded_again(tmp_path):
+    # 700 bytes that would otherwise expand to 10**8 Services.
+    lines = [
+        "s: &s {kind: Service, metadata: {name: a}}",
+        "l0: &l0 {kind: List, items: [" + ", ".join(["*s"] * 10) + "]}",
+    ]
+    lines += [
+        f"l{i}: &l{i} {{kind: List, items: [" + ", ".join([f"*l{i - 1}"] * 10) + "]}"
+        for i in range(1, 8)
+    ]
+    lines.append("kind: List\nitems: [*l7]")
+    errors, names = _errors(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    assert errors[0] == (
+        "document 1" + " items[0]" * 7 + " items[1]: "
+        "this List is repeated (through a YAML alias); it is read only once"
+    )
+    assert len(errors) == 63  # every repetition is named, nothing expanded twice
+    assert len(names) == 11
+
+
+def test_list_items_must_be_a_list(tmp_path):
+    (tmp_path / "empty.json").write_text('{"kind": "List", "items": null}')
+    (tmp_path / "bad.json").write_text('{"kind": "ServiceList", "items": {"a": 1}}')
+    report = read_manifests([str(tmp_path / "empty.json"), str(tmp_path / "bad.json")])
+    assert report.objects == []
+    assert [str(e) for e in report.errors] == [
+        f"{tmp_path / 'bad.json'}:document 1: ServiceList items must be a list, got dict"
+    ]

@@ -16,6 +16,7 @@ import attrs
 import yaml
 
 from dyntoolset.errors import ManifestError
+from dyntoolset.strict import BoundedLoader
 
 #: Manifests larger than this are refused (a cluster dump of 50,000 Services
 #: is about 100 MB of YAML).
@@ -73,7 +74,9 @@ def _expand(paths: Iterable[str]) -> Iterator[tuple[str, str | ManifestError]]:
                 yield source, ManifestError(source, f"not UTF-8 text: {exc.reason}")
 
 
-def _flatten(item: Any, source: str, position: str, report: ManifestReport) -> None:
+def _flatten(
+    item: Any, source: str, position: str, report: ManifestReport, expanded: set[int]
+) -> None:
     if item is None:
         return
     if not isinstance(item, dict):
@@ -84,35 +87,66 @@ def _flatten(item: Any, source: str, position: str, report: ManifestReport) -> N
         )
         return
     kind = item.get("kind")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(item.get("items"), list):
-        for index, child in enumerate(item["items"]):
-            _flatten(child, source, f"{position} items[{index}]", report)
+    if isinstance(kind, str) and kind.endswith("List") and "items" in item:
+        items = item["items"]
+        if items is None:
+            return
+        if not isinstance(items, list):
+            report.errors.append(
+                ManifestError(
+                    source, f"{kind} items must be a list, got {type(items).__name__}", position
+                )
+            )
+            return
+        # YAML aliases can repeat a List inside itself at every level: expanding
+        # each repetition would turn a few hundred bytes into 10**8 objects.
+        if id(item) in expanded:
+            report.errors.append(
+                ManifestError(
+                    source,
+                    "this List is repeated (through a YAML alias); it is read only once",
+                    position,
+                )
+            )
+            return
+        expanded.add(id(item))
+        for index, child in enumerate(items):
+            _flatten(child, source, f"{position} items[{index}]", report, expanded)
         return
     report.objects.append(ManifestObject(source, position, item))
 
 
 def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
-    """Parse one file's text (YAML, of which JSON is a subset) into ``report``."""
+    """Parse one file's text (YAML, of which JSON is a subset) into ``report``.
+
+    Read with the same bounded loader as the configuration: per document at
+    most 100 aliases and 100 levels of nesting, and no key written twice.
+    """
     if len(text) > MAX_MANIFEST_BYTES:
         report.errors.append(ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes"))
         return
-    documents = yaml.safe_load_all(text)
+    loader = BoundedLoader(text)
     index = 0
-    while True:
-        index += 1
-        try:
-            document = next(documents)
-        except StopIteration:
-            return
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            position = (
-                f"line {mark.line + 1} column {mark.column + 1}" if mark else f"document {index}"
-            )
-            problem = getattr(exc, "problem", None) or str(exc)
-            report.errors.append(ManifestError(source, f"invalid YAML: {problem}", position))
-            return  # the parser cannot resynchronise after a syntax error
-        _flatten(document, source, f"document {index}", report)
+    try:
+        while True:
+            index += 1
+            try:
+                if not loader.check_node():
+                    return
+                document = loader.get_data()
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                position = (
+                    f"line {mark.line + 1} column {mark.column + 1}"
+                    if mark
+                    else f"document {index}"
+                )
+                problem = getattr(exc, "problem", None) or str(exc)
+                report.errors.append(ManifestError(source, f"invalid YAML: {problem}", position))
+                return  # the parser cannot resynchronise after a syntax error
+            _flatten(document, source, f"document {index}", report, set())
+    finally:
+        loader.dispose()
 
 
 def read_manifests(paths: Iterable[str]) -> ManifestReport:
