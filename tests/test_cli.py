@@ -209,3 +209,19 @@ def test_output_over_the_configmap_limit_is_refused_whole(capsys, tmp_path):
     code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
     assert code == 1 and out == ""
     assert "over the 1048576-byte limit; the previous ConfigMap is kept" in err
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("data: [1, 2]", "$.data: expected a mapping of strings to strings, got [1, 2]"),
+        ("data: {overrides.yaml: 5}", "$.data['overrides.yaml']: expected a string, got 5"),
+        ("metadata: 5", "$.metadata: expected a mapping, got 5"),
+    ],
+)
+def test_existing_configmap_of_the_wrong_shape_is_an_input_error(capsys, tmp_path, body, problem):
+    path = tmp_path / "cm.yaml"
+    path.write_text(f"apiVersion: v1\nkind: ConfigMap\n{body}\n")
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert code == 1 and out == ""
+    assert err == f"dyntoolset: {path}:document 1: invalid ConfigMap: {problem}\n"

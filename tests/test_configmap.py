@@ -16,9 +16,10 @@ from dyntoolset.configmap import (
     KEY_HASHES,
     LABELS,
     MAX_DATA_BYTES,
+    configmap_problems,
     merge_configmap,
 )
-from dyntoolset.errors import DocumentTooLargeError
+from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError
 
 OUT = OutputSettings()
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
@@ -163,3 +164,72 @@ def test_binary_data_and_immutable_flag_of_the_existing_object_are_kept():
     existing["binaryData"] = {"logo.png": "iVBORw0KGgo="}
     result = merge_configmap({"toolsets.yaml": "a: 2\n", "toolset.json": "{}"}, OUT, existing, T1)
     assert result.configmap["binaryData"] == {"logo.png": "iVBORw0KGgo="}
+
+
+def _set(*path_and_value):
+    *path, key, value = path_and_value
+
+    def mutate(cm):
+        target = cm
+        for part in path:
+            target = target[part]
+        target[key] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (_set("data", [1, 2]), "$.data: expected a mapping of strings to strings, got [1, 2]"),
+        (_set("data", "overrides.yaml", 5), "$.data['overrides.yaml']: expected a string, got 5"),
+        (_set("data", "x.txt", None), "$.data['x.txt']: expected a string, got None"),
+        (_set("metadata", 5), "$.metadata: expected a mapping, got 5"),
+        (
+            _set("metadata", "labels", ["team"]),
+            "$.metadata.labels: expected a mapping of strings to strings, got ['team']",
+        ),
+        (
+            _set("metadata", "annotations", GENERATED_AT, 7),
+            "$.metadata.annotations['kubernaut.io/generated-at']: expected a string, got 7",
+        ),
+        (
+            _set("metadata", "annotations", KEY_HASHES, {"a": "b"}),
+            "$.metadata.annotations['dyntoolset.io/generated-keys']: expected a string, "
+            "got {'a': 'b'}",
+        ),
+        (
+            _set("binaryData", "x"),
+            "$.binaryData: expected a mapping of strings to strings, got 'x'",
+        ),
+    ],
+)
+def test_an_existing_configmap_of_the_wrong_shape_is_refused_with_its_path(mutate, problem):
+    # Hand-edited or hand-written ConfigMaps used to crash the merge with an
+    # AttributeError or TypeError deep inside it.
+    existing = existing_with_foreign_content()
+    mutate(existing)
+    with pytest.raises(InvalidConfigMapError) as info:
+        merge_configmap({"toolsets.yaml": "a: 1\n"}, OUT, existing, T1)
+    assert info.value.problems == (problem,)
+    assert str(info.value) == f"the existing ConfigMap cannot be merged into: {problem}"
+    assert configmap_problems(existing) == [problem]
+
+
+def test_an_existing_configmap_that_is_not_a_mapping_is_refused():
+    with pytest.raises(InvalidConfigMapError, match=r"\$: expected a mapping, got \['x'\]"):
+        merge_configmap({"toolsets.yaml": "a: 1\n"}, OUT, ["x"], T1)  # type: ignore[arg-type]
+
+
+def test_null_data_labels_and_annotations_mean_empty():
+    existing = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kubernaut-toolset-config", "labels": None, "annotations": None},
+        "data": None,
+    }
+    assert configmap_problems(existing) == []
+    result = merge_configmap({"toolsets.yaml": "a: 1\n"}, OUT, existing, T0)
+    assert result.configmap["data"] == {"toolsets.yaml": "a: 1\n"}
+    assert result.configmap["metadata"]["labels"] == LABELS
+    assert result.changed and result.drifted == ()

@@ -10,6 +10,7 @@ import yaml
 from dyntoolset import Engine
 from dyntoolset.config import load_config
 from dyntoolset.configmap import OVERRIDES_KEY
+from dyntoolset.errors import InvalidConfigMapError
 from dyntoolset.testing import make_plugin_set, make_service
 
 T0 = "2026-01-01T00:00:00Z"
@@ -118,3 +119,12 @@ def test_bad_overrides_are_reported_and_the_rest_still_written(engine, overrides
 def test_other_top_level_keys_are_left_to_other_consumers(engine):
     merge = with_overrides(engine, [PROM], "kubernaut: {anything: 1}\n")
     assert merge.problems == () and set(toolsets(merge)) == {"prometheus/metrics"}
+
+
+def test_an_overrides_yaml_that_is_not_a_string_is_refused_not_a_crash(engine):
+    discovered = engine.discover([PROM]).discovered
+    existing = engine.configmap(discovered, None, T0).configmap
+    existing["data"][OVERRIDES_KEY] = 5  # hand-written YAML: overrides.yaml: 5
+    with pytest.raises(InvalidConfigMapError) as info:
+        engine.configmap(discovered, existing, T0)
+    assert info.value.problems == ("$.data['overrides.yaml']: expected a string, got 5",)

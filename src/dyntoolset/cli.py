@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import yaml
 
 from dyntoolset import __version__
-from dyntoolset.configmap import for_display, to_yaml
+from dyntoolset.configmap import configmap_problems, for_display, to_yaml
 from dyntoolset.discovery import DiscoveryResult
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
@@ -139,10 +139,15 @@ def _load_existing(path: str) -> dict[str, Any]:
     report = read_manifests([path])
     if report.errors:
         raise report.errors[0]
-    maps = [o.obj for o in report.objects if o.kind == "ConfigMap"]
+    maps = [o for o in report.objects if o.kind == "ConfigMap"]
     if len(maps) != 1:
         raise ManifestError(path, f"expected exactly one ConfigMap, found {len(maps)}")
-    return maps[0]
+    problems = configmap_problems(maps[0].obj)
+    if problems:
+        raise ManifestError(
+            maps[0].source, f"invalid ConfigMap: {'; '.join(problems)}", maps[0].position
+        )
+    return maps[0].obj
 
 
 def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -24,8 +24,8 @@ import attrs
 import yaml
 
 from dyntoolset.config import OutputSettings
-from dyntoolset.errors import DocumentTooLargeError
-from dyntoolset.strict import load_bounded_yaml
+from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError
+from dyntoolset.strict import describe, load_bounded_yaml, path_segment
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,48 @@ class MergeResult:
     problems: tuple[str, ...] = ()
 
 
+def _string_map_problems(value: Any, path: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{path}: expected a mapping of strings to strings, got {describe(value)}"]
+    problems = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            problems.append(f"{path}: keys must be strings, got {describe(key)}")
+        elif not isinstance(item, str):
+            problems.append(f"{path}{path_segment(key)}: expected a string, got {describe(item)}")
+    return problems
+
+
+def configmap_problems(configmap: Any) -> list[str]:
+    """Why ``configmap`` cannot be merged into (``$.path: message`` texts), or ``[]``.
+
+    ``data``, ``binaryData``, labels and annotations must be mappings of
+    strings to strings; ``null`` counts as empty. The API server guarantees
+    this; a ConfigMap written or edited by hand may not.
+    """
+    if not isinstance(configmap, Mapping):
+        return [f"$: expected a mapping, got {describe(configmap)}"]
+    meta = configmap.get("metadata")
+    problems = []
+    if meta is not None and not isinstance(meta, dict):
+        problems.append(f"$.metadata: expected a mapping, got {describe(meta)}")
+    elif meta is not None:
+        problems += _string_map_problems(meta.get("labels"), "$.metadata.labels")
+        problems += _string_map_problems(meta.get("annotations"), "$.metadata.annotations")
+    problems += _string_map_problems(configmap.get("data"), "$.data")
+    problems += _string_map_problems(configmap.get("binaryData"), "$.binaryData")
+    return problems
+
+
+def _check_existing(existing: Any) -> None:
+    if existing is not None:
+        problems = configmap_problems(existing)
+        if problems:
+            raise InvalidConfigMapError(problems)
+
+
 def _recorded_hashes(annotations: Mapping[str, str]) -> dict[str, str]:
     raw = annotations.get(KEY_HASHES)
     if not raw:
@@ -103,8 +145,11 @@ def merge_configmap(
     ``now`` (RFC 3339) becomes ``kubernaut.io/generated-at`` only when the
     generated content changes, so an unchanged cluster yields an identical
     object and no write. Raises :class:`DocumentTooLargeError` when the
-    result would exceed 1 MiB of data; nothing partial is ever returned.
+    result would exceed 1 MiB of data, and :class:`InvalidConfigMapError`
+    when ``existing`` has the wrong shape (see :func:`configmap_problems`);
+    nothing partial is ever returned.
     """
+    _check_existing(existing)
     if OVERRIDES_KEY in generated:
         raise ValueError(f"{OVERRIDES_KEY} belongs to the operator and is never generated")
     hashes = {key: content_hash(text) for key, text in sorted(generated.items())}
@@ -181,8 +226,10 @@ def read_overrides(existing: Mapping[str, Any] | None) -> tuple[dict[str, Any] |
 
     Returns ``(mapping, "")``, ``(None, "")`` when there is none, or
     ``(None, problem)`` when it is not a YAML mapping (read with the same
-    size and alias caps as the configuration).
+    size and alias caps as the configuration). Raises
+    :class:`InvalidConfigMapError` when ``existing`` has the wrong shape.
     """
+    _check_existing(existing)
     text = ((existing or {}).get("data") or {}).get(OVERRIDES_KEY)
     if not text or not text.strip():
         return None, ""

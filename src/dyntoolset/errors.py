@@ -98,6 +98,20 @@ class InvalidService(DyntoolsetError):
         super().__init__(reason)
 
 
+class InvalidConfigMapError(DyntoolsetError):
+    """The existing output ConfigMap has the wrong shape and cannot be merged into.
+
+    ``problems`` are ``$.path: message`` texts. Nothing is written: a
+    ConfigMap the merge does not understand is left for a person to fix.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            "the existing ConfigMap cannot be merged into: " + "; ".join(self.problems)
+        )
+
+
 class DocumentTooLargeError(DyntoolsetError):
     """The generated ConfigMap would exceed the 1 MiB Kubernetes limit."""
 
