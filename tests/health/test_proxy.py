@@ -201,3 +201,119 @@ def test_https_services_use_the_scheme_prefix(apiserver: ApiServer) -> None:
     assert prepared.proxy_path == (
         "/api/v1/namespaces/monitoring/services/https:prom:8443/proxy/api/health"
     )
+
+
+# -- a misbehaving answer on the proxy's path -----------------------------------------
+# The API server streams the backend's body as it comes, so a backend that drips
+# its body (or stalls after the headers) reaches the checker through the proxy.
+# A loopback HTTP server posing as the API server plays that part here.
+
+
+def _fake_api_client(server: Backend) -> Any:
+    import kubernetes
+
+    configuration = kubernetes.client.Configuration(host=f"http://127.0.0.1:{server.port}")
+    configuration.retries = False
+    return kubernetes.client.ApiClient(configuration)
+
+
+def _headers_then(server: Backend, interval: float, size: int = 100_000) -> Any:
+    """200 with a ``size``-byte Content-Length, then one body byte every ``interval``
+    seconds (never, when ``interval`` is 0: the body stalls)."""
+
+    def script(_i: int, handler: Any) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(size))
+        handler.end_headers()
+        handler.wfile.flush()
+        while not server.stopping.wait(interval or 30):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+
+    return script
+
+
+def _health_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("health-check")]
+
+
+def _wait_for_no_health_threads(seconds: float = 3.0) -> list[str]:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while _health_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _health_threads()
+
+
+def test_a_dripping_body_through_the_proxy_cannot_stretch_the_timeout(
+    backend: Callable[..., Backend],
+) -> None:
+    import time
+
+    server = backend()
+    server.script = _headers_then(server, 0.05)
+    client = _fake_api_client(server)
+    try:
+        checker = HealthChecker(
+            options(mode="apiserver-proxy", deadline=20.0),
+            {"prometheus": settings(0.5, 0)},
+            api_client=client,
+        )
+        started = time.monotonic()
+        (result,) = checker.check([discovered()])
+        elapsed = time.monotonic() - started
+    finally:
+        client.close()
+    assert result.health is not None
+    # The status is the verdict; the body is read best effort within the attempt.
+    assert result.health.reason == "ok", result.health
+    assert not checker.statistics().last_round_deadline_exceeded
+    # One attempt of 0.5 s; the round's 20 s deadline must not be what ended it.
+    assert elapsed < 5.0
+
+
+def test_a_stalled_body_through_the_proxy_is_no_internal_error(
+    backend: Callable[..., Backend], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = backend()
+    server.script = _headers_then(server, 0)
+    client = _fake_api_client(server)
+    try:
+        checker = HealthChecker(
+            options(mode="apiserver-proxy"), {"prometheus": settings(0.3, 0)}, api_client=client
+        )
+        with caplog.at_level("ERROR"):
+            (result,) = checker.check([discovered()])
+    finally:
+        client.close()
+    assert result.health is not None
+    # As in direct mode: the status arrived in time, the body is best effort.
+    assert result.health.reason == "ok", result.health
+    assert "internal error" not in result.health.detail
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_the_rounds_deadline_cuts_an_attempt_through_the_proxy(
+    backend: Callable[..., Backend],
+) -> None:
+    server = backend()
+    server.script = _headers_then(server, 0.05)
+    client = _fake_api_client(server)
+    try:
+        assert _wait_for_no_health_threads() == []
+        checker = HealthChecker(
+            options(mode="apiserver-proxy", deadline=0.5),
+            {"prometheus": settings(30.0, 0)},
+            api_client=client,
+        )
+        (result,) = checker.check([discovered()])
+        assert result.health is not None
+        assert result.health.reason == "timeout"
+        assert checker.statistics().last_round_deadline_exceeded
+        # The cut attempt's socket was shut down: its worker does not outlive the round.
+        assert _wait_for_no_health_threads() == []
+    finally:
+        client.close()

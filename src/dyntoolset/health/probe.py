@@ -383,14 +383,30 @@ class ApiServerProxyTransport:
             if cancel.cancelled:
                 raise ProbeFailure(TIMEOUT, "cycle deadline reached") from None
             raise _urllib3_failure(exc) from None
+        # urllib3 bounds each read, not the whole body: a body dripped a byte at a
+        # time would keep ``read(n)`` going forever. So read one chunk at a time,
+        # each bounded by what is left of the attempt, and let the round's
+        # cancellation shut the socket down like a direct attempt's.
+        sock = _response_socket(response)
+        if sock is not None:
+            cancel.register(sock)
+
+        def read_chunk(n: int) -> bytes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or cancel.cancelled:
+                return b""
+            if sock is not None:
+                sock.settimeout(remaining)
+            try:
+                return bytes(response.read1(n, decode_content=False))
+            except urllib3.exceptions.HTTPError:
+                return b""  # best effort, as in direct mode: the status is the verdict
+
         try:
-            body = _read_capped(
-                lambda n: (
-                    response.read(n, decode_content=False) if time.monotonic() < deadline else b""
-                ),
-                self._max_body,
-            )
+            body = _read_capped(read_chunk, self._max_body)
         finally:
+            if sock is not None:
+                cancel.unregister(sock)
             with contextlib.suppress(Exception):
                 response.close()
             with contextlib.suppress(Exception):
@@ -402,6 +418,12 @@ class ApiServerProxyTransport:
         return Answer(
             status=status, body=body, location=str(response.headers.get("Location", ""))[:512]
         )
+
+
+def _response_socket(response: Any) -> socket.socket | None:
+    """The socket under a urllib3 response (``None`` if urllib3 does not expose it)."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _urllib3_failure(exc: BaseException) -> ProbeFailure:
