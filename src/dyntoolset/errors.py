@@ -98,6 +98,24 @@ class InvalidService(DyntoolsetError):
         super().__init__(reason)
 
 
+class RenderError(DyntoolsetError):
+    """A renderer failed (raised, or returned something that is not text).
+
+    No document set is produced, so no partial ConfigMap is ever written:
+    the previous one stays in place until the renderer is fixed or disabled
+    (``output.formats``).
+    """
+
+    def __init__(self, renderer: str, origin: str, reason: str) -> None:
+        self.renderer = renderer
+        self.origin = origin
+        self.reason = reason
+        super().__init__(
+            f"renderer {renderer!r} ({origin}) failed: {reason}; no ConfigMap is produced "
+            f"and the previous one is kept"
+        )
+
+
 class InvalidConfigMapError(DyntoolsetError):
     """The existing output ConfigMap has the wrong shape and cannot be merged into.
 

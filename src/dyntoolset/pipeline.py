@@ -27,7 +27,7 @@ import attrs
 from dyntoolset.config import Config, parse_config, read_config_text, resolve_config
 from dyntoolset.configmap import OVERRIDES_KEY, MergeResult, merge_configmap, read_overrides
 from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
-from dyntoolset.errors import ConfigError
+from dyntoolset.errors import ConfigError, RenderError
 from dyntoolset.model import Discovered, Service
 from dyntoolset.plugins import PluginSet, load_path_plugin, load_plugins
 from dyntoolset.renderer import Renderer
@@ -90,7 +90,11 @@ class Engine:
     def render(
         self, discovered: Sequence[Discovered], formats: Sequence[str] | None = None
     ) -> dict[str, str]:
-        """``{data key: document}`` for each output format (default: the configured ones)."""
+        """``{data key: document}`` for each output format (default: the configured ones).
+
+        Raises :class:`RenderError` naming the renderer when one raises or
+        returns something that is not a string: all documents or none.
+        """
         chosen = (self.config.output.formats or ()) if formats is None else formats
         documents = {}
         for name in chosen:
@@ -99,8 +103,20 @@ class Engine:
                 raise KeyError(
                     f"unknown output format {name!r}; installed: {', '.join(self.renderers)}"
                 )
-            documents[renderer.data_key] = renderer.render(discovered)
+            try:
+                document = renderer.render(discovered)
+            except Exception as exc:
+                raise self._render_error(name, f"render() raised {exc!r}") from exc
+            if not isinstance(document, str):
+                raise self._render_error(
+                    name, f"render() returned {type(document).__name__}, not str"
+                )
+            documents[renderer.data_key] = document
         return documents
+
+    def _render_error(self, name: str, reason: str) -> RenderError:
+        log.error("renderer %s failed: %s", name, reason)
+        return RenderError(name, self.plugins.renderers[name].origin, reason)
 
     def configmap(
         self,
@@ -115,6 +131,7 @@ class Engine:
         reads a single file, so hand-written toolsets must be merged into
         ours to reach it). Overrides that cannot be applied are left out and
         reported in :attr:`MergeResult.problems`; the rest is still written.
+        A renderer that fails raises :class:`RenderError` (nothing partial).
         """
         stamp = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         documents = self.render(discovered)
@@ -124,11 +141,17 @@ class Engine:
             for name in self.config.output.formats or ():
                 renderer = self.renderers[name]
                 try:
-                    documents[renderer.data_key] = renderer.apply_overrides(
-                        documents[renderer.data_key], overrides
-                    )
+                    document = renderer.apply_overrides(documents[renderer.data_key], overrides)
                 except ValueError as exc:
                     problems.append(f"{OVERRIDES_KEY}: {exc} (not applied to {renderer.data_key})")
+                    continue
+                except Exception as exc:  # a bug in the renderer, not in the overrides
+                    raise self._render_error(name, f"apply_overrides() raised {exc!r}") from exc
+                if not isinstance(document, str):
+                    raise self._render_error(
+                        name, f"apply_overrides() returned {type(document).__name__}, not str"
+                    )
+                documents[renderer.data_key] = document
         for text in problems:
             log.warning("%s", text)
         merge = merge_configmap(documents, self.config.output, existing, stamp)
