@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import textwrap
 
+import attrs
 import pytest
 
 from dyntoolset import hookspecs
+from dyntoolset.config import load_config
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
 from dyntoolset.plugins import find_plugins, load_path_plugin, load_plugins, pinned_distributions
 from dyntoolset.testing import fake_distribution, make_plugin_set, on_sys_path
@@ -319,3 +321,102 @@ def test_one_module_behind_two_entry_points_registers_once(tmp_path):
     assert plugins.detectors["shared"].distribution == "first"
     assert [(f.plugin, f.distribution) for f in plugins.failures] == [("second", "second")]
     assert "invalid hook implementation" in plugins.failures[0].reason
+
+
+class _NeedsSettings(LabelDetector):
+    name = "needs-settings"
+
+    @attrs.frozen
+    class Settings:
+        endpoint: str
+
+
+class _SettingsRaise(LabelDetector):
+    name = "settings-raise"
+
+    @attrs.frozen
+    class Settings:
+        x: int = 1
+
+        def __attrs_post_init__(self) -> None:
+            raise RuntimeError("settings boom")
+
+
+class _DetectorInitRaises(LabelDetector):
+    name = "init-raises"
+
+    def __init__(self) -> None:
+        raise RuntimeError("init boom")
+
+
+class _RendererInitRaises(ListRenderer):
+    name = "init-raises"
+
+    def __init__(self) -> None:
+        raise RuntimeError("init boom")
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls", "reason"),
+    [
+        (
+            "detector",
+            _NeedsSettings,
+            '_NeedsSettings.Settings() raised TypeError("_NeedsSettings.Settings.__init__() missing 1 required '
+            "positional argument: 'endpoint'\"); every setting needs a working default",
+        ),
+        (
+            "detector",
+            _SettingsRaise,
+            "_SettingsRaise.Settings() raised RuntimeError('settings boom'); every setting "
+            "needs a working default",
+        ),
+        (
+            "detector",
+            _DetectorInitRaises,
+            "_DetectorInitRaises() raised RuntimeError('init boom'); it must be constructible "
+            "without arguments",
+        ),
+        (
+            "renderer",
+            _RendererInitRaises,
+            "_RendererInitRaises() raised RuntimeError('init boom'); it must be constructible "
+            "without arguments",
+        ),
+    ],
+)
+def test_classes_that_cannot_be_built_with_defaults_fail_at_load(kind, cls, reason):
+    # Found only later, these made every configuration invalid (even no
+    # configuration at all: "invalid configuration in defaults") or crashed
+    # Engine() with a traceback, so one broken plugin stopped every detector.
+    plugins = make_plugin_set(builtins=False)
+    add = plugins.add_detector if kind == "detector" else plugins.add_renderer
+    with pytest.raises(PluginLoadError) as info:
+        add(cls)
+    assert info.value.reason == reason
+
+
+def test_a_plugin_whose_settings_need_arguments_is_skipped_and_the_rest_run(tmp_path):
+    source = detector_module("bad", "needs-config") + textwrap.dedent(
+        """
+        import attrs
+
+        @attrs.frozen
+        class Settings:
+            endpoint: str
+
+        D.Settings = Settings
+        """
+    )
+    dist = fake_distribution(
+        tmp_path, "dt-needs", {"bad": "dt_needs_mod"}, modules={"dt_needs_mod": source}
+    )
+    builtins = [s for s in find_plugins()[0] if s.distribution == "dyntoolset"]
+    (spec,), _ = find_plugins([dist])
+    with on_sys_path(tmp_path):
+        plugins = load_plugins([spec, *builtins], only=["dt-needs"])
+    assert "needs-config" not in plugins.detectors
+    assert sorted(plugins.detectors) == BUILTIN_DETECTORS
+    assert [f.plugin for f in plugins.failures] == ["needs-config"]
+    config = load_config(None, plugins)  # the others still run, with the defaults
+    assert sorted(config.detectors) == BUILTIN_DETECTORS

@@ -206,7 +206,12 @@ def pinned_distributions(
 
 
 def validate_extension(kind: Kind, cls: Any) -> str | None:
-    """Why ``cls`` is not a valid detector/renderer class, or ``None`` if it is."""
+    """Why ``cls`` is not a valid detector/renderer class, or ``None`` if it is.
+
+    Besides the class attributes, the class must be constructible without
+    arguments and a detector's ``Settings()`` must build from its defaults
+    (a detector with no ``config:`` block runs with them).
+    """
     base: type[Any] = Detector if kind == "detector" else Renderer
     if not (inspect.isclass(cls) and issubclass(cls, base)):
         return f"{cls!r} is not a subclass of dyntoolset.{base.__name__}"
@@ -238,6 +243,20 @@ def validate_extension(kind: Kind, cls: Any) -> str | None:
         key = getattr(cls, "data_key", None)
         if not isinstance(key, str) or not DATA_KEY_PATTERN.match(key):
             return f"{cls.__qualname__}.data_key must be a valid ConfigMap key, got {key!r}"
+    # Built now so a broken plugin is skipped at load, like any other invalid
+    # one, instead of failing every configuration or the engine later.
+    try:
+        cls()
+    except Exception as exc:  # noqa: BLE001 - reported as the plugin's failure
+        return f"{cls.__qualname__}() raised {exc!r}; it must be constructible without arguments"
+    if issubclass(cls, Detector):
+        try:
+            cls.Settings()
+        except Exception as exc:  # noqa: BLE001 - reported as the plugin's failure
+            return (
+                f"{cls.__qualname__}.Settings() raised {exc!r}; every setting needs a "
+                f"working default"
+            )
     return None
 
 
