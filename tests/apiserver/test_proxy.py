@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import select
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -133,3 +135,50 @@ def test_unreachable_backend_is_503(apiserver: ApiServer, v1: client.CoreV1Api) 
         v1.connect_get_namespaced_service_proxy_with_path("down:80", "default", "x")
     assert caught.value.status == 503
     assert "error trying to reach service" in json.loads(caught.value.body)["message"]
+
+
+def test_stop_ends_a_proxy_request_waiting_on_its_backend(apiserver_factory: Any) -> None:
+    import socket
+    import time
+
+    import urllib3
+
+    # A backend that accepts the connection (the kernel does) but never answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        api = apiserver_factory(proxy_timeout=30.0)
+        api.create(service("silent"))
+        api.register_proxy("default", "silent", 80, f"http://127.0.0.1:{port}")
+        before = set(threading.enumerate())
+        outcome: list[object] = []
+
+        def call() -> None:
+            http = urllib3.PoolManager(retries=False)
+            try:
+                http.request(
+                    "GET",
+                    f"{api.url}/api/v1/namespaces/default/services/silent:80/proxy/",
+                    timeout=30.0,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                outcome.append(exc)
+            finally:
+                http.clear()
+
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        readable, _, _ = select.select([silent], [], [], 10)
+        assert readable, "the emulator never connected to the backend"
+        started = time.monotonic()
+        api.stop()
+        assert time.monotonic() - started < 10
+        caller.join(10)
+        assert not caller.is_alive() and outcome
+        # Nothing the emulator started for that request outlives stop().
+        leftover = [t for t in threading.enumerate() if t not in before and t is not caller]
+        assert leftover == []
+    finally:
+        silent.close()

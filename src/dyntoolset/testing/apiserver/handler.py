@@ -898,6 +898,20 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- service proxy -------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _backend_connection(self, sock: socket.socket) -> Iterator[None]:
+        """Track a connection to a backend so that stopping the emulator cuts it."""
+        httpd: Any = self.server
+        with httpd.sockets_lock:
+            httpd.backend_sockets.add(sock)
+        try:
+            if self.emulator.stopping.is_set():
+                sock.shutdown(socket.SHUT_RDWR)
+            yield
+        finally:
+            with httpd.sockets_lock:
+                httpd.backend_sockets.discard(sock)
+
     def _proxy(self, route: Route, method: str) -> None:
         emu = self.emulator
         assert route.name is not None and route.namespace is not None
@@ -932,9 +946,11 @@ class Handler(BaseHTTPRequestHandler):
                 target_split.hostname or "127.0.0.1", target_split.port, timeout=emu.proxy_timeout
             )
             try:
-                conn.request(method, url, body=self._body_raw or None, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
+                conn.connect()
+                with self._backend_connection(conn.sock):
+                    conn.request(method, url, body=self._body_raw or None, headers=headers)
+                    response = conn.getresponse()
+                    payload = response.read()
                 ctype = response.getheader("Content-Type") or "application/octet-stream"
                 status = response.status
             finally:

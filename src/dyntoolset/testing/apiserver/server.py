@@ -11,6 +11,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from http.server import ThreadingHTTPServer
@@ -78,13 +79,26 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: ApiServer) -> None:
         self.emulator = emulator
         self.open_sockets: set[socket.socket] = set()
+        #: Connections the service proxy opened to backends (cut on stop).
+        self.backend_sockets: set[socket.socket] = set()
+        #: Threads serving connections (joined on stop; daemon threads are not
+        #: tracked by socketserver itself).
+        self.threads: set[threading.Thread] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"apiserver-emulator:{self.server_address[1]}:{client_address[1]}",
+            daemon=True,
+        )
         with self.sockets_lock:
             self.open_sockets.add(request)
-        super().process_request(request, client_address)
+            self.threads = {t for t in self.threads if t.is_alive()}
+            self.threads.add(thread)
+        thread.start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up are normal here; keep other errors for the test to see."""
@@ -211,13 +225,19 @@ class ApiServer:
         self.store.close()
         self._httpd.shutdown()
         with self._httpd.sockets_lock:
-            open_sockets = list(self._httpd.open_sockets)
+            open_sockets = [*self._httpd.open_sockets, *self._httpd.backend_sockets]
+            threads = list(self._httpd.threads)
         for sock in open_sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        # Connection threads end once their sockets are shut down (watches, stalls
+        # and proxy requests included); wait for them so none outlives stop().
+        until = time.monotonic() + 5
+        for thread in threads:
+            thread.join(timeout=max(0.0, until - time.monotonic()))
         if self._api_client is not None:
             self._api_client.close()
             self._api_client = None
