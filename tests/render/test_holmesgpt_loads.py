@@ -286,3 +286,137 @@ def test_the_readme_example_output_loads_in_holmesgpt(tmp_path: Path) -> None:
         "billing-api/shop/billing-api",
         "jaeger/tracing/jaeger-query",
     }
+
+
+def _engine(config_text: str = "") -> Any:
+    from dyntoolset import Engine, load_config
+    from dyntoolset.config import parse_and_resolve
+    from dyntoolset.testing import make_plugin_set
+
+    plugins = make_plugin_set()
+    if config_text:
+        return Engine(parse_and_resolve(config_text, plugins, "<test>"), plugins)
+    return Engine(load_config(None, plugins), plugins)
+
+
+def _opt_in(type_: str) -> dict[str, str]:
+    return {"kubernaut.io/toolset": "enabled", "kubernaut.io/toolset-type": type_}
+
+
+def _crowded_cluster() -> list[Any]:
+    """Services at the edges: 50 kube-prometheus-stack Prometheus servers (names
+    up to the 63-character limit), a custom Service typed ``prometheus``, two
+    Grafanas (one custom), HTTP toolsets whose names collide after truncation
+    and a pair whose tool names collide (``a-b``/``c`` and ``a``/``b-c``)."""
+    from dyntoolset.testing import make_service
+
+    services = []
+    for i in range(50):
+        namespace = f"team-{i:02d}" if i % 2 else f"team-{i:02d}-" + "n" * (55 - len(str(i)))
+        name = "kps-prometheus" if i % 3 else "p" * 50 + f"{i:02d}-prometheus"
+        services.append(
+            make_service(
+                name,
+                namespace[:63],
+                labels={"app": "kps-prometheus", "app.kubernetes.io/part-of": "kps"},
+                ports=[(9090, "http-web"), (8080, "reloader-web")],
+            )
+        )
+    services.append(make_service("metrics-proxy", "platform", annotations=_opt_in("prometheus")))
+    services.append(
+        make_service(
+            "grafana",
+            "monitoring",
+            labels={"app.kubernetes.io/name": "grafana"},
+            ports=[(80, "http-web")],
+        )
+    )
+    services.append(make_service("dashboards", "team-00", annotations=_opt_in("grafana")))
+    long_ns = "x" * 63
+    for suffix in "ab":
+        services.append(
+            make_service("s" * 62 + suffix, long_ns, annotations=_opt_in("billing-api-v2-extended"))
+        )
+    services.append(make_service("c", "a-b", annotations=_opt_in("t")))
+    services.append(make_service("b-c", "a", annotations=_opt_in("t")))
+    services.append(
+        make_service(
+            "j" * 63,
+            long_ns,
+            labels={"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "query"},
+            ports=[(16686, "http-query")],
+        )
+    )
+    return services
+
+
+def test_crowded_cluster_loads_with_zero_invalid_toolsets(tmp_path: Path) -> None:
+    """Through the detectors and the renderer: every server is an instance,
+    every HTTP toolset has exactly one tool, named uniquely within 64 characters."""
+    engine = _engine("detectors:\n  grafana:\n    config:\n      api_key_env: GRAFANA_API_KEY\n")
+    discovered = engine.discover(_crowded_cluster()).discovered
+    document = engine.render(discovered, ["holmesgpt"])["custom_toolset.yaml"]
+
+    report = probe(holmes_python(), tmp_path, document)
+
+    assert report["invalid"] == {}
+    assert report["missing"] == []
+    assert report["config_errors"] == {}
+    loaded = report["loaded"]
+    prometheus = loaded["prometheus/metrics"]["instances"]
+    assert len(prometheus) == len(set(prometheus)) == 51
+    assert "platform/metrics-proxy" in prometheus
+    assert loaded["grafana/dashboards"]["instances"] == ["monitoring/grafana", "team-00/dashboards"]
+    http = {name: tools for name, tools in report["http_tools"].items()}
+    assert len(http) == 5
+    tools = [tool for names in http.values() for tool in names]
+    assert all(len(names) == 1 for names in http.values()), http
+    assert len(set(tools)) == 5
+    assert all(len(tool) <= 64 for tool in tools), tools
+    for name in http:
+        assert loaded[name]["status"] == "enabled", (name, loaded[name]["error"])
+
+
+def test_grafana_without_api_key_and_a_custom_prometheus_pass_checks(
+    tmp_path: Path, backend: str
+) -> None:
+    """No ``api_key_env``: no key is written and Grafana's check passes anonymously;
+    a Service annotated ``prometheus`` is one more instance, probed at its own URL."""
+    from dyntoolset.testing import make_service
+
+    engine = _engine()
+    services = [
+        make_service(
+            "grafana",
+            "monitoring",
+            labels={"app.kubernetes.io/name": "grafana"},
+            ports=[(80, "http-web")],
+        ),
+        make_service(
+            "kps-prometheus",
+            "monitoring",
+            labels={"app": "kps-prometheus", "app.kubernetes.io/part-of": "kps"},
+            ports=[(9090, "http-web")],
+        ),
+        make_service("metrics-proxy", "platform", annotations=_opt_in("prometheus")),
+    ]
+    discovered = engine.discover(services).discovered
+    assert [d.detector for d in discovered] == ["grafana", "prometheus", "custom"]
+    _Backend.seen.clear()
+    document = engine.render(_served_by(discovered, backend), ["holmesgpt"])["custom_toolset.yaml"]
+    assert "api_key" not in document
+
+    report = probe(holmes_python(), tmp_path, document, "--check")
+
+    assert report["invalid"] == {} and report["config_errors"] == {}
+    loaded = report["loaded"]
+    assert {n: i["status"] for n, i in loaded.items()} == {
+        "grafana/dashboards": "enabled",
+        "prometheus/metrics": "enabled",
+    }
+    assert loaded["prometheus/metrics"]["instances"] == [
+        "monitoring/kps-prometheus",
+        "platform/metrics-proxy",
+    ]
+    asked = {"/".join(path.split("/")[:3]) for path in _Backend.seen}
+    assert asked == {"/monitoring/grafana", "/monitoring/kps-prometheus", "/platform/metrics-proxy"}
