@@ -70,6 +70,9 @@ def serve(tmp_path: Path) -> Iterator[object]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=5)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def services(kubeconfig: Path) -> list[tuple[str, str]]:

@@ -51,6 +51,7 @@ def backend() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+    server.server_close()
 
 
 @pytest.fixture

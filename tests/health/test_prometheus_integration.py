@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import attrs
 import pytest
@@ -82,8 +83,10 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
     )
     p_port, a_port = _free_port(), _free_port()
     processes: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[bytes]] = []
     try:
         p_log = (root / "prometheus.log").open("wb")
+        logs.append(p_log)
         processes.append(
             subprocess.Popen(
                 [
@@ -97,6 +100,7 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
             )
         )
         a_log = (root / "alertmanager.log").open("wb")
+        logs.append(a_log)
         processes.append(
             subprocess.Popen(
                 [
@@ -123,6 +127,8 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for log in logs:
+            log.close()
 
 
 def _services(b: Backends) -> list[Service]:
