@@ -171,3 +171,65 @@ def test_list_items_must_be_a_list(tmp_path):
     assert [str(e) for e in report.errors] == [
         f"{tmp_path / 'bad.json'}:document 1: ServiceList items must be a list, got dict"
     ]
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        (
+            {"name": "x@169.254.169.254/#", "namespace": "mon"},
+            "metadata.name 'x@169.254.169.254/#' is not a valid Service name: lowercase "
+            "letters, digits and '-', starting with a letter, at most 63 characters",
+        ),
+        (
+            {"name": "a" * 64},
+            "metadata.name '" + "a" * 56 + "... is not a valid Service name: lowercase "
+            "letters, digits and '-', starting with a letter, at most 63 characters",
+        ),
+        (
+            {"name": "prom", "namespace": "Bad NS!"},
+            "metadata.namespace 'Bad NS!' is not a valid namespace: lowercase letters, "
+            "digits and '-', at most 63 characters",
+        ),
+        (
+            {"name": "prom", "namespace": "mon\nx"},
+            "metadata.namespace 'mon\\nx' is not a valid namespace: lowercase letters, "
+            "digits and '-', at most 63 characters",
+        ),
+    ],
+)
+def test_names_that_kubernetes_would_refuse_are_invalid(meta, message):
+    # The name and namespace become the endpoint's host name: unchecked, a
+    # manifest could point the generated toolset anywhere (here at the cloud
+    # metadata address, through 'user@host' in the URL).
+    with pytest.raises(SnapshotError) as info:
+        service_from_object({"metadata": meta, "spec": {"ports": [{"port": 80}]}})
+    assert str(info.value) == message
+
+
+def test_names_kubernetes_accepts_are_valid():
+    svc = service_from_object({"metadata": {"name": "a" * 63, "namespace": "0-ns"}})
+    assert svc.key == "0-ns/" + "a" * 63
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": {"a": 1}}, "spec.type must be a string, got {'a': 1}"),
+        ({"clusterIP": 7}, "spec.clusterIP must be a string, got 7"),
+        ({"ports": [{"port": 80, "name": 5}]}, "spec.ports[0].name must be a string, got 5"),
+        (
+            {"ports": [{"port": 80, "protocol": ["TCP"]}]},
+            "spec.ports[0].protocol must be a string, got ['TCP']",
+        ),
+        (
+            {"ports": [{"port": 80, "appProtocol": True}]},
+            "spec.ports[0].appProtocol must be a string, got True",
+        ),
+    ],
+)
+def test_fields_of_the_wrong_type_are_invalid_not_stringified(spec, message):
+    # str() used to turn these into "{'a': 1}", "7" or "['TCP']" silently.
+    with pytest.raises(SnapshotError) as info:
+        service_from_object({"metadata": {"name": "a"}, "spec": spec})
+    assert str(info.value) == message

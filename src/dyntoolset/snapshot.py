@@ -7,11 +7,18 @@ several times more CPU and memory per Service).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from dyntoolset.model import Port, Service
+from dyntoolset.strict import describe
+
+# What the API server accepts: a Service name is a DNS-1035 label, a
+# namespace a DNS-1123 label. Both become the endpoint's host name.
+_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class SnapshotError(ValueError):
@@ -28,6 +35,24 @@ def _str_map(value: Any, field: str) -> Mapping[str, str]:
     return MappingProxyType(value)
 
 
+def _string(value: Any, field: str, default: str = "") -> str:
+    """``value`` if it is a string (``default`` when empty or absent)."""
+    if value is None:
+        return default
+    if type(value) is not str:
+        raise SnapshotError(f"{field} must be a string, got {describe(value)}")
+    return value or default
+
+
+def _port_string(raw: dict[str, Any], key: str, index: int, default: str = "") -> str:
+    value = raw.get(key)
+    if type(value) is str:
+        return value or default
+    if value is None:
+        return default
+    return _string(value, f"spec.ports[{index}].{key}", default)
+
+
 def _port(raw: Any, index: int) -> Port:
     if not isinstance(raw, dict):
         raise SnapshotError(f"spec.ports[{index}] must be a mapping")
@@ -36,9 +61,9 @@ def _port(raw: Any, index: int) -> Port:
         raise SnapshotError(f"spec.ports[{index}].port must be an integer 1-65535, got {number!r}")
     return Port(
         port=number,
-        name=str(raw.get("name") or ""),
-        protocol=str(raw.get("protocol") or "TCP"),
-        app_protocol=str(raw.get("appProtocol") or ""),
+        name=_port_string(raw, "name", index),
+        protocol=_port_string(raw, "protocol", index, "TCP"),
+        app_protocol=_port_string(raw, "appProtocol", index),
     )
 
 
@@ -53,9 +78,19 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise SnapshotError("metadata.name is required")
+    if not _SERVICE_NAME.fullmatch(name):
+        raise SnapshotError(
+            f"metadata.name {describe(name)} is not a valid Service name: lowercase letters, "
+            f"digits and '-', starting with a letter, at most 63 characters"
+        )
     namespace = meta.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise SnapshotError("metadata.namespace must be a string")
+    if not _NAMESPACE.fullmatch(namespace):
+        raise SnapshotError(
+            f"metadata.namespace {describe(namespace)} is not a valid namespace: lowercase "
+            f"letters, digits and '-', at most 63 characters"
+        )
     spec = obj.get("spec")
     if spec is None:
         spec = {}
@@ -72,8 +107,8 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
         labels=_str_map(meta.get("labels"), "metadata.labels"),
         annotations=_str_map(meta.get("annotations"), "metadata.annotations"),
         ports=tuple(_port(p, i) for i, p in enumerate(raw_ports)),
-        type=str(spec.get("type") or "ClusterIP"),
-        cluster_ip=str(spec.get("clusterIP") or ""),
+        type=_string(spec.get("type"), "spec.type", "ClusterIP"),
+        cluster_ip=_string(spec.get("clusterIP"), "spec.clusterIP"),
         uid=str(meta.get("uid") or ""),
         resource_version=str(meta.get("resourceVersion") or ""),
     )
