@@ -225,3 +225,17 @@ def test_existing_configmap_of_the_wrong_shape_is_an_input_error(capsys, tmp_pat
     code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
     assert code == 1 and out == ""
     assert err == f"dyntoolset: {path}:document 1: invalid ConfigMap: {problem}\n"
+
+
+def test_summary_says_none_when_every_detector_is_disabled(capsys, tmp_path):
+    config = tmp_path / "off.yaml"
+    config.write_text(
+        "detectors:\n"
+        + "".join(
+            f"  {n}: {{enabled: false}}\n"
+            for n in ("prometheus", "grafana", "jaeger", "elasticsearch", "custom")
+        )
+    )
+    code, _, err = run(capsys, "discover", "-f", EXAMPLE, "-c", str(config))
+    assert code == 0
+    assert "detectors: none" in err.splitlines()

@@ -200,12 +200,8 @@ def _summary(
     print(f"read {service_count} Services ({others} other objects ignored)", file=err)
     for error in report.errors:
         print(f"error: {error}", file=err)
-    print(
-        "detectors: "
-        + ", ".join(f"{a.name} (priority {a.config.priority})" for a in engine.detectors)
-        or "none",
-        file=err,
-    )
+    enabled = ", ".join(f"{a.name} (priority {a.config.priority})" for a in engine.detectors)
+    print(f"detectors: {enabled or 'none'}", file=err)
     print(f"found {len(checked)} services:", file=err)
     for found in checked:
         health = ""
