@@ -485,3 +485,53 @@ def test_ipv6_loopback_is_blocked_unless_allowed(black_hole: Callable[..., Black
         assert spy.calls == [("::1", port)]
     finally:
         listener.close()
+
+
+# -- SSRF end to end: a listening loopback socket on the target sees nothing -------
+
+
+@pytest.mark.parametrize(
+    "endpoint, health_path",
+    [
+        ("http://@127.0.0.1:{port}", "/"),
+        ("http://prom.monitoring.svc.cluster.local:{port}@127.0.0.1:{port}", "/"),
+        ("http://prom.monitoring.svc.cluster.local:{port}", "/%2e%2e/%2e%2e/admin"),
+        ("http://prom.monitoring.svc.cluster.local:{port}", "/.%2E/admin"),
+        ("http://0x7f000001:{port}", "/"),
+        ("http://localhost:{port}", "/"),
+        ("http://127.1:{port}", "/"),
+        # A zone identifier is refused by the host rule, whatever the allow-lists say.
+        ("http://[fe80::1%25lo]:{port}", "/"),
+        ("http://[::1%25lo]:{port}", "/"),
+    ],
+)
+def test_refused_targets_never_reach_a_listener(
+    black_hole: Callable[..., BlackHole], endpoint: str, health_path: str
+) -> None:
+    hole = black_hole()
+    resolver, spy = FakeResolver({NAME: ["127.0.0.1"]}), ConnectSpy()
+    c = checker(
+        resolver=resolver,
+        connect=spy,
+        allowed_hosts=("*",),
+        # Even with the targets' ranges allowed, the URL rules alone refuse these.
+        allowed_networks=("127.0.0.0/8", "::1/128", "fe80::/10"),
+    )
+    item = discovered(endpoint=endpoint.format(port=hole.port), health_path=health_path)
+    h = health(c.check([item]))
+    assert (h.healthy, h.reason) == (False, "blocked"), h
+    assert spy.calls == [] and resolver.calls == []
+    assert not hole.saw_connection()
+
+
+def test_a_name_resolving_to_a_good_and_a_metadata_address_is_refused(
+    black_hole: Callable[..., BlackHole],
+) -> None:
+    hole = black_hole()
+    resolver, spy = FakeResolver({NAME: ["127.0.0.1", "169.254.169.254"]}), ConnectSpy()
+    c = checker(resolver=resolver, connect=spy, retries=2)
+    h = health(c.check([discovered(port=hole.port)]))
+    assert (h.healthy, h.reason) == (False, "blocked")
+    assert "169.254.169.254" in h.detail
+    assert resolver.calls == [NAME] and spy.calls == []  # resolved once, never dialled
+    assert not hole.saw_connection()

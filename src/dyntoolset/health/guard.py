@@ -148,13 +148,14 @@ def _percent_problem(text: str, what: str) -> str | None:
 
 def host_problem(host: str) -> str | None:
     """Why ``host`` (lowercase, unbracketed) is not an acceptable host, or ``None``."""
+    # Before the IP literal test: ipaddress accepts scoped literals (fe80::1%eth0).
+    if "%" in host:
+        return f"host {host!r}: zone identifiers are not allowed"
     try:
         ipaddress.ip_address(host)
         return None
     except ValueError:
         pass
-    if "%" in host:
-        return f"host {host!r}: zone identifiers are not allowed"
     if len(host) > 253 or not _HOSTNAME.match(host):
         return f"host {host!r} is not a valid DNS name or IP address"
     if _NUMERIC_LABEL.match(host.rstrip(".").rsplit(".", 1)[-1]):
