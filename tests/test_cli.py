@@ -239,3 +239,26 @@ def test_summary_says_none_when_every_detector_is_disabled(capsys, tmp_path):
     code, _, err = run(capsys, "discover", "-f", EXAMPLE, "-c", str(config))
     assert code == 0
     assert "detectors: none" in err.splitlines()
+
+
+def test_config_validate_names_what_is_wrong_with_the_path(capsys, tmp_path):
+    code, out, err = run(capsys, "config", "validate", str(tmp_path))
+    assert code == 2 and out == ""
+    assert err == (
+        f"dyntoolset: invalid configuration in {tmp_path} (1 problem):\n"
+        f"  $: cannot read file: Is a directory\n"
+    )
+
+
+def test_config_validate_reads_a_pipe(tmp_path):
+    # 'dyntoolset config validate <(kubectl get cm ... -o jsonpath=...)' passes a
+    # pipe, which is not a regular file but is perfectly readable.
+    proc = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m dyntoolset config validate <(echo 'detectors: {{}}')"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"DYNTOOLSET_LOAD_PLUGINS": "", "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ": valid; detectors in order: prometheus, grafana" in proc.stdout

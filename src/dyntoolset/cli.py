@@ -283,7 +283,10 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _validate(path: str, out: TextIO, err: TextIO) -> int:
-    if not Path(path).is_file():
+    # Only absence needs a check here (loading treats a missing file as "use
+    # the defaults"); a directory or an unreadable file is reported by loading,
+    # and a pipe such as <(...) is read like a file.
+    if not Path(path).exists():
         print(f"dyntoolset: {path}: no such file", file=err)
         return EXIT_USAGE
     plugins = load_plugins()
