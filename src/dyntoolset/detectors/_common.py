@@ -48,6 +48,20 @@ def component_label(labels: Mapping[str, str]) -> str:
     return labels.get(COMPONENT) or labels.get(LEGACY_COMPONENT) or ""
 
 
+# appProtocol values of ports that only speak HTTP/2 (gRPC or h2c): an HTTP/1.1
+# client such as the agent's cannot use them.
+_HTTP2_ONLY_PROTOCOLS = frozenset({"grpc", "h2c", "kubernetes.io/h2c"})
+
+
+def is_grpc(port: Port) -> bool:
+    """True for a gRPC (or cleartext HTTP/2) port: named ``grpc``, ``grpc-*`` or
+    ``*-grpc``, or with such an ``appProtocol``. Never a query API an agent can call."""
+    if port.app_protocol.lower() in _HTTP2_ONLY_PROTOCOLS:
+        return True
+    name = port.name.lower()
+    return name == "grpc" or name.startswith("grpc-") or name.endswith("-grpc")
+
+
 def scheme_of(service: Service, port: Port) -> str:
     """``https`` when the port (name, appProtocol, number) or the Service's annotations say so."""
     if scheme_for(port) == "https":

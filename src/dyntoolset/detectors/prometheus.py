@@ -20,6 +20,7 @@ from dyntoolset.detectors._common import (
     PART_OF,
     BuiltinDetector,
     component_label,
+    is_grpc,
     scheme_of,
 )
 from dyntoolset.detectors.mapping import API_PREFIX, FLAVOR
@@ -183,7 +184,10 @@ class PrometheusDetector(BuiltinDetector):
             )
         else:
             port = choose_port(service, flavor.port_names, flavor.port_numbers)
-        if port is None:
+        # The first-port fallback must not land on a gRPC port: Bitnami's Thanos
+        # sidecar Services (``*-prometheus-thanos``, ``*-prometheus-server-thanos``)
+        # carry the Prometheus server's labels and one ``grpc`` port.
+        if port is None or is_grpc(port):
             return None
         # A configured health path wins; the detector default is replaced by
         # the product's own (VictoriaMetrics has no /-/healthy).
