@@ -20,6 +20,8 @@ COMPONENT = "app.kubernetes.io/component"
 PART_OF = "app.kubernetes.io/part-of"
 APP = "app"
 LEGACY_COMPONENT = "component"
+HELM_CHART = "helm.sh/chart"
+LEGACY_CHART = "chart"
 
 # Service annotations that say the backend speaks TLS.  The OpenShift
 # service-CA annotations make the platform issue a serving certificate for the
@@ -36,6 +38,22 @@ _CONTOUR_TLS = (
     "projectcontour.io/upstream-protocol.tls",
     "contour.heptio.com/upstream-protocol.tls",
 )
+
+
+def from_chart(labels: Mapping[str, str], chart: str) -> bool:
+    """True when ``helm.sh/chart`` (or the legacy ``chart``) label is ``<chart>-<version>``.
+
+    Helm charts derive ``app.kubernetes.io/name`` (or ``app``) from
+    ``nameOverride``, but the chart label always carries the chart's own name.
+    The version must follow directly, so ``prometheus`` does not match
+    ``prometheus-pushgateway-2.15.0``.
+    """
+    prefix = chart + "-"
+    for key in (HELM_CHART, LEGACY_CHART):
+        value = labels.get(key, "")
+        if value.startswith(prefix) and value[len(prefix) : len(prefix) + 1].isdigit():
+            return True
+    return False
 
 
 def name_label(labels: Mapping[str, str]) -> str:

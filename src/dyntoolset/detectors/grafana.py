@@ -20,6 +20,7 @@ from dyntoolset.detectors._common import (
     NAME,
     BuiltinDetector,
     component_label,
+    from_chart,
     scheme_of,
 )
 from dyntoolset.detectors.mapping import API_KEY_ENV
@@ -38,6 +39,7 @@ _PORT_NUMBERS = (3000, 80, 443)
 # the Grafana resource asks for (often none), but its port is always named
 # "grafana" (config.GrafanaHttpPortName).
 _OPERATOR_PORT_NAME = "grafana"
+_IMAGE_RENDERER_SUFFIX = "-image-renderer"
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -76,7 +78,12 @@ class GrafanaDetector(BuiltinDetector):
             return None
         labels = service.labels
         name = labels.get(NAME) or labels.get(APP) or ""
-        if name == "grafana":
+        if name == "grafana" or (
+            # grafana/grafana with a nameOverride: the name label is the
+            # override (the image renderer's is "<override>-image-renderer"),
+            # the chart label is still grafana-<version>.
+            from_chart(labels, "grafana") and not name.endswith(_IMAGE_RENDERER_SUFFIX)
+        ):
             if component_label(labels) not in _GRAFANA_COMPONENTS:
                 return None
         elif name or service.port_named(_OPERATOR_PORT_NAME) is None:

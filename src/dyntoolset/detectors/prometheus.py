@@ -20,6 +20,7 @@ from dyntoolset.detectors._common import (
     PART_OF,
     BuiltinDetector,
     component_label,
+    from_chart,
     is_grpc,
     scheme_of,
 )
@@ -154,6 +155,16 @@ def _flavor(service: Service) -> _Flavor | None:
     return None
 
 
+def _renamed_server(service: Service) -> _Flavor | None:
+    """The server of prometheus-community/prometheus (or stable/prometheus,
+    Bitnami prometheus) installed with a ``nameOverride``: its name label is
+    then the override, but the chart label and the ``server`` component stay."""
+    labels = service.labels
+    if component_label(labels) == "server" and from_chart(labels, "prometheus"):
+        return _PROMETHEUS
+    return None
+
+
 class PrometheusDetector(BuiltinDetector):
     """Finds Prometheus servers and Prometheus-compatible query layers (Thanos, VictoriaMetrics).
 
@@ -170,7 +181,7 @@ class PrometheusDetector(BuiltinDetector):
         """Return the query endpoint if ``service`` is a Prometheus-compatible query API."""
         if not service.labels or not service.ports or service.type == "ExternalName":
             return None
-        flavor = _flavor(service)
+        flavor = _flavor(service) or _renamed_server(service)
         if flavor is None:
             return None
         # The Prometheus Operator's ``prometheus-operated`` (and Bitnami's
