@@ -377,3 +377,12 @@ def test_durations_must_be_finite_and_bounded(plugins, value, expected):
 def test_the_longest_duration_is_accepted():
     assert parse_duration("168h") == 604800.0
     assert parse_duration(604800) == 604800.0
+
+
+def test_an_endless_stream_is_refused_without_reading_it_all(plugins):
+    # stat() says 0 bytes for a device or a pipe; reading it whole never ended.
+    with pytest.raises(ConfigError) as info:
+        load_config("/dev/zero", plugins)
+    assert [str(p) for p in info.value.problems] == [
+        f"$: file is larger than {MAX_CONFIG_BYTES} bytes"
+    ]

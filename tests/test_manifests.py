@@ -233,3 +233,20 @@ def test_fields_of_the_wrong_type_are_invalid_not_stringified(spec, message):
     with pytest.raises(SnapshotError) as info:
         service_from_object({"metadata": {"name": "a"}, "spec": spec})
     assert str(info.value) == message
+
+
+def test_size_cap_holds_for_devices_and_pipes(monkeypatch):
+    # stat() says 0 bytes for /dev/zero or a pipe: reading it whole never ended.
+    import dyntoolset.manifests as manifests
+
+    monkeypatch.setattr(manifests, "MAX_MANIFEST_BYTES", 10)
+    report = read_manifests(["/dev/zero"])
+    assert [str(e) for e in report.errors] == ["/dev/zero: larger than 10 bytes"]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"#" * 11)))
+    assert [str(e) for e in read_manifests(["-"]).errors] == ["<stdin>: larger than 10 bytes"]
+
+
+def test_non_utf8_stdin_is_an_error_not_a_crash(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
+    report = read_manifests(["-"])
+    assert [str(e) for e in report.errors] == ["<stdin>: not UTF-8 text: invalid start byte"]

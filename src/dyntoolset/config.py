@@ -343,11 +343,15 @@ def read_config_text(path: str | Path | None) -> tuple[str, str]:
     file = Path(path)
     source = str(file)
     try:
-        if file.stat().st_size > MAX_CONFIG_BYTES:
+        # Read at most one byte past the cap rather than trusting stat():
+        # a pipe (<(...)) reports size 0 whatever it holds.
+        with file.open("rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(
                 [Problem("$", f"file is larger than {MAX_CONFIG_BYTES} bytes")], source
             )
-        return file.read_text(encoding="utf-8"), source
+        return data.decode("utf-8"), source
     except FileNotFoundError:
         log.warning("configuration file %s not found; using defaults (all detectors enabled)", file)
         return "", "defaults"

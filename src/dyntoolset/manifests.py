@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 import yaml
@@ -45,11 +45,30 @@ class ManifestReport:
     errors: list[ManifestError] = attrs.Factory(list)
 
 
+def _read(source: str, stream: BinaryIO) -> str | ManifestError:
+    """At most :data:`MAX_MANIFEST_BYTES` of ``stream`` as text, or why not.
+
+    The cap holds on what is read, not on ``stat()``, which says 0 bytes for
+    pipes and devices.
+    """
+    data = stream.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        return ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ManifestError(source, f"not UTF-8 text: {exc.reason}")
+
+
 def _expand(paths: Iterable[str]) -> Iterator[tuple[str, str | ManifestError]]:
     """Yield (source, text or error) per file; directories are walked in sorted order."""
     for raw in paths:
         if raw == "-":
-            yield "<stdin>", sys.stdin.read(MAX_MANIFEST_BYTES + 1)
+            stdin = getattr(sys.stdin, "buffer", None)
+            if stdin is None:  # replaced by a text stream (tests, embedders)
+                yield "<stdin>", sys.stdin.read(MAX_MANIFEST_BYTES + 1)
+            else:
+                yield "<stdin>", _read("<stdin>", stdin)
             continue
         path = Path(raw)
         if not path.exists():
@@ -64,14 +83,10 @@ def _expand(paths: Iterable[str]) -> Iterator[tuple[str, str | ManifestError]]:
         for file in files:
             source = str(file)
             try:
-                if file.stat().st_size > MAX_MANIFEST_BYTES:
-                    yield source, ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes")
-                    continue
-                yield source, file.read_text(encoding="utf-8")
+                with file.open("rb") as stream:
+                    yield source, _read(source, stream)
             except OSError as exc:
                 yield source, ManifestError(source, exc.strerror or str(exc))
-            except UnicodeDecodeError as exc:
-                yield source, ManifestError(source, f"not UTF-8 text: {exc.reason}")
 
 
 def _flatten(
