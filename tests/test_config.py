@@ -386,3 +386,13 @@ def test_an_endless_stream_is_refused_without_reading_it_all(plugins):
     assert [str(p) for p in info.value.problems] == [
         f"$: file is larger than {MAX_CONFIG_BYTES} bytes"
     ]
+
+
+def test_control_characters_are_a_problem_not_a_traceback():
+    # PyYAML checks the characters when the loader is built, before parsing.
+    raw, problems = parse_config("a: \x07\n")
+    assert raw is None
+    assert [str(p) for p in problems] == [
+        "$: invalid YAML at line 1, column 4: unacceptable character #x0007: "
+        "special characters are not allowed"
+    ]

@@ -250,3 +250,12 @@ def test_non_utf8_stdin_is_an_error_not_a_crash(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
     report = read_manifests(["-"])
     assert [str(e) for e in report.errors] == ["<stdin>: not UTF-8 text: invalid start byte"]
+
+
+def test_control_characters_in_a_manifest_are_an_error(tmp_path):
+    errors, names = _errors(tmp_path, "ctl.yaml", "kind: Service\nmetadata: {name: \x00}\n")
+    assert errors == [
+        "line 2 column 18: invalid YAML: unacceptable character #x0000: "
+        "special characters are not allowed"
+    ]
+    assert names == ["prom"]

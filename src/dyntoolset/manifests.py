@@ -16,7 +16,7 @@ import attrs
 import yaml
 
 from dyntoolset.errors import ManifestError
-from dyntoolset.strict import BoundedLoader
+from dyntoolset.strict import BoundedLoader, yaml_error_location, yaml_error_message
 
 #: Manifests larger than this are refused (a cluster dump of 50,000 Services
 #: is about 100 MB of YAML).
@@ -140,28 +140,25 @@ def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
     if len(text) > MAX_MANIFEST_BYTES:
         report.errors.append(ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes"))
         return
-    loader = BoundedLoader(text)
+    loader = None
     index = 0
     try:
+        loader = BoundedLoader(text)  # checks the characters already
         while True:
             index += 1
-            try:
-                if not loader.check_node():
-                    return
-                document = loader.get_data()
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                position = (
-                    f"line {mark.line + 1} column {mark.column + 1}"
-                    if mark
-                    else f"document {index}"
-                )
-                problem = getattr(exc, "problem", None) or str(exc)
-                report.errors.append(ManifestError(source, f"invalid YAML: {problem}", position))
-                return  # the parser cannot resynchronise after a syntax error
+            if not loader.check_node():
+                return
+            document = loader.get_data()
             _flatten(document, source, f"document {index}", report, set())
+    except yaml.YAMLError as exc:
+        where = yaml_error_location(exc, text)
+        position = f"line {where[0]} column {where[1]}" if where else f"document {index}"
+        message = f"invalid YAML: {yaml_error_message(exc)}"
+        report.errors.append(ManifestError(source, message, position))
+        # the parser cannot resynchronise after a syntax error
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_manifests(paths: Iterable[str]) -> ManifestReport:

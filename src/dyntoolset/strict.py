@@ -411,18 +411,36 @@ class BoundedLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def yaml_error_location(exc: yaml.YAMLError, text: str) -> tuple[int, int] | None:
+    """1-based (line, column) of a YAML error in ``text``, when known."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return mark.line + 1, mark.column + 1
+    if isinstance(exc, yaml.reader.ReaderError):  # a character index, no mark
+        position = exc.position
+        return text.count("\n", 0, position) + 1, position - text.rfind("\n", 0, position)
+    return None
+
+
+def yaml_error_message(exc: yaml.YAMLError) -> str:
+    """What is wrong, without PyYAML's multi-line location text."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+    return getattr(exc, "problem", None) or str(exc)
+
+
 def load_bounded_yaml(text: str) -> tuple[Any, list[Problem]]:
     """``yaml.safe_load`` with the size and alias caps; problems carry line and column."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         return None, [Problem("$", f"file is larger than {MAX_YAML_BYTES} bytes")]
-    loader = BoundedLoader(text)
+    loader = None
     try:
+        loader = BoundedLoader(text)  # checks the characters already
         return loader.get_single_data(), []
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return None, [Problem("$", f"invalid YAML{where}: {exc.problem}")]
     except yaml.YAMLError as exc:
-        return None, [Problem("$", f"invalid YAML: {exc}")]
+        where = yaml_error_location(exc, text)
+        at = f" at line {where[0]}, column {where[1]}" if where else ""
+        return None, [Problem("$", f"invalid YAML{at}: {yaml_error_message(exc)}")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
