@@ -233,3 +233,72 @@ def test_null_data_labels_and_annotations_mean_empty():
     assert result.configmap["data"] == {"toolsets.yaml": "a: 1\n"}
     assert result.configmap["metadata"]["labels"] == LABELS
     assert result.changed and result.drifted == ()
+
+
+_KEY = st.from_regex(r"[-._a-zA-Z0-9]{1,20}", fullmatch=True)
+_GENERATED_KEYS = ["custom_toolset.yaml", "toolset.json", "lines.txt"]
+_OURS = {GENERATED_AT, CONTENT_HASH, KEY_HASHES}
+
+
+@given(
+    before=st.dictionaries(st.sampled_from(_GENERATED_KEYS), st.text(max_size=30)),
+    after=st.dictionaries(st.sampled_from(_GENERATED_KEYS), st.text(max_size=30)),
+    foreign_data=st.dictionaries(
+        _KEY.filter(lambda k: k not in [*_GENERATED_KEYS, "overrides.yaml"]),
+        st.text(max_size=30),
+        max_size=4,
+    ),
+    overrides=st.one_of(st.none(), st.text(max_size=60)),
+    foreign_labels=st.dictionaries(
+        _KEY.filter(lambda k: k not in LABELS), st.text(max_size=10), max_size=3
+    ),
+    foreign_annotations=st.dictionaries(
+        _KEY.filter(lambda k: k not in _OURS), st.text(max_size=30), max_size=3
+    ),
+    edits=st.dictionaries(
+        st.sampled_from(_GENERATED_KEYS), st.one_of(st.none(), st.text(max_size=10))
+    ),
+)
+def test_foreign_content_survives_and_drift_is_exactly_the_edited_keys(
+    before, after, foreign_data, overrides, foreign_labels, foreign_annotations, edits
+):
+    existing = merge_configmap(before, OUT, None, T0).configmap
+    existing["metadata"]["labels"].update(foreign_labels)
+    existing["metadata"]["annotations"].update(foreign_annotations)
+    existing["data"].update(foreign_data)
+    if overrides is not None:
+        existing["data"]["overrides.yaml"] = overrides
+    for key, text in edits.items():  # someone edits (text) or deletes (None) a key
+        if text is None:
+            existing["data"].pop(key, None)
+        else:
+            existing["data"][key] = text
+    snapshot = json.loads(json.dumps(existing))
+
+    result = merge_configmap(after, OUT, existing, T1)
+    cm = result.configmap
+
+    assert existing == snapshot  # the input is never modified
+    for key, text in foreign_data.items():
+        assert cm["data"][key] == text
+    if overrides is not None:
+        assert cm["data"]["overrides.yaml"] == overrides
+    for key, text in after.items():
+        assert cm["data"][key] == text
+    assert {k: v for k, v in cm["metadata"]["labels"].items() if k not in LABELS} == (
+        foreign_labels
+    )
+    assert {k: v for k, v in cm["metadata"]["annotations"].items() if k not in _OURS} == (
+        foreign_annotations
+    )
+    # Drift: a key we still generate, that we wrote, and that no longer holds what we wrote.
+    expected_drift = {k for k in after if k in before and snapshot["data"].get(k) != before[k]}
+    assert set(result.drifted) == expected_drift
+    # A key we no longer generate goes only if nobody touched it.
+    for key in set(before) - set(after):
+        if snapshot["data"].get(key) == before[key]:
+            assert key not in cm["data"] and key in result.removed
+        else:
+            assert cm["data"].get(key) == snapshot["data"].get(key)
+    again = merge_configmap(after, OUT, cm, "2026-03-01T00:00:00Z")
+    assert not again.changed and again.configmap == cm
