@@ -262,3 +262,37 @@ def test_config_validate_reads_a_pipe(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert ": valid; detectors in order: prometheus, grafana" in proc.stdout
+
+
+def test_single_format_with_existing_applies_its_overrides(capsys, tmp_path):
+    # -o holmesgpt --existing used to ignore the existing ConfigMap silently, so
+    # the printed file lacked the operator's overrides.yaml toolsets.
+    _, out, _ = run(capsys, "discover", "-f", EXAMPLE)
+    existing = yaml.safe_load(out)
+    existing["data"]["overrides.yaml"] = (
+        "toolsets:\n  billing/api:\n    type: http\n    enabled: true\n"
+        "    config: {endpoints: [{hosts: [billing.example.com]}]}\n"
+    )
+    path = tmp_path / "cm.yaml"
+    path.write_text(yaml.safe_dump(existing))
+    code, out, err = run(
+        capsys, "discover", "-f", EXAMPLE, "--existing", str(path), "-o", "holmesgpt"
+    )
+    assert code == 0
+    toolsets = yaml.safe_load(out)["toolsets"]
+    assert "billing/api" in toolsets and "prometheus/metrics" in toolsets
+    _, merged, _ = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert out == yaml.safe_load(merged)["data"]["custom_toolset.yaml"]
+
+
+def test_single_format_reports_overrides_that_cannot_be_applied(capsys, tmp_path):
+    _, out, _ = run(capsys, "discover", "-f", EXAMPLE)
+    existing = yaml.safe_load(out)
+    existing["data"]["overrides.yaml"] = "toolsets: 5\n"
+    path = tmp_path / "cm.yaml"
+    path.write_text(yaml.safe_dump(existing))
+    code, out, err = run(
+        capsys, "discover", "-f", EXAMPLE, "--existing", str(path), "-o", "holmesgpt"
+    )
+    assert code == 0 and "prometheus/metrics" in yaml.safe_load(out)["toolsets"]
+    assert "warning: overrides.yaml: $.toolsets: expected a mapping, got int" in err

@@ -182,7 +182,10 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 file=err,
             )
     else:
-        out.write(engine.render(discovered, [args.output])[engine.renderers[args.output].data_key])
+        documents, problems = engine.documents(discovered, existing, [args.output])
+        out.write(documents[engine.renderers[args.output].data_key])
+        for problem in problems:
+            print(f"warning: {problem}", file=err)
     _summary(engine, report, len(services), others, result, checked, len(emitted), err)
     return EXIT_INPUT if report.errors else EXIT_OK
 

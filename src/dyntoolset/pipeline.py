@@ -118,6 +118,40 @@ class Engine:
         log.error("renderer %s failed: %s", name, reason)
         return RenderError(name, self.plugins.renderers[name].origin, reason)
 
+    def documents(
+        self,
+        discovered: Sequence[Discovered],
+        existing: Mapping[str, Any] | None = None,
+        formats: Sequence[str] | None = None,
+    ) -> tuple[dict[str, str], list[str]]:
+        """``({data key: document}, problems)``: the documents as they are written.
+
+        Like :meth:`render`, with the operator's ``overrides.yaml`` of
+        ``existing`` applied by the renderers that support it. Overrides that
+        cannot be applied are left out and described in ``problems``.
+        """
+        chosen = list(self.config.output.formats or ()) if formats is None else list(formats)
+        documents = self.render(discovered, chosen)
+        overrides, problem = read_overrides(existing)
+        problems = [problem] if problem else []
+        if overrides is None:
+            return documents, problems
+        for name in chosen:
+            renderer = self.renderers[name]
+            try:
+                document = renderer.apply_overrides(documents[renderer.data_key], overrides)
+            except ValueError as exc:
+                problems.append(f"{OVERRIDES_KEY}: {exc} (not applied to {renderer.data_key})")
+                continue
+            except Exception as exc:  # a bug in the renderer, not in the overrides
+                raise self._render_error(name, f"apply_overrides() raised {exc!r}") from exc
+            if not isinstance(document, str):
+                raise self._render_error(
+                    name, f"apply_overrides() returned {type(document).__name__}, not str"
+                )
+            documents[renderer.data_key] = document
+        return documents, problems
+
     def configmap(
         self,
         discovered: Sequence[Discovered],
@@ -134,24 +168,7 @@ class Engine:
         A renderer that fails raises :class:`RenderError` (nothing partial).
         """
         stamp = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        documents = self.render(discovered)
-        overrides, problem = read_overrides(existing)
-        problems = [problem] if problem else []
-        if overrides is not None:
-            for name in self.config.output.formats or ():
-                renderer = self.renderers[name]
-                try:
-                    document = renderer.apply_overrides(documents[renderer.data_key], overrides)
-                except ValueError as exc:
-                    problems.append(f"{OVERRIDES_KEY}: {exc} (not applied to {renderer.data_key})")
-                    continue
-                except Exception as exc:  # a bug in the renderer, not in the overrides
-                    raise self._render_error(name, f"apply_overrides() raised {exc!r}") from exc
-                if not isinstance(document, str):
-                    raise self._render_error(
-                        name, f"apply_overrides() returned {type(document).__name__}, not str"
-                    )
-                documents[renderer.data_key] = document
+        documents, problems = self.documents(discovered, existing)
         for text in problems:
             log.warning("%s", text)
         merge = merge_configmap(documents, self.config.output, existing, stamp)
