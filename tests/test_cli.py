@@ -275,7 +275,7 @@ def test_single_format_with_existing_applies_its_overrides(capsys, tmp_path):
     )
     path = tmp_path / "cm.yaml"
     path.write_text(yaml.safe_dump(existing))
-    code, out, err = run(
+    code, out, _ = run(
         capsys, "discover", "-f", EXAMPLE, "--existing", str(path), "-o", "holmesgpt"
     )
     assert code == 0
