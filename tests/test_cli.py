@@ -296,3 +296,28 @@ def test_single_format_reports_overrides_that_cannot_be_applied(capsys, tmp_path
     )
     assert code == 0 and "prometheus/metrics" in yaml.safe_load(out)["toolsets"]
     assert "warning: overrides.yaml: $.toolsets: expected a mapping, got int" in err
+
+
+def test_existing_must_be_the_output_configmap(capsys, tmp_path):
+    # Passing the wrong ConfigMap (say, the detector configuration) copied all
+    # its keys into the generated one as "foreign" keys, renamed.
+    path = tmp_path / "cm.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: ConfigMap\n"
+        "metadata: {name: dyntoolset-config, namespace: kubernaut-system}\n"
+        "data: {detector-config.yaml: 'detectors: {}'}\n"
+    )
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert code == 1 and out == ""
+    assert err == (
+        f"dyntoolset: {path}:document 1: ConfigMap kubernaut-system/dyntoolset-config is not "
+        f"the output ConfigMap kubernaut-system/kubernaut-toolset-config (output.name and "
+        f"output.namespace in the configuration)\n"
+    )
+
+
+def test_existing_without_name_or_namespace_is_taken_as_the_output(capsys, tmp_path):
+    path = tmp_path / "cm.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\ndata: {notes.txt: keep}\n")
+    code, out, _ = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert code == 0 and yaml.safe_load(out)["data"]["notes.txt"] == "keep"

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import yaml
 
 from dyntoolset import __version__
+from dyntoolset.config import OutputSettings
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
 from dyntoolset.discovery import DiscoveryResult
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
@@ -135,7 +136,7 @@ def _services(report: ManifestReport) -> tuple[list[Service], int]:
     return services, others
 
 
-def _load_existing(path: str) -> dict[str, Any]:
+def _load_existing(path: str, output: OutputSettings) -> dict[str, Any]:
     report = read_manifests([path])
     if report.errors:
         raise report.errors[0]
@@ -147,6 +148,18 @@ def _load_existing(path: str) -> dict[str, Any]:
         raise ManifestError(
             maps[0].source, f"invalid ConfigMap: {'; '.join(problems)}", maps[0].position
         )
+    # A file without name or namespace (hand-written) is taken as the output.
+    meta = maps[0].obj.get("metadata") or {}
+    name = meta.get("name") or output.name
+    namespace = meta.get("namespace") or output.namespace
+    if (name, namespace) != (output.name, output.namespace):
+        raise ManifestError(
+            maps[0].source,
+            f"ConfigMap {namespace}/{name} is not the output ConfigMap "
+            f"{output.namespace}/{output.name} (output.name and output.namespace in the "
+            f"configuration)",
+            maps[0].position,
+        )
     return maps[0].obj
 
 
@@ -156,7 +169,7 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         known = ", ".join(["configmap", *engine.renderers])
         print(f"dyntoolset: unknown output {args.output!r}; choose one of: {known}", file=err)
         return EXIT_USAGE
-    existing = _load_existing(args.existing) if args.existing else None
+    existing = _load_existing(args.existing, engine.config.output) if args.existing else None
     report = read_manifests(args.paths)
     services, others = _services(report)
     result = engine.discover(services)
