@@ -257,3 +257,46 @@ def test_host_patterns_follow_holmesgpts_rules(pattern: str, ok: bool) -> None:
 def test_build_document_is_what_gets_serialised() -> None:
     items = realistic()
     assert yaml.safe_load(HolmesGPTRenderer().render(items)) == build_document(items)
+
+
+@pytest.mark.parametrize(
+    ("entry", "where"),
+    [
+        (
+            {"config": {"headers": {"X-Scope.OrgID": "team-a"}}},
+            "$.toolsets.grafana/loki.config.headers",
+        ),
+        (
+            {"config": {"instances": [{"name": "a", "x.y": 1}]}},
+            "$.toolsets.grafana/loki.config.instances[0]",
+        ),
+    ],
+)
+def test_overrides_with_a_dotted_key_are_refused(entry: dict[str, Any], where: str) -> None:
+    """HolmesGPT reads the file with benedict, which refuses the *whole file* over one
+    key containing '.': applied, such an override would cost the agent every toolset.
+    It is refused instead (the engine then writes the document without overrides and
+    reports the problem)."""
+    document = HolmesGPTRenderer().render(realistic())
+    with pytest.raises(ValueError, match=r"contains '\.'") as raised:
+        HolmesGPTRenderer().apply_overrides(document, {"toolsets": {"grafana/loki": entry}})
+    assert str(raised.value).startswith(where)
+
+
+def test_an_override_toolset_name_with_a_dot_is_refused() -> None:
+    document = HolmesGPTRenderer().render(realistic())
+    with pytest.raises(ValueError, match=r"^\$\.toolsets: key 'my\.toolset' contains '\.'"):
+        HolmesGPTRenderer().apply_overrides(
+            document, {"toolsets": {"my.toolset": {"type": "http", "enabled": True}}}
+        )
+
+
+def test_overrides_without_dots_still_apply() -> None:
+    document = HolmesGPTRenderer().render(realistic())
+    merged = yaml.safe_load(
+        HolmesGPTRenderer().apply_overrides(
+            document,
+            {"toolsets": {"grafana/loki": {"config": {"headers": {"X-Scope-OrgID": "team-a"}}}}},
+        )
+    )
+    assert merged["toolsets"]["grafana/loki"]["config"]["headers"] == {"X-Scope-OrgID": "team-a"}

@@ -113,6 +113,12 @@ class HolmesGPTRenderer(Renderer):
         for name, entry in wanted.items():
             if not isinstance(name, str) or not (entry is None or isinstance(entry, dict)):
                 raise ValueError(f"$.toolsets.{name}: expected a mapping or null")
+        # HolmesGPT reads the file with benedict, whose "." keypath separator
+        # makes it refuse the *whole file* over one dotted key: applied, such an
+        # override would cost the agent every toolset, generated ones included.
+        problem = _dotted_key(wanted, "$.toolsets")
+        if problem:
+            raise ValueError(problem)
         data = yaml.safe_load(document)
         toolsets: dict[str, Any] = data["toolsets"]
         if wanted and list(toolsets) == [PLACEHOLDER_NAME]:
@@ -125,6 +131,26 @@ class HolmesGPTRenderer(Renderer):
         if not toolsets:  # everything removed: HolmesGPT cannot load an empty file
             toolsets[PLACEHOLDER_NAME] = _placeholder()
         return _dump(data)
+
+
+def _dotted_key(value: Any, path: str) -> str | None:
+    """Where ``value`` holds a mapping key containing ``.``, as a problem text, or ``None``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "." in key:
+                return (
+                    f"{path}: key {key!r} contains '.', and HolmesGPT refuses the whole "
+                    f"file over such a key"
+                )
+            problem = _dotted_key(item, f"{path}.{key}")
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _dotted_key(item, f"{path}[{index}]")
+            if problem:
+                return problem
+    return None
 
 
 def _deep_merge(base: Any, override: Any) -> Any:
