@@ -15,6 +15,7 @@ from dyntoolset.detectors._common import (
     NAME,
     BuiltinDetector,
     component_label,
+    from_chart,
     scheme_of,
 )
 from dyntoolset.hookspecs import hookimpl
@@ -45,7 +46,11 @@ def _is_elasticsearch(service: Service) -> bool:
         return eck_type == "elasticsearch" and service.name.endswith(_ECK_HTTP_SUFFIX)
     if labels.get("chart") == _ELASTIC_CHART and APP in labels:
         return True
-    if (labels.get(NAME) or labels.get(APP)) == "elasticsearch":
+    if (labels.get(NAME) or labels.get(APP)) == "elasticsearch" or from_chart(
+        labels, "elasticsearch"
+    ):
+        # The chart label also finds Bitnami elasticsearch with a nameOverride
+        # (its name label is then the override).
         return component_label(labels) in _CLIENT_COMPONENTS
     return False
 

@@ -15,6 +15,7 @@ from dyntoolset.detectors._common import (
     PART_OF,
     BuiltinDetector,
     component_label,
+    from_chart,
     scheme_of,
 )
 from dyntoolset.hookspecs import hookimpl
@@ -46,12 +47,14 @@ class JaegerDetector(BuiltinDetector):
         labels = service.labels
         if not labels or not service.ports or service.type == "ExternalName":
             return None
-        # Charts: app.kubernetes.io/name=jaeger. Operator: app=jaeger with
+        # Charts: app.kubernetes.io/name=jaeger (with a nameOverride, only the
+        # chart label jaeger-<version> says so). Operator: app=jaeger with
         # app.kubernetes.io/name=<instance>-query. Bitnami: also part-of=jaeger.
         if not (
             labels.get(NAME) == "jaeger"
             or labels.get(APP) == "jaeger"
             or labels.get(PART_OF) == "jaeger"
+            or from_chart(labels, "jaeger")
         ):
             return None
         component = component_label(labels)
