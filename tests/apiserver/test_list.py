@@ -180,3 +180,75 @@ def test_list_items_are_shaped_as_on_the_wire(apiserver: ApiServer) -> None:
     assert body["kind"] == "ConfigMapList" and body["apiVersion"] == "v1"
     assert "kind" not in body["items"][0] and "apiVersion" not in body["items"][0]
     assert body["items"][0]["metadata"]["name"] == "a"
+
+
+# Upstream's ValidateListOptions / ListReadConsistency (apimachinery, apiserver storage).
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"resource_version_match": "NotOlderThan"},
+            'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ),
+        (
+            {"resource_version_match": "Exact", "resource_version": "0"},
+            'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+            'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+        ),
+        (
+            {"resource_version_match": "Newest", "resource_version": "5"},
+            'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: '
+            '"Newest": supported values: "Exact", "NotOlderThan", ""',
+        ),
+        (
+            {"resource_version_match": "Nope"},
+            'ListOptions.meta.k8s.io "" is invalid: [resourceVersionMatch: Forbidden: '
+            "resourceVersionMatch is forbidden unless resourceVersion is provided, "
+            'resourceVersionMatch: Unsupported value: "Nope": supported values: '
+            '"Exact", "NotOlderThan", ""]',
+        ),
+        (
+            {"resource_version_match": "NotOlderThan", "watch": True},
+            'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ),
+    ],
+)
+def test_invalid_list_options_are_422(
+    v1: client.CoreV1Api, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ApiException) as caught:
+        v1.list_namespaced_config_map("default", **options)  # type: ignore[arg-type]
+    assert caught.value.status == 422
+    body = json.loads(caught.value.body)
+    assert (body["reason"], body["code"], body["message"]) == ("Invalid", 422, message)
+    assert body["details"]["kind"] == "ListOptions"
+    assert body["details"]["group"] == "meta.k8s.io"
+    assert {c["field"] for c in body["details"]["causes"]} == {"resourceVersionMatch"}
+
+
+def test_match_with_continue_is_422_and_resource_version_with_continue_400(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
+    for name in "abc":
+        apiserver.create(configmap(name))
+    first = v1.list_namespaced_config_map("default", limit=1)
+    token = first.metadata._continue
+    rv = first.metadata.resource_version
+    with pytest.raises(ApiException) as caught:
+        v1.list_namespaced_config_map(
+            "default", limit=1, _continue=token, resource_version=rv, resource_version_match="Exact"
+        )
+    assert caught.value.status == 422
+    assert "resourceVersionMatch is forbidden when continue is provided" in caught.value.body
+    with pytest.raises(ApiException) as caught:
+        v1.list_namespaced_config_map("default", limit=1, _continue=token, resource_version=rv)
+    assert caught.value.status == 400
+    assert json.loads(caught.value.body)["message"] == (
+        "specifying resource version is not allowed when using continue"
+    )
+    # resourceVersion "0" with a continue token is tolerated, as upstream.
+    assert names(
+        v1.list_namespaced_config_map("default", limit=1, _continue=token, resource_version="0")
+    ) == ["b"]

@@ -155,6 +155,77 @@ def _decode_continue(token: str) -> tuple[int, Key]:
     return rv, (namespace, name)
 
 
+def check_list_options(query: dict[str, str], watch: bool) -> None:
+    """Refuse what upstream's ``ValidateListOptions`` and list storage refuse.
+
+    ``resourceVersionMatch`` needs a ``resourceVersion``, is not allowed with a
+    continue token, must be ``Exact`` or ``NotOlderThan`` (``Exact`` not with
+    version 0) and, on a watch, needs ``sendInitialEvents`` (not served here):
+    422 ``Invalid`` on ``ListOptions.meta.k8s.io``. A continue token with a
+    ``resourceVersion`` other than ``0`` is a 400.
+    """
+    match = query.get("resourceVersionMatch") or ""
+    rv = query.get("resourceVersion") or ""
+    token = query.get("continue") or ""
+    causes: list[tuple[str, str]] = []  # (reason, message)
+    if match and watch:
+        causes.append(
+            (
+                "FieldValueForbidden",
+                "Forbidden: resourceVersionMatch is forbidden for watch unless "
+                "sendInitialEvents is provided",
+            )
+        )
+    elif match:
+        if not rv:
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion "
+                    "is provided",
+                )
+            )
+        if token:
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    "Forbidden: resourceVersionMatch is forbidden when continue is provided",
+                )
+            )
+        if match not in ("Exact", "NotOlderThan"):
+            causes.append(
+                (
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{match}": supported values: "Exact", "NotOlderThan", ""',
+                )
+            )
+        if match == "Exact" and rv == "0":
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                )
+            )
+    if causes:
+        errors = [f"resourceVersionMatch: {message}" for _, message in causes]
+        summary = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+        raise ApiError(
+            422,
+            "Invalid",
+            f'ListOptions.meta.k8s.io "" is invalid: {summary}',
+            {
+                "group": "meta.k8s.io",
+                "kind": "ListOptions",
+                "causes": [
+                    {"reason": reason, "message": message, "field": "resourceVersionMatch"}
+                    for reason, message in causes
+                ],
+            },
+        )
+    if token and not watch and rv not in ("", "0"):
+        raise bad_request("specifying resource version is not allowed when using continue")
+
+
 def _status_success(res: ResourceType, obj: dict[str, Any] | None) -> dict[str, Any]:
     details: dict[str, Any] = {"kind": res.plural}
     if res.group:
@@ -627,6 +698,7 @@ class Handler(BaseHTTPRequestHandler):
     ) -> dict[str, Any]:
         store = self.emulator.store
         labels, field_reqs = self._selected(res, namespace, query)
+        check_list_options(query, watch=False)
         try:
             limit = int(query.get("limit") or 0)
         except ValueError:
@@ -733,6 +805,7 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emulator
         store = emu.store
         labels, field_reqs = self._selected(res, namespace, query)
+        check_list_options(query, watch=True)
         bookmarks = query.get("allowWatchBookmarks", "").lower() in _TRUE
         try:
             timeout = (
