@@ -290,3 +290,50 @@ def test_backoff_delay_doubles_caps_and_jitters() -> None:
             assert full / 2 <= backoff_delay(retry, 0.2, 2.0, rng) <= full
     values = {round(backoff_delay(3, 0.2, 2.0, rng), 6) for _ in range(20)}
     assert len(values) > 10  # jittered, not a fixed schedule
+
+
+def _endless(server: Backend, line: bytes, repeat: bytes) -> Any:
+    """Send ``line`` then ``repeat`` over and over, as fast as the client reads."""
+
+    def script(_i: int, handler: Any) -> None:
+        handler.wfile.write(line)
+        sent = len(line)
+        try:
+            while not server.stopping.is_set() and sent < 64 * 1024 * 1024:
+                handler.wfile.write(repeat)
+                sent += len(repeat)
+        finally:
+            with server.lock:
+                server.bytes_sent += sent
+
+    return script
+
+
+@pytest.mark.parametrize(
+    "line, repeat",
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Endless: ", b"a" * 4096),  # one header that never ends
+        (b"HTTP/1.1 200 OK\r\n", b"X-More: y\r\n" * 64),  # headers that never end
+        (b"HTTP/1.1 200 ", b"O" * 4096),  # a status line that never ends
+    ],
+)
+def test_an_endless_header_is_cut(
+    backend: Callable[..., Backend], line: bytes, repeat: bytes
+) -> None:
+    server = backend()
+    server.script = _endless(server, line, repeat)
+    started = time.monotonic()
+    health = run(discovered(port=server.port), timeout=5.0, retries=1)
+    # Refused by the parser's line and header limits, well before the timeout.
+    assert health.reason == "connection_error", health
+    assert time.monotonic() - started < 4.0
+    assert len(server.requests) == 2  # retried once, as a connection error is
+
+
+def test_a_stalled_tls_handshake_times_out(black_hole: Callable[..., BlackHole]) -> None:
+    hole = black_hole()  # the TCP connection completes (backlog); no ServerHello ever comes
+    started = time.monotonic()
+    health = run(discovered(port=hole.port, scheme="https"), timeout=0.3, retries=1)
+    assert (health.healthy, health.reason) == (False, "timeout"), health
+    assert time.monotonic() - started < 3.0  # two attempts of 0.3 s, not a hang
+    assert hole.saw_connection()
