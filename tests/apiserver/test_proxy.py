@@ -34,7 +34,14 @@ class Backend(BaseHTTPRequestHandler):
         }
         status = 500 if self.path.startswith("/broken") else 200
         payload = json.dumps(received).encode()
-        self.send_response(status)
+        if self.path.startswith("/redirect"):
+            status = 302
+            self.send_response(status)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Retry-After", "7")
+        else:
+            self.send_response(status)
+        self.send_header("X-Backend", "yes")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -50,7 +57,6 @@ def backend() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-    server.server_close()
     server.server_close()
 
 
@@ -107,6 +113,20 @@ def test_backend_status_is_passed_through(prometheus: None, v1: client.CoreV1Api
         v1.connect_get_namespaced_service_proxy_with_path("prometheus:9090", "monitoring", "broken")
     assert caught.value.status == 500
     assert json.loads(caught.value.body)["path"] == "/broken"
+
+
+def test_backend_headers_are_passed_through(prometheus: None, apiserver: ApiServer) -> None:
+    # As the real proxy (httputil.ReverseProxy): the backend's headers reach the
+    # client, minus hop-by-hop ones; a redirect is passed on, not followed.
+    pool = apiserver.api_client.rest_client.pool_manager
+    url = f"{apiserver.url}/api/v1/namespaces/monitoring/services/prometheus:9090/proxy/redirect"
+    response = pool.request("GET", url, redirect=False, retries=False)
+    assert response.status == 302
+    assert response.headers["Location"] == "http://169.254.169.254/latest/meta-data/"
+    assert response.headers["Retry-After"] == "7"
+    assert response.headers["X-Backend"] == "yes"
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers.get("Connection", "").lower() != "close"  # not the backend's
 
 
 def test_missing_service_is_404(apiserver: ApiServer, v1: client.CoreV1Api) -> None:

@@ -322,3 +322,18 @@ def test_no_worker_outlives_a_round_cut_during_a_dripping_body(
         assert _wait_for_no_health_threads() == []
     finally:
         client.close()
+
+
+def test_302_to_metadata_through_the_proxy_is_not_followed(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    from tests.health._servers import reply
+
+    server = backend(lambda _i, h: reply(h, 302, b"", {"Location": "http://169.254.169.254/"}))
+    add_service(apiserver)
+    apiserver.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{server.port}")
+    health = check(apiserver, discovered(), retries=2)
+    assert (health.healthy, health.reason) == (False, "http_status")
+    assert "302" in health.detail and "169.254.169.254" in health.detail
+    assert len(server.requests) == 1  # a 3xx is not retried, and not followed
+    assert [r.path for r in proxied(apiserver)] == [PROXY_PATH]

@@ -12,7 +12,7 @@ import select
 import socket
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,25 @@ _HOP_HEADERS = frozenset(
         "authorization",
         "host",
         "content-length",
+    }
+)
+# Backend response headers the proxy does not pass on: hop-by-hop ones, and those
+# this server sets itself.
+_RESPONSE_SKIP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "content-type",
+        "date",
+        "server",
     }
 )
 _PATCH_TYPES = (
@@ -456,12 +475,13 @@ class Handler(BaseHTTPRequestHandler):
         content_type: str,
         headers: dict[str, str] | None = None,
         truncate: bool = False,
+        extra_headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._record(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
+        for name, value in [*(headers or {}).items(), *extra_headers]:
             self.send_header(name, value)
         self.end_headers()
         if truncate or self._drop:
@@ -1026,10 +1046,13 @@ class Handler(BaseHTTPRequestHandler):
                     payload = response.read()
                 ctype = response.getheader("Content-Type") or "application/octet-stream"
                 status = response.status
+                passed = [
+                    (k, v) for k, v in response.getheaders() if k.lower() not in _RESPONSE_SKIP
+                ]
             finally:
                 conn.close()
         except OSError as exc:
             raise ApiError(
                 503, "ServiceUnavailable", f"error trying to reach service: {exc}"
             ) from None
-        self._send_raw(status, payload if method != "HEAD" else b"", ctype)
+        self._send_raw(status, payload if method != "HEAD" else b"", ctype, extra_headers=passed)
