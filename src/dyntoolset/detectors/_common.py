@@ -48,12 +48,11 @@ def from_chart(labels: Mapping[str, str], chart: str) -> bool:
     The version must follow directly, so ``prometheus`` does not match
     ``prometheus-pushgateway-2.15.0``.
     """
-    prefix = chart + "-"
-    for key in (HELM_CHART, LEGACY_CHART):
-        value = labels.get(key, "")
-        if value.startswith(prefix) and value[len(prefix) : len(prefix) + 1].isdigit():
-            return True
-    return False
+    value = labels.get(HELM_CHART) or labels.get(LEGACY_CHART)
+    if not value or not value.startswith(chart):
+        return False
+    end = len(chart)
+    return value[end : end + 1] == "-" and value[end + 1 : end + 2].isdigit()
 
 
 def name_label(labels: Mapping[str, str]) -> str:

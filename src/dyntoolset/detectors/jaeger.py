@@ -47,6 +47,10 @@ class JaegerDetector(BuiltinDetector):
         labels = service.labels
         if not labels or not service.ports or service.type == "ExternalName":
             return None
+        # The component first: it rules out almost every Service cheaply.
+        component = component_label(labels)
+        if component not in _QUERY_COMPONENTS and component != _ALL_IN_ONE:
+            return None  # collector, agent, ingester, hotrod, any other product
         # Charts: app.kubernetes.io/name=jaeger (with a nameOverride, only the
         # chart label jaeger-<version> says so). Operator: app=jaeger with
         # app.kubernetes.io/name=<instance>-query. Bitnami: also part-of=jaeger.
@@ -57,16 +61,13 @@ class JaegerDetector(BuiltinDetector):
             or from_chart(labels, "jaeger")
         ):
             return None
-        component = component_label(labels)
         if component in _QUERY_COMPONENTS:
             # Headless is accepted: the chart's all-in-one query Service is
             # headless and is the only way to reach the query API.
             port = choose_port(service, _PORT_NAMES, _PORT_NUMBERS)
-        elif component == _ALL_IN_ONE:
-            # Never fall back to the first port here: it is a UDP agent port.
-            port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)
         else:
-            return None  # collector, agent, ingester, hotrod, ...
+            # All-in-one: never fall back to the first port, a UDP agent port.
+            port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)
         if port is None:
             return None
         return self.discovered(service, port, ctx, scheme=scheme_of(service, port))
