@@ -337,3 +337,25 @@ def test_302_to_metadata_through_the_proxy_is_not_followed(
     assert "302" in health.detail and "169.254.169.254" in health.detail
     assert len(server.requests) == 1  # a 3xx is not retried, and not followed
     assert [r.path for r in proxied(apiserver)] == [PROXY_PATH]
+
+
+def test_1gb_body_through_the_proxy_is_cut_by_the_cap(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    import time
+
+    server = backend()
+    server.script = server.huge(200)
+    add_service(apiserver)
+    apiserver.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{server.port}")
+    started = time.monotonic()
+    health = check(apiserver, discovered(), timeout=5.0, max_body_bytes=65536)
+    assert (health.healthy, health.reason) == (True, "ok")
+    assert time.monotonic() - started < 4.0
+    server.stop()  # ends the backend's writing loop so bytes_sent is final
+    # The API server streams the body; the checker stops reading at the cap, so
+    # what was sent is what socket buffers along the way absorbed, far from 1 GiB.
+    deadline = time.monotonic() + 3
+    while server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.bytes_sent < 64 * 1024 * 1024

@@ -1034,25 +1034,72 @@ class Handler(BaseHTTPRequestHandler):
             else http.client.HTTPConnection
         )
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+        conn = conn_cls(
+            target_split.hostname or "127.0.0.1", target_split.port, timeout=emu.proxy_timeout
+        )
         try:
-            conn = conn_cls(
-                target_split.hostname or "127.0.0.1", target_split.port, timeout=emu.proxy_timeout
-            )
             try:
                 conn.connect()
-                with self._backend_connection(conn.sock):
+            except OSError as exc:
+                raise ApiError(
+                    503, "ServiceUnavailable", f"error trying to reach service: {exc}"
+                ) from None
+            with self._backend_connection(conn.sock):
+                try:
                     conn.request(method, url, body=self._body_raw or None, headers=headers)
                     response = conn.getresponse()
-                    payload = response.read()
-                ctype = response.getheader("Content-Type") or "application/octet-stream"
-                status = response.status
-                passed = [
-                    (k, v) for k, v in response.getheaders() if k.lower() not in _RESPONSE_SKIP
-                ]
-            finally:
-                conn.close()
-        except OSError as exc:
-            raise ApiError(
-                503, "ServiceUnavailable", f"error trying to reach service: {exc}"
-            ) from None
-        self._send_raw(status, payload if method != "HEAD" else b"", ctype, extra_headers=passed)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise ApiError(
+                        503, "ServiceUnavailable", f"error trying to reach service: {exc}"
+                    ) from None
+                self._relay(response, method)
+        finally:
+            conn.close()
+
+    def _relay(self, response: http.client.HTTPResponse, method: str) -> None:
+        """Stream the backend's answer to the client as it comes, as the real proxy does.
+
+        The body is not buffered: a client that stops reading (a health check at
+        its body cap) stops the backend too, once socket buffers are full. A
+        backend that fails mid-body cuts the client's connection.
+        """
+        ctype = response.getheader("Content-Type") or "application/octet-stream"
+        passed = [(k, v) for k, v in response.getheaders() if k.lower() not in _RESPONSE_SKIP]
+        if method == "HEAD" or self._drop:
+            # A drop fault cuts the (buffered) answer halfway, as for any request.
+            try:
+                payload = response.read() if method != "HEAD" else b""
+            except (OSError, http.client.HTTPException) as exc:
+                raise ApiError(
+                    503, "ServiceUnavailable", f"error trying to reach service: {exc}"
+                ) from None
+            self._send_raw(response.status, payload, ctype, extra_headers=passed)
+            return
+        self._record(response.status)
+        self.send_response(response.status)
+        self.send_header("Content-Type", ctype)
+        length = response.length  # None when the backend streams chunked or until close
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        for name, value in passed:
+            self.send_header(name, value)
+        self.end_headers()
+        while True:
+            try:
+                data = response.read1(65536)
+            except (OSError, http.client.HTTPException):
+                self._abort()  # the backend failed mid-body: so does the answer
+                return
+            if not data:
+                break
+            if length is None:
+                self._chunk(data)
+            else:
+                self.wfile.write(data)
+        if response.length:  # fewer bytes than announced
+            self._abort()
+            return
+        if length is None:
+            self._end_stream()
