@@ -345,7 +345,9 @@ def test_deadline_cuts_a_round_short(black_hole: Callable[..., BlackHole]) -> No
     started = time.monotonic()
     results = c.check([discovered(f"h{i}", port=hole.port) for i in range(40)])
     elapsed = time.monotonic() - started
-    assert elapsed < 0.9, elapsed
+    # Ends at its 0.5 s deadline (slack for a loaded 2-core CI machine), not after
+    # the 10 batches x 3 attempts x 5 s the black-holed checks would take.
+    assert elapsed < 2.0, elapsed
     statuses = [r.health for r in results]
     assert all(s is not None and not s.healthy and s.reason == "timeout" for s in statuses)
     details = [s.detail for s in statuses if s]

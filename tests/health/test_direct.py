@@ -154,7 +154,8 @@ def test_dripping_headers_cannot_stretch_the_timeout(backend: Callable[..., Back
     started = time.monotonic()
     health = run(discovered(port=server.port), timeout=0.4)
     assert health.reason == "timeout"
-    assert time.monotonic() - started < 1.0
+    # One 0.4 s attempt (slack for a loaded machine), not the 4.6 s of dripping.
+    assert time.monotonic() - started < 2.0
 
 
 def test_black_hole_times_out(black_hole: Callable[..., BlackHole]) -> None:
