@@ -259,3 +259,47 @@ def test_control_characters_in_a_manifest_are_an_error(tmp_path):
         "special characters are not allowed"
     ]
     assert names == ["prom"]
+
+
+def test_json_is_read_like_yaml(tmp_path):
+    # JSON (what 'kubectl get -o json' prints) takes a fast path; it must give
+    # the same objects, BOM and CRLF included.
+    listing = {"apiVersion": "v1", "kind": "List", "items": [SVC, {**SVC, "kind": "Endpoints"}]}
+    text = json.dumps(listing, indent=2).replace("\n", "\r\n")
+    (tmp_path / "a.json").write_text("\ufeff" + text, encoding="utf-8")
+    (tmp_path / "a.yaml").write_text(text)  # JSON is YAML: the same text, read as YAML
+    fast = read_manifests([str(tmp_path / "a.json")])
+    assert fast.errors == []
+    assert [o.obj for o in fast.objects] == listing["items"]
+    report = read_manifests([str(tmp_path / "a.yaml")])
+    assert [o.obj for o in report.objects] == [o.obj for o in fast.objects]
+    assert [o.position for o in fast.objects] == ["document 1 items[0]", "document 1 items[1]"]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            '{"kind": "Service",\n "metadata": {"name": "a"},\n "kind": "ConfigMap"}',
+            "line 3 column 2: invalid YAML: found duplicate key 'kind'",
+        ),
+        ("[" * 3000 + "]" * 3000, "line 1 column 101: invalid YAML: nested deeper than 100 levels"),
+        ("[" * 150 + "]" * 150, "line 1 column 101: invalid YAML: nested deeper than 100 levels"),
+        (
+            '{"kind": "List", "items": '
+            + '[{"kind": "List", "items": ' * 60
+            + "[]"
+            + "}]" * 60
+            + "}",
+            "line 1 column 1351: invalid YAML: nested deeper than 100 levels",
+        ),
+        (
+            '{"kind": "Service", "metadata": ',
+            "line 1 column 33: invalid YAML: expected the node content, but found '<stream end>'",
+        ),
+    ],
+)
+def test_bad_json_is_reported_as_precisely_as_yaml(tmp_path, text, error):
+    errors, names = _errors(tmp_path, "bad.json", text)
+    assert errors == [error]
+    assert names == ["prom"]

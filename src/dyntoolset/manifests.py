@@ -7,6 +7,7 @@ with the file and position; they never stop the other files from loading.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,7 +17,12 @@ import attrs
 import yaml
 
 from dyntoolset.errors import ManifestError
-from dyntoolset.strict import BoundedLoader, yaml_error_location, yaml_error_message
+from dyntoolset.strict import (
+    MAX_YAML_DEPTH,
+    BoundedLoader,
+    yaml_error_location,
+    yaml_error_message,
+)
 
 #: Manifests larger than this are refused (a cluster dump of 50,000 Services
 #: is about 100 MB of YAML).
@@ -131,6 +137,48 @@ def _flatten(
     report.objects.append(ManifestObject(source, position, item))
 
 
+_NOT_JSON = object()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise ValueError("duplicate key")  # the YAML reader says which, and where
+    return mapping
+
+
+def _fast_json(text: str) -> Any:
+    """``text`` parsed as one JSON document, or ``_NOT_JSON``.
+
+    ``kubectl get -o json`` output parses about 50 times faster with the json
+    module than with PyYAML. Anything the fast path does not accept (YAML,
+    malformed or duplicate-keyed JSON, nesting near the YAML depth cap) goes
+    through the YAML reader, which reports it with its position.
+    """
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if not stripped.startswith(("{", "[")):
+        return _NOT_JSON
+    try:
+        document = json.loads(stripped, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+    return _NOT_JSON if _deeper_than(document, MAX_YAML_DEPTH - 1) else document
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (iteratively: no recursion)."""
+    stack = [(document, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
     """Parse one file's text (YAML, of which JSON is a subset) into ``report``.
 
@@ -139,6 +187,10 @@ def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
     """
     if len(text) > MAX_MANIFEST_BYTES:
         report.errors.append(ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes"))
+        return
+    document = _fast_json(text)
+    if document is not _NOT_JSON:
+        _flatten(document, source, "document 1", report, set())
         return
     loader = None
     index = 0
