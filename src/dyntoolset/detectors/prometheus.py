@@ -111,6 +111,9 @@ _THANOS_QUERY_NAMES = frozenset({"thanos-query", "thanos-query-frontend"})
 # ``app: <name>-prometheus`` and no app.kubernetes.io/name: kube-prometheus-stack
 # and its predecessor stable/prometheus-operator (``chart`` label prefix).
 _OPERATOR_STACK_CHARTS = ("kube-prometheus-stack", "prometheus-operator")
+# app.kubernetes.io/part-of of everything OpenShift's cluster-monitoring-operator
+# deploys (openshift/cluster-monitoring-operator assets/).
+_OPENSHIFT_MONITORING = "openshift-monitoring"
 
 
 def _flavor(service: Service) -> _Flavor | None:
@@ -189,7 +192,15 @@ class PrometheusDetector(BuiltinDetector):
         # a ClusterIP Service of the same server.
         if service.is_headless and not flavor.headless_ok:
             return None
-        if flavor.require_known_port:
+        if service.labels.get(PART_OF) == _OPENSHIFT_MONITORING:
+            # OpenShift's cluster monitoring puts kube-rbac-proxy in front of
+            # every port and documents what each one serves: only "web" serves
+            # the query API (prometheus-k8s, thanos-querier). The user-workload
+            # Prometheus has none: 9091 "metrics" is /metrics only, 9092
+            # /federate, 10902 the sidecar's /metrics (queries go through
+            # thanos-querier), so neither a number nor the first port may do.
+            port = service.port_named("web")
+        elif flavor.require_known_port:
             port = service.port_named(*flavor.port_names) or service.port_numbered(
                 *flavor.port_numbers
             )
