@@ -420,3 +420,23 @@ def test_a_plugin_whose_settings_need_arguments_is_skipped_and_the_rest_run(tmp_
     assert [f.plugin for f in plugins.failures] == ["needs-config"]
     config = load_config(None, plugins)  # the others still run, with the defaults
     assert sorted(config.detectors) == BUILTIN_DETECTORS
+
+
+def test_entry_points_may_name_an_object_in_a_module(tmp_path):
+    # 'module:object' is the standard entry-point form (pluggy's own loader
+    # accepts it); it used to fail with "No module named 'x_mod:plugin'".
+    source = "import types\n\nplugin = types.SimpleNamespace()\n" + detector_module("x", "obj")
+    source += "\nplugin.register_detectors = register_detectors\n"
+    dists = [
+        fake_distribution(
+            tmp_path, "obj-plugin", {"obj": "obj_mod:plugin"}, modules={"obj_mod": source}
+        ),
+        fake_distribution(tmp_path, "typo-plugin", {"typo": "obj_mod:nope"}, modules={}),
+    ]
+    specs, _ = find_plugins(dists)
+    with on_sys_path(tmp_path):
+        plugins = load_plugins(specs, environ={})
+    assert list(plugins.detectors) == ["obj"]
+    assert [(f.plugin, f.reason) for f in plugins.failures] == [
+        ("typo", "import failed: AttributeError(\"module 'obj_mod' has no attribute 'nope'\")")
+    ]

@@ -334,7 +334,7 @@ def load_plugins(
             log.info("not loading plugin %s from %s (not pinned)", spec.name, spec.distribution)
             continue
         try:
-            module = importer(spec.value)
+            module = _load_entry_point(spec.value, importer)
         except Exception as exc:  # noqa: BLE001 - any import error is the plugin's failure
             _fail(
                 plugin_set, PluginLoadError(spec.name, spec.distribution, f"import failed: {exc!r}")
@@ -342,6 +342,15 @@ def load_plugins(
             continue
         register(plugin_set, module, spec.name, spec.distribution, spec.dist_version)
     return plugin_set
+
+
+def _load_entry_point(value: str, importer: Callable[[str], ModuleType]) -> object:
+    """The object an entry-point value names: ``module`` or ``module:attr.attr``."""
+    module_name, _, attributes = value.partition(":")
+    target: object = importer(module_name.strip())
+    for attribute in filter(None, attributes.strip().split(".")):
+        target = getattr(target, attribute)
+    return target
 
 
 def register(
