@@ -164,3 +164,23 @@ def test_engine_handles_any_number_of_services(count):
     assert result.discovered == sorted(
         result.discovered, key=lambda d: (d.service.namespace, d.service.name)
     )
+
+
+def test_a_detector_failing_everywhere_logs_once_with_its_traceback_then_a_count(caplog):
+    # One ERROR line per Service meant tens of thousands of lines per cycle
+    # for one broken plugin, none of them with a traceback to debug it.
+    caplog.set_level(logging.DEBUG, logger="dyntoolset.discovery")
+    services = [make_service(f"s{i:04}") for i in range(1000)]
+    result = discover(services, engine(BrokenDetector))
+    assert result.detectors["broken"].errors == 1000 and len(result.failures) == 1000
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "detector broken failed on Service default/s0000: RuntimeError('boom')",
+        "detector broken failed on 1000 Services in this run (the first is logged above "
+        "with its traceback; the others at debug level)",
+    ]
+    assert errors[0].exc_info is not None
+    debug = [
+        r for r in caplog.records if r.levelno == logging.DEBUG and "failed on" in r.getMessage()
+    ]
+    assert len(debug) == 999

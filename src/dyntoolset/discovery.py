@@ -155,10 +155,19 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
             except InvalidService as exc:
                 invalid = Skip(key, "invalid", active.name, exc.reason)
                 break
-            except Exception as exc:  # noqa: BLE001 - a broken detector must not stop the run
+            except Exception as exc:  # a broken detector must not stop the run
                 stat.errors += 1
                 failures.append(DetectorFailure(active.name, key, repr(exc)))
-                log.error("detector %s failed on Service %s: %r", active.name, key, exc)
+                # A broken detector usually fails on every Service: the first
+                # failure with its traceback, the rest counted (see below).
+                log.log(
+                    logging.ERROR if stat.errors == 1 else logging.DEBUG,
+                    "detector %s failed on Service %s: %r",
+                    active.name,
+                    key,
+                    exc,
+                    exc_info=stat.errors == 1,
+                )
                 continue
             finally:
                 stat.seconds += clock() - t0
@@ -180,6 +189,14 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
                 skip.reason,
                 f", detector {skip.detector}" if skip.detector else "",
                 skip.detail,
+            )
+    for name, stat in stats.items():
+        if stat.errors > 1:
+            log.error(
+                "detector %s failed on %d Services in this run (the first is logged above "
+                "with its traceback; the others at debug level)",
+                name,
+                stat.errors,
             )
     return DiscoveryResult(
         discovered=found_list,
