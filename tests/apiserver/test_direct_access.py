@@ -131,3 +131,35 @@ def test_seed_manifests(apiserver: ApiServer, tmp_path: Path) -> None:
     assert any("already exists" in p for p in problems)
     assert apiserver.get("services", "monitoring", "prom") is not None
     assert apiserver.get("configmaps", "ops", "cm")["data"] == {"a": "b"}  # type: ignore[index]
+
+
+def test_a_burst_of_new_connections_is_not_stalled(apiserver: ApiServer) -> None:
+    """Parallel clients (a health-check round, a controller's workers) open many
+    connections at once; a short listen backlog drops their SYNs, and each
+    dropped one costs a 1 s retransmission. The handshake is the kernel's, so
+    this holds on a loaded machine too."""
+    import socket
+    import threading
+    import time
+
+    clients = 96
+    barrier = threading.Barrier(clients)
+    slowest: list[float] = []
+    lock = threading.Lock()
+
+    def connect() -> None:
+        barrier.wait()
+        started = time.monotonic()
+        sock = socket.create_connection(("127.0.0.1", apiserver.port), timeout=5)
+        took = time.monotonic() - started
+        sock.close()
+        with lock:
+            slowest.append(took)
+
+    threads = [threading.Thread(target=connect) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(slowest) == clients
+    assert max(slowest) < 0.9, sorted(slowest)[-5:]

@@ -74,6 +74,10 @@ _MATCH_FIELDS = (
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog of 5 drops the SYNs of a burst of
+    # new connections (a health-check round, parallel workers); each costs the
+    # client a 1 s retransmission. The kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
     emulator: ApiServer
 
     def __init__(self, address: tuple[str, int], emulator: ApiServer) -> None:
