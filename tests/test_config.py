@@ -396,3 +396,19 @@ def test_control_characters_are_a_problem_not_a_traceback():
         "$: invalid YAML at line 1, column 4: unacceptable character #x0007: "
         "special characters are not allowed"
     ]
+
+
+def test_plugin_path_for_an_installed_detector_is_an_error_not_ignored(tmp_path):
+    # The installed detector used to run and the file was silently never loaded.
+    plugin = tmp_path / "mine.py"
+    plugin.write_text("raise RuntimeError('never imported')\n")
+    text = f"detectors:\n  prometheus:\n    plugin: {{path: {plugin}}}\n"
+    with pytest.raises(ConfigError) as info:
+        from dyntoolset.config import parse_and_resolve
+
+        parse_and_resolve(text, make_plugin_set(), "cfg.yaml")
+    [problem] = info.value.problems
+    assert str(problem) == (
+        "$.detectors.prometheus.plugin.path: detector 'prometheus' is already installed "
+        "(from dyntoolset); remove plugin.path, or give the detector in the file another name"
+    )

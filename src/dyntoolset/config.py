@@ -266,7 +266,17 @@ def resolve_config(
     blocks = raw.detectors or {}
     known = plugins.detectors
     for name, block in blocks.items():
-        if name not in known and not (block.plugin and block.plugin.path):
+        path = block.plugin.path if block.plugin else None
+        if path and name in known and not known[name].distribution.startswith("path:"):
+            problems.append(
+                Problem(
+                    f"$.detectors{path_segment(name)}.plugin.path",
+                    f"detector {name!r} is already installed (from "
+                    f"{known[name].distribution}); remove plugin.path, or give the detector "
+                    f"in the file another name",
+                )
+            )
+        if name not in known and not path:
             problems.append(
                 Problem(
                     f"$.detectors{path_segment(name)}",
