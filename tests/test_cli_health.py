@@ -98,3 +98,21 @@ def test_loopback_is_refused_unless_allowed(prometheus_like, tmp_path, monkeypat
     assert yaml.safe_load(out)["tools"] == []
     assert "[health: blocked" in err
     assert Healthy.paths == []  # no request left the process
+
+
+def test_a_ca_file_that_cannot_be_read_is_a_configuration_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DYNTOOLSET_LOAD_PLUGINS", "")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"health_checks: {{ca_file: {tmp_path / 'absent.pem'}}}\n")
+    manifest = tmp_path / "svc.yaml"
+    manifest.write_text(
+        "kind: Service\nmetadata: {name: p, labels: {app.kubernetes.io/name: prometheus}}\n"
+        "spec: {ports: [{port: 9090, name: web}]}\n"
+    )
+    code = main(["discover", "-f", str(manifest), "-c", str(config), "--health-check"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == (
+        f"dyntoolset: cannot run health checks: health_checks.ca_file "
+        f"'{tmp_path / 'absent.pem'}': [Errno 2] No such file or directory"
+    )

@@ -180,7 +180,13 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         # The resolver is looked up now (not bound at import) so it can be
         # swapped at its boundary, as the tests do.
-        checked = check_offline(result.discovered, engine.config, resolver=guard.system_resolver)
+        try:
+            checked = check_offline(
+                result.discovered, engine.config, resolver=guard.system_resolver
+            )
+        except ValueError as exc:  # documented: unusable ca_file or allowed_networks
+            print(f"dyntoolset: cannot run health checks: {exc}", file=err)
+            return EXIT_USAGE
         emitted = select_healthy(checked, engine.config.health_checks.include_unhealthy)
     discovered = emitted
     if args.output == "configmap":
