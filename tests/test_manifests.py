@@ -303,3 +303,13 @@ def test_bad_json_is_reported_as_precisely_as_yaml(tmp_path, text, error):
     errors, names = _errors(tmp_path, "bad.json", text)
     assert errors == [error]
     assert names == ["prom"]
+
+
+def test_an_empty_path_is_an_error_not_the_current_directory(tmp_path, monkeypatch):
+    # Path("") is ".": 'discover -f "$UNSET"' read every manifest below the
+    # working directory.
+    (tmp_path / "svc.json").write_text(json.dumps(SVC))
+    monkeypatch.chdir(tmp_path)
+    report = read_manifests([""])
+    assert report.objects == []
+    assert [str(e) for e in report.errors] == ["'': empty path"]

@@ -76,6 +76,9 @@ def _expand(paths: Iterable[str]) -> Iterator[tuple[str, str | ManifestError]]:
             else:
                 yield "<stdin>", _read("<stdin>", stdin)
             continue
+        if not raw.strip():
+            yield repr(raw), ManifestError(repr(raw), "empty path")
+            continue
         path = Path(raw)
         if not path.exists():
             yield raw, ManifestError(raw, "no such file or directory")
