@@ -359,3 +359,32 @@ def test_1gb_body_through_the_proxy_is_cut_by_the_cap(
     while server.in_flight and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.bytes_sent < 64 * 1024 * 1024
+
+
+def test_a_parallel_round_fits_the_connection_pool(
+    apiserver: ApiServer, backend: Callable[..., Backend], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The client's pool holds cpu_count * 5 connections by default (10 on a 2-core
+    # machine), fewer than the default concurrency of 32: urllib3 then discards
+    # connections with a WARNING each, every round.
+    api_client = apiserver.new_api_client()
+    api_client.configuration.connection_pool_maxsize = 4
+    api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = 4
+    server = backend(status(200))
+    items = []
+    for i in range(24):
+        add_service(apiserver, f"s{i}")
+        apiserver.register_proxy("monitoring", f"s{i}", 9090, f"http://127.0.0.1:{server.port}")
+        items.append(discovered(f"s{i}"))
+    checker = HealthChecker(
+        options(mode="apiserver-proxy", concurrency=16),
+        {"prometheus": settings(2.0, 0)},
+        api_client=api_client,
+    )
+    try:
+        with caplog.at_level("WARNING", logger="urllib3"):
+            results = checker.check(items)
+    finally:
+        api_client.close()
+    assert {r.health.reason for r in results if r.health} == {"ok"}
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")] == []

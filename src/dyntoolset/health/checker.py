@@ -231,7 +231,9 @@ class HealthChecker:
                 if api_client is None:
                     raise ValueError("health_checks.mode apiserver-proxy needs a Kubernetes client")
                 self._transport = ApiServerProxyTransport(
-                    api_client, max_body_bytes=options.max_body_bytes
+                    api_client,
+                    max_body_bytes=options.max_body_bytes,
+                    max_connections=options.concurrency,
                 )
             else:
                 self._transport = self._direct

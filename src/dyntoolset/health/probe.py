@@ -24,6 +24,7 @@ whose status the checker judges.
 from __future__ import annotations
 
 import contextlib
+import copy
 import http.client
 import io
 import json
@@ -336,9 +337,12 @@ class ApiServerProxyTransport:
 
     name = "apiserver-proxy"
 
-    def __init__(self, api_client: Any, *, max_body_bytes: int = 65536) -> None:
+    def __init__(
+        self, api_client: Any, *, max_body_bytes: int = 65536, max_connections: int = 0
+    ) -> None:
         self._client = api_client
         self._max_body = max_body_bytes
+        self._pool_manager = _pool_for(api_client, max_connections)
 
     def prepare(self, discovered: Discovered, target: Target) -> Prepared:
         """Build ``/api/v1/namespaces/{ns}/services/[https:]{name}:{port}/proxy{path}``."""
@@ -370,7 +374,7 @@ class ApiServerProxyTransport:
             url += "?" + urlencode(queries)
         deadline = time.monotonic() + timeout
         try:
-            response = client.rest_client.pool_manager.request(
+            response = (self._pool_manager or client.rest_client.pool_manager).request(
                 "GET",
                 url,
                 headers=headers,
@@ -418,6 +422,26 @@ class ApiServerProxyTransport:
         return Answer(
             status=status, body=body, location=str(response.headers.get("Location", ""))[:512]
         )
+
+
+def _pool_for(api_client: Any, max_connections: int) -> Any:
+    """A pool manager like ``api_client``'s but holding ``max_connections``, or ``None``.
+
+    The client's pool keeps ``cpu_count * 5`` connections by default; a round
+    with more checks in flight than that makes urllib3 discard the surplus
+    with a WARNING each, every round. Same configuration (host, TLS, client
+    certificate, proxy), so only the size differs; credentials still come
+    from ``api_client`` per request.
+    """
+    configuration: Any = getattr(api_client, "configuration", None)
+    size = getattr(configuration, "connection_pool_maxsize", None)
+    if not max_connections or not isinstance(size, int) or size >= max_connections:
+        return None
+    from kubernetes.client.rest import RESTClientObject
+
+    sized = copy.copy(configuration)
+    sized.connection_pool_maxsize = max_connections
+    return RESTClientObject(sized).pool_manager
 
 
 def _response_socket(response: Any) -> socket.socket | None:
