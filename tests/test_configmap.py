@@ -302,3 +302,18 @@ def test_foreign_content_survives_and_drift_is_exactly_the_edited_keys(
             assert cm["data"].get(key) == snapshot["data"].get(key)
     again = merge_configmap(after, OUT, cm, "2026-03-01T00:00:00Z")
     assert not again.changed and again.configmap == cm
+
+
+def test_binary_data_counts_towards_the_limit_as_the_api_server_counts_it():
+    # Kubernetes counts binaryData (decoded) with data against the 1 MiB; a
+    # merge that ignored it produced objects the API server then refused.
+    import base64
+
+    existing = existing_with_foreign_content()
+    blob = b"\x00" * (MAX_DATA_BYTES - 200)
+    existing["binaryData"] = {"blob.bin": base64.b64encode(blob).decode()}
+    with pytest.raises(DocumentTooLargeError) as info:
+        merge_configmap({"toolsets.yaml": "a: 1\n" * 100, "toolset.json": "{}"}, OUT, existing, T1)
+    assert info.value.size > MAX_DATA_BYTES
+    existing["binaryData"] = {"small.bin": base64.b64encode(b"\x00" * 10).decode()}
+    merge_configmap({"toolsets.yaml": "a: 1\n", "toolset.json": "{}"}, OUT, existing, T1)

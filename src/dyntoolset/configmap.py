@@ -13,6 +13,7 @@ because discovery changed is an ordinary update.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -54,9 +55,20 @@ def _document_hash(data: Mapping[str, str]) -> str:
     return content_hash(canonical)
 
 
-def data_size(data: Mapping[str, str]) -> int:
-    """Bytes of ``data`` as Kubernetes counts them (keys and values)."""
-    return sum(len(k.encode()) + len(v.encode()) for k, v in data.items())
+def data_size(data: Mapping[str, str], binary_data: Mapping[str, str] | None = None) -> int:
+    """Bytes of ``data`` and ``binaryData`` as Kubernetes counts them against 1 MiB.
+
+    Keys and values; ``binaryData`` values count decoded (they are base64 in
+    the object).
+    """
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in data.items())
+    for key, encoded in (binary_data or {}).items():
+        try:
+            value_size = len(base64.b64decode(encoded, validate=True))
+        except ValueError:  # not base64: the API server refuses it anyway
+            value_size = len(encoded.encode())
+        size += len(key.encode()) + value_size
+    return size
 
 
 @attrs.frozen
@@ -181,7 +193,7 @@ def merge_configmap(
             log.warning("keeping %s: no longer generated, but edited by someone else", key)
     data.update(generated)
 
-    size = data_size(data)
+    size = data_size(data, (existing or {}).get("binaryData"))
     if size > MAX_DATA_BYTES:
         raise DocumentTooLargeError(size, MAX_DATA_BYTES)
 
