@@ -440,3 +440,23 @@ def test_entry_points_may_name_an_object_in_a_module(tmp_path):
     assert [(f.plugin, f.reason) for f in plugins.failures] == [
         ("typo", "import failed: AttributeError(\"module 'obj_mod' has no attribute 'nope'\")")
     ]
+
+
+def test_pinning_a_distribution_that_is_not_installed_is_reported(tmp_path, caplog):
+    # A typo in DYNTOOLSET_LOAD_PLUGINS used to leave the plugin out silently.
+    dist = fake_distribution(
+        tmp_path, "one", {"one": "one_mod"}, modules={"one_mod": detector_module("a", "one")}
+    )
+    specs, _ = find_plugins([dist])
+    with on_sys_path(tmp_path):
+        plugins = load_plugins(specs, environ={"DYNTOOLSET_LOAD_PLUGINS": "one, tow"})
+    assert list(plugins.detectors) == ["one"]
+    assert [(f.plugin, f.distribution, f.reason) for f in plugins.failures] == [
+        (
+            "tow",
+            "tow",
+            "pinned in DYNTOOLSET_LOAD_PLUGINS but no installed distribution of that name "
+            "has dyntoolset plugins (found: one)",
+        )
+    ]
+    assert "pinned in DYNTOOLSET_LOAD_PLUGINS but no installed distribution" in caplog.text

@@ -327,6 +327,17 @@ def load_plugins(
         else (pinned_distributions(environ))
     )
     blocked_set = {normalize(n) for n in blocked}
+    found = {spec.distribution for spec in specs}
+    for missing in sorted((allowed or set()) - found - {BUILTIN_DISTRIBUTION}):
+        _fail(
+            plugin_set,
+            PluginLoadError(
+                missing,
+                missing,
+                f"pinned in {LOAD_PLUGINS_ENV} but no installed distribution of that name has "
+                f"dyntoolset plugins (found: {', '.join(sorted(found)) or 'none'})",
+            ),
+        )
     for spec in specs:
         if (allowed is not None and spec.distribution not in allowed) or (
             spec.distribution in blocked_set
