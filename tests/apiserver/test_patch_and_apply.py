@@ -188,13 +188,31 @@ def test_apply_conflicts_with_another_managers_value(v1: client.CoreV1Api) -> No
     assert caught.value.status == 409
     body = json.loads(caught.value.body)
     assert body["reason"] == "Conflict"
-    assert body["message"] == 'Apply failed with 1 conflict: conflict with "other": .data.k'
+    # Upstream's printManager: an updater is named with its apiVersion and time.
+    (entry,) = v1.read_namespaced_config_map("cm", "default").metadata.managed_fields
+    at = entry.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    who = f'"other" using v1 at {at}'
+    assert body["message"] == f"Apply failed with 1 conflict: conflict with {who}: .data.k"
     assert body["details"]["causes"] == [
-        {"reason": "FieldManagerConflict", "message": 'conflict with "other"', "field": ".data.k"}
+        {"reason": "FieldManagerConflict", "message": f"conflict with {who}", "field": ".data.k"}
     ]
     # Same value: shared ownership, no conflict.
     shared = apply(v1, cm_config({"k": "theirs"}), "dyntoolset")
     assert set(managers(shared)) == {("other", "Update"), ("dyntoolset", "Apply")}
+
+
+def test_conflicts_with_several_managers_are_grouped_as_upstream(
+    v1: client.CoreV1Api,
+) -> None:
+    apply(v1, cm_config({"a": "1", "b": "2"}), "first")
+    with pytest.raises(ApiException) as caught:
+        apply(v1, cm_config({"a": "x", "b": "y"}), "second")
+    body = json.loads(caught.value.body)
+    assert (
+        body["message"]
+        == 'Apply failed with 2 conflicts: conflicts with "first":\n- .data.a\n- .data.b'
+    )
+    assert [c["message"] for c in body["details"]["causes"]] == ['conflict with "first"'] * 2
 
 
 def test_forced_apply_takes_ownership(v1: client.CoreV1Api) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -251,6 +252,19 @@ def _remove(obj: dict[str, Any], path: Path) -> None:
 # --- managed fields -------------------------------------------------------------------------
 
 
+def _print_manager(entry: dict[str, Any]) -> str:
+    """How upstream's printManager names a conflicting manager in a 409 message:
+    ``"name"`` for an applier, ``"name" using v1 at <time>`` for an updater."""
+    name = json.dumps(str(entry.get("manager", "")))
+    if entry.get("subresource"):
+        name += f" with subresource {json.dumps(str(entry['subresource']))}"
+    if entry.get("operation") == "Update":
+        name += f" using {entry.get('apiVersion', '')}"
+        if entry.get("time"):
+            name += f" at {entry['time']}"
+    return name
+
+
 def _entries(obj: dict[str, Any]) -> list[dict[str, Any]]:
     raw = (obj.get("metadata") or {}).get("managedFields") or []
     return [dict(e) for e in raw if isinstance(e, dict)]
@@ -362,18 +376,22 @@ def apply(
                     if force:
                         owned.discard(path)
                     else:
-                        conflicts.append((str(entry.get("manager")), path))
+                        conflicts.append((_print_manager(entry), path))
         others.append((entry, owned))
     if conflicts:
+        # As upstream's getConflictMessage / NewConflictError.
         fields = [("." + ".".join(path), who) for who, path in conflicts]
         if len(fields) == 1:
-            message = (
-                f'Apply failed with 1 conflict: conflict with "{fields[0][1]}": {fields[0][0]}'
-            )
+            message = f"Apply failed with 1 conflict: conflict with {fields[0][1]}: {fields[0][0]}"
         else:
-            message = f"Apply failed with {len(fields)} conflicts: " + "\n".join(
-                f'conflict with "{who}": {field}' for field, who in fields
-            )
+            by_manager: dict[str, list[str]] = {}
+            for field, who in fields:
+                by_manager.setdefault(who, []).append(field)
+            lines: list[str] = []
+            for who in sorted(by_manager):
+                lines.append(f"conflicts with {who}:")
+                lines.extend(f"- {field}" for field in by_manager[who])
+            message = f"Apply failed with {len(fields)} conflicts: " + "\n".join(lines)
         raise ApiError(
             409,
             "Conflict",
@@ -382,7 +400,7 @@ def apply(
                 "causes": [
                     {
                         "reason": "FieldManagerConflict",
-                        "message": f'conflict with "{who}"',
+                        "message": f"conflict with {who}",
                         "field": field,
                     }
                     for field, who in fields
