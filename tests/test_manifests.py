@@ -88,7 +88,15 @@ def test_service_snapshot_fields():
         ({"metadata": {}}, "metadata.name is required"),
         (
             {"metadata": {"name": "a", "labels": {"a": 1}}},
-            "metadata.labels must be a mapping of strings to strings",
+            "metadata.labels['a'] must be a string, got 1",
+        ),
+        (
+            {"metadata": {"name": "a", "annotations": {"x": "ok", "y": None}}},
+            "metadata.annotations['y'] must be a string, got None",
+        ),
+        (
+            {"metadata": {"name": "a", "annotations": ["x"]}},
+            "metadata.annotations must be a mapping of strings to strings, got ['x']",
         ),
         ({"metadata": {"name": "a"}, "spec": {"ports": {}}}, "spec.ports must be a list"),
         (

@@ -28,10 +28,16 @@ class SnapshotError(ValueError):
 def _str_map(value: Any, field: str) -> Mapping[str, str]:
     if value is None:
         return MappingProxyType({})
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise SnapshotError(f"{field} must be a mapping of strings to strings")
+    if not isinstance(value, dict):
+        raise SnapshotError(
+            f"{field} must be a mapping of strings to strings, got {describe(value)}"
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        for key, item in value.items():  # say which entry, on the error path only
+            if not isinstance(key, str):
+                raise SnapshotError(f"{field} keys must be strings, got {describe(key)}")
+            if not isinstance(item, str):
+                raise SnapshotError(f"{field}[{key!r}] must be a string, got {describe(item)}")
     return MappingProxyType(value)
 
 
