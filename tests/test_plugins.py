@@ -460,3 +460,35 @@ def test_pinning_a_distribution_that_is_not_installed_is_reported(tmp_path, capl
         )
     ]
     assert "pinned in DYNTOOLSET_LOAD_PLUGINS but no installed distribution" in caplog.text
+
+
+class _SameKeyRenderer(ListRenderer):
+    name = "same-key"  # another name, but ListRenderer's data key
+
+
+class _OverridesRenderer(ListRenderer):
+    name = "overrides"
+    data_key = "overrides.yaml"
+
+
+def test_two_renderers_cannot_write_one_data_key():
+    # The second document silently replaced the first in the ConfigMap.
+    plugins = make_plugin_set(renderers=[ListRenderer], builtins=False)
+    with pytest.raises(DuplicateNameError) as info:
+        plugins.add_renderer(_SameKeyRenderer, plugin="other")
+    assert str(info.value).startswith(
+        "renderer data key name 'lines.txt' is claimed by both <code> (plugin test) and "
+        "<code> (plugin other)"
+    )
+    assert list(plugins.renderers) == ["lines"]
+
+
+def test_a_renderer_cannot_write_the_operators_overrides():
+    # It used to load, then crash every merge ("overrides.yaml belongs to the operator").
+    plugins = make_plugin_set(builtins=False)
+    with pytest.raises(PluginLoadError) as info:
+        plugins.add_renderer(_OverridesRenderer)
+    assert info.value.reason == (
+        "_OverridesRenderer.data_key 'overrides.yaml' belongs to the operator and is never "
+        "generated"
+    )

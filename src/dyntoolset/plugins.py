@@ -35,6 +35,7 @@ import attrs
 import pluggy
 
 from dyntoolset import hookspecs
+from dyntoolset.configmap import OVERRIDES_KEY
 from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
 from dyntoolset.renderer import Renderer
@@ -140,6 +141,12 @@ class PluginSet:
         info = ExtensionInfo(kind, name, cls, plugin, distribution, dist_version)
         if name in table:
             raise DuplicateNameError(kind, name, _side(table[name]), _side(info))
+        if kind == "renderer":
+            for other in table.values():
+                if other.cls.data_key == cls.data_key:
+                    raise DuplicateNameError(
+                        "renderer data key", cls.data_key, _side(other), _side(info)
+                    )
         table[name] = info
         log.info(
             "registered %s %r %s from %s (plugin %s)",
@@ -243,6 +250,11 @@ def validate_extension(kind: Kind, cls: Any) -> str | None:
         key = getattr(cls, "data_key", None)
         if not isinstance(key, str) or not DATA_KEY_PATTERN.match(key):
             return f"{cls.__qualname__}.data_key must be a valid ConfigMap key, got {key!r}"
+        if key == OVERRIDES_KEY:
+            return (
+                f"{cls.__qualname__}.data_key {key!r} belongs to the operator and is never "
+                f"generated"
+            )
     # Built now so a broken plugin is skipped at load, like any other invalid
     # one, instead of failing every configuration or the engine later.
     try:
