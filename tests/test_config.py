@@ -412,3 +412,13 @@ def test_plugin_path_for_an_installed_detector_is_an_error_not_ignored(tmp_path)
         "$.detectors.prometheus.plugin.path: detector 'prometheus' is already installed "
         "(from dyntoolset); remove plugin.path, or give the detector in the file another name"
     )
+
+
+@pytest.mark.parametrize("namespace", ["kubernaut.system", "a" * 64, "-x"])
+def test_output_namespace_must_be_a_dns_label(plugins, namespace):
+    # A namespace is a DNS label (no dots, at most 63): anything else was
+    # accepted here and refused by the API server at the first write.
+    assert problems_of(f"output: {{namespace: {namespace!r}}}", plugins) == [
+        f"$.output.namespace: {namespace!r} is not a valid namespace name: lowercase letters, "
+        f"digits and '-', at most 63 characters"
+    ]

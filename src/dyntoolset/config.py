@@ -28,6 +28,7 @@ from dyntoolset.errors import ConfigError, Problem
 from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
 from dyntoolset.strict import (
     MAX_YAML_BYTES,
+    DnsLabel,
     DnsName,
     HealthPath,
     HostPattern,
@@ -97,7 +98,7 @@ class OutputSettings:
     """``output``: the ConfigMap dyntoolset maintains."""
 
     name: DnsName = DnsName("kubernaut-toolset-config")
-    namespace: DnsName = DnsName("kubernaut-system")
+    namespace: DnsLabel = DnsLabel("kubernaut-system")
     #: Renderers whose documents the ConfigMap carries, one data key each;
     #: unset means every installed renderer (``holmesgpt`` and ``kubernaut``
     #: when only the built-ins are installed).

@@ -49,6 +49,8 @@ PositiveInt = NewType("PositiveInt", int)
 Priority = NewType("Priority", int)
 HealthPath = NewType("HealthPath", str)
 DnsName = NewType("DnsName", str)
+DnsLabel = NewType("DnsLabel", str)
+"""A DNS label such as a namespace name: no dots, at most 63 characters."""
 HostPattern = NewType("HostPattern", str)
 """A host name or shell-style pattern: ``prometheus.infra``, ``*.example.com``."""
 Network = NewType("Network", str)
@@ -59,6 +61,7 @@ RawMapping = NewType("RawMapping", dict[str, Any])
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HOST_PATTERN = re.compile(r"^[a-z0-9*](?:[a-z0-9*.-]{0,251}[a-z0-9*])?$")
 _FORBIDDEN_IN_PATH = ("@", "#", "\\", "\r", "\n", "..", "?")
 
@@ -152,6 +155,16 @@ def _dns_name(value: Any, _: Any) -> str:
     return name
 
 
+def _dns_label(value: Any, _: Any) -> str:
+    name: str = _strict(str, "str")(value, str)
+    if not _DNS_LABEL.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid namespace name: lowercase letters, digits and '-', "
+            f"at most 63 characters"
+        )
+    return name
+
+
 def _host_pattern(value: Any, _: Any) -> str:
     pattern: str = _strict(str, "str")(value, str)
     if not _HOST_PATTERN.match(pattern):
@@ -199,6 +212,7 @@ def _make_converter() -> Converter:
     converter.register_structure_hook(Priority, _bounded_int(0, 1_000_000))
     converter.register_structure_hook(HealthPath, _health_path)
     converter.register_structure_hook(DnsName, _dns_name)
+    converter.register_structure_hook(DnsLabel, _dns_label)
     converter.register_structure_hook(HostPattern, _host_pattern)
     converter.register_structure_hook(Network, _network)
     converter.register_structure_hook(
