@@ -321,3 +321,21 @@ def test_an_empty_path_is_an_error_not_the_current_directory(tmp_path, monkeypat
     report = read_manifests([""])
     assert report.objects == []
     assert [str(e) for e in report.errors] == ["'': empty path"]
+
+
+def test_a_configmap_mounted_directory_is_read_once(tmp_path):
+    # A mounted ConfigMap holds each file twice: the real one under a hidden
+    # '..<timestamp>' directory and a symlink through '..data'. Hidden
+    # entries are skipped, so each manifest is read once.
+    mount = tmp_path / "mount"
+    (mount / "..2026_01_01").mkdir(parents=True)
+    (mount / "..2026_01_01" / "svc.json").write_text(json.dumps(SVC))
+    (mount / "..data").symlink_to("..2026_01_01")
+    (mount / "svc.json").symlink_to("..data/svc.json")
+    (mount / ".hidden.yaml").write_text("kind: Service\nmetadata: {name: hidden}\n")
+    report = read_manifests([str(mount)])
+    assert [(o.source, o.obj["metadata"]["name"]) for o in report.objects] == [
+        (str(mount / "svc.json"), "prom")
+    ]
+    # A hidden path named explicitly is still read.
+    assert len(read_manifests([str(mount / ".hidden.yaml")]).objects) == 1

@@ -84,8 +84,14 @@ def _expand(paths: Iterable[str]) -> Iterator[tuple[str, str | ManifestError]]:
             yield raw, ManifestError(raw, "no such file or directory")
             continue
         if path.is_dir():
+            # Hidden entries are skipped: a mounted ConfigMap holds every file
+            # a second time under '..<timestamp>/' (reached through '..data').
             files = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix in MANIFEST_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         else:
             files = [path]
