@@ -184,3 +184,29 @@ def test_a_detector_failing_everywhere_logs_once_with_its_traceback_then_a_count
         r for r in caplog.records if r.levelno == logging.DEBUG and "failed on" in r.getMessage()
     ]
     assert len(debug) == 999
+
+
+class _ToolsetsRaise(LabelDetector):
+    name = "toolsets-raise"
+    default_priority = 1
+
+    def detect(self, service, ctx):
+        port = service.ports[0]
+        return self.discovered(service, port, ctx)
+
+    def toolsets(self, found):
+        raise KeyError("no such toolset")
+
+
+def test_a_detector_whose_toolsets_raise_is_isolated_and_counted():
+    detectors = engine(_ToolsetsRaise, LabelDetector)
+    result = discover([make_service("a", labels={"app": "alpha"}), make_service("b")], detectors)
+    # Its match is discarded (no half-built service), the next detector still runs.
+    assert [(d.key, d.detector) for d in result.discovered] == [("default/a", "alpha")]
+    assert result.detectors["toolsets-raise"].errors == 2
+    assert result.detectors["toolsets-raise"].found == 0
+    assert [(f.detector, f.service, f.error) for f in result.failures] == [
+        ("toolsets-raise", "default/a", "KeyError('no such toolset')"),
+        ("toolsets-raise", "default/b", "KeyError('no such toolset')"),
+    ]
+    assert dict(result.skipped)["no_match"] == 1
