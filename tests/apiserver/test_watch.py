@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -304,3 +305,23 @@ def test_a_watch_whose_client_hangs_up_is_released(
     while apiserver.active_watches and time.monotonic() < deadline:
         time.sleep(0.02)
     assert apiserver.active_watches == 0
+
+
+def test_timeout_seconds_zero_means_the_default(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
+    # Upstream: a timeoutSeconds of 0 is "unset" (the server's own, long timeout),
+    # not "end now"; a client passing 0 must not get a stream that ends at once.
+    response = v1.list_config_map_for_all_namespaces(
+        watch=True,
+        timeout_seconds=0,
+        resource_version=str(apiserver.resource_version),
+        _preload_content=False,
+        _request_timeout=(2, 5),
+    )
+    try:
+        threading.Timer(0.2, lambda: apiserver.create(configmap("later"))).start()
+        line = next(iter(response.stream(amt=None, decode_content=False)))
+        event = json.loads(line.split(b"\n", 1)[0])
+        assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "later")
+    finally:
+        response.close()
+        response.release_conn()

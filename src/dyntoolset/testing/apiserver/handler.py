@@ -828,13 +828,11 @@ class Handler(BaseHTTPRequestHandler):
         check_list_options(query, watch=True)
         bookmarks = query.get("allowWatchBookmarks", "").lower() in _TRUE
         try:
-            timeout = (
-                float(query["timeoutSeconds"])
-                if query.get("timeoutSeconds")
-                else (emu.watch_timeout)
-            )
+            requested = float(query.get("timeoutSeconds") or 0)
         except ValueError:
             raise bad_request("invalid timeoutSeconds") from None
+        # As upstream: 0 is the same as unset, the server's own (long) timeout.
+        timeout = requested or emu.watch_timeout
         rv_param = query.get("resourceVersion") or ""
         if rv_param not in ("", "0"):
             try:
