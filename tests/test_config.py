@@ -103,9 +103,9 @@ def test_every_problem_is_reported_at_once_with_exact_text(plugins):
         "$.detectors.alpha.health_check.timeout: must be a positive duration, got -1",
         "$.detectors.alpha.health_check.retries: must be between 0 and 1000, got -1",
         "$.detectors.alpha.health_check.extra: unknown key; expected one of: path, retries, timeout",
-        "$.detectors.alpha.namespaces: invalid namespace pattern 'Bad_NS': use lowercase letters, "
+        "$.detectors.alpha.namespaces[2]: invalid namespace pattern 'Bad_NS': use lowercase letters, "
         "digits, '-', '*' and '?', optionally prefixed by '!' to exclude",
-        "$.detectors.alpha.required_annotations: invalid annotation key 'bad key!': the name must "
+        "$.detectors.alpha.required_annotations[1]: invalid annotation key 'bad key!': the name must "
         "be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter "
         "or digit",
     ]
@@ -421,4 +421,21 @@ def test_output_namespace_must_be_a_dns_label(plugins, namespace):
     assert problems_of(f"output: {{namespace: {namespace!r}}}", plugins) == [
         f"$.output.namespace: {namespace!r} is not a valid namespace name: lowercase letters, "
         f"digits and '-', at most 63 characters"
+    ]
+
+
+def test_each_bad_list_item_is_reported_at_its_index(plugins):
+    # One joined message for the whole list made the user hunt for the item.
+    assert problems_of(
+        "detectors:\n  alpha:\n    namespaces: [ok, 1, 'Prod_*']\n"
+        "    required_annotations: ['a=b', 'a=b |', null]\n",
+        plugins,
+    ) == [
+        "$.detectors.alpha.namespaces[1]: expected a string, got 1",
+        "$.detectors.alpha.namespaces[2]: invalid namespace pattern 'Prod_*': use lowercase "
+        "letters, digits, '-', '*' and '?', optionally prefixed by '!' to exclude",
+        "$.detectors.alpha.required_annotations[1]: invalid annotation key '': the name must be "
+        "1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter "
+        "or digit",
+        "$.detectors.alpha.required_annotations[2]: expected a string, got None",
     ]

@@ -25,6 +25,7 @@ from cattrs.errors import (
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
+    IterableValidationNote,
 )
 from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn
 
@@ -184,12 +185,28 @@ def _network(value: Any, _: Any) -> str:
     return text
 
 
-def _string_list(value: Any) -> list[str]:
+def _checked_items(value: Any, build: Any) -> list[str]:
+    """``value`` as a list of strings each accepted by ``build([item])``.
+
+    Every bad item is reported at its own index (``$.…namespaces[2]: …``).
+    """
     if not isinstance(value, list):
         raise TypeError(f"expected a list of strings, got {describe(value)}")
-    bad = [v for v in value if not isinstance(v, str)]
-    if bad:
-        raise TypeError(f"expected a list of strings, got {describe(bad[0])} in the list")
+    errors: list[Exception] = []
+    for index, item in enumerate(value):
+        error: Exception | None = None
+        if not isinstance(item, str):
+            error = TypeError(f"expected a string, got {describe(item)}")
+        else:
+            try:
+                build([item])
+            except ValueError as exc:
+                error = exc
+        if error is not None:
+            error.__notes__ = [IterableValidationNote(f"Structuring item {index}", index, str)]
+            errors.append(error)
+    if errors:
+        raise IterableValidationError("invalid list items", errors, list)
     return value
 
 
@@ -216,10 +233,11 @@ def _make_converter() -> Converter:
     converter.register_structure_hook(HostPattern, _host_pattern)
     converter.register_structure_hook(Network, _network)
     converter.register_structure_hook(
-        NamespaceFilter, lambda v, _: NamespaceFilter(_string_list(v))
+        NamespaceFilter, lambda v, _: NamespaceFilter(_checked_items(v, NamespaceFilter))
     )
     converter.register_structure_hook(
-        AnnotationRequirements, lambda v, _: AnnotationRequirements(_string_list(v))
+        AnnotationRequirements,
+        lambda v, _: AnnotationRequirements(_checked_items(v, AnnotationRequirements)),
     )
 
     def mapping_of_anything(value: Any, _: Any) -> dict[str, Any]:
