@@ -262,3 +262,31 @@ def test_official_lease_lock_sees_conflicts(apiserver: ApiServer) -> None:
     stored = apiserver.get("leases", "ops", "dyntoolset")
     assert stored is not None and stored["spec"]["holderIdentity"] == "a"
     assert stored["spec"]["renewTime"].endswith("Z") or "+00:00" in stored["spec"]["renewTime"]
+
+
+@pytest.mark.parametrize("verb", ["create", "replace", "patch", "delete"])
+def test_dry_run_is_refused_not_persisted(
+    apiserver: ApiServer, v1: client.CoreV1Api, verb: str
+) -> None:
+    # Dry-run writes are not emulated; before, they were silently persisted.
+    apiserver.create(configmap("cm", data={"k": "v"}))
+    before = apiserver.resource_version
+    calls = {
+        "create": lambda: v1.create_namespaced_config_map(
+            "default", configmap("new"), dry_run="All"
+        ),
+        "replace": lambda: v1.replace_namespaced_config_map(
+            "cm", "default", configmap("cm", data={"k": "w"}), dry_run="All"
+        ),
+        "patch": lambda: v1.patch_namespaced_config_map(
+            "cm", "default", {"data": {"k": "w"}}, dry_run="All"
+        ),
+        "delete": lambda: v1.delete_namespaced_config_map("cm", "default", dry_run="All"),
+    }
+    with pytest.raises(ApiException) as caught:
+        calls[verb]()
+    assert caught.value.status == 400
+    assert "dryRun" in json.loads(caught.value.body)["message"]
+    assert apiserver.resource_version == before
+    assert apiserver.get("configmaps", "default", "cm")["data"] == {"k": "v"}
+    assert apiserver.get("configmaps", "default", "new") is None

@@ -607,6 +607,13 @@ class Handler(BaseHTTPRequestHandler):
                 "MethodNotAllowed",
                 "the server does not allow this method on the requested resource",
             )
+        if verb in ("create", "update", "patch", "delete", "deletecollection") and query.get(
+            "dryRun"
+        ):
+            # Not emulated: refuse loudly rather than persist a "dry" write.
+            raise bad_request(
+                "dryRun is not supported by the API emulator (the write would be persisted)"
+            )
         if verb == "list":
             return 200, self._list(res, namespace, query)
         if verb == "create":
