@@ -290,3 +290,23 @@ def test_dry_run_is_refused_not_persisted(
     assert apiserver.resource_version == before
     assert apiserver.get("configmaps", "default", "cm")["data"] == {"k": "v"}
     assert apiserver.get("configmaps", "default", "new") is None
+
+
+def test_create_with_a_resource_version_is_refused(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
+    # Re-creating a deleted object from a copy read earlier: the real API server's
+    # storage refuses it (a plain error, so a 500 with no reason), and nothing is stored.
+    apiserver.create(configmap("cm", data={"k": "v"}))
+    stale = v1.read_namespaced_config_map("cm", "default")
+    apiserver.delete("configmaps", "default", "cm")
+    with pytest.raises(ApiException) as caught:
+        v1.create_namespaced_config_map("default", stale)
+    assert caught.value.status == 500
+    body = json.loads(caught.value.body)
+    assert body["message"] == "resourceVersion should not be set on objects to be created"
+    assert "reason" not in body and body["status"] == "Failure"
+    assert apiserver.get("configmaps", "default", "cm") is None
+    # Without it, the same object is created.
+    stale.metadata.resource_version = None
+    assert v1.create_namespaced_config_map("default", stale).data == {"k": "v"}
