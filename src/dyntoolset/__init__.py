@@ -24,9 +24,11 @@ from dyntoolset.errors import (
     DocumentTooLargeError,
     DuplicateNameError,
     DyntoolsetError,
+    InvalidConfigMapError,
     InvalidService,
     ManifestError,
     PluginLoadError,
+    RenderError,
 )
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.manifests import read_manifests
@@ -52,12 +54,14 @@ __all__ = [
     "DyntoolsetError",
     "Engine",
     "HealthStatus",
+    "InvalidConfigMapError",
     "InvalidService",
     "ManifestError",
     "MergeResult",
     "PluginLoadError",
     "PluginSet",
     "Port",
+    "RenderError",
     "Renderer",
     "Service",
     "ToolsetSpec",
