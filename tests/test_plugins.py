@@ -492,3 +492,23 @@ def test_a_renderer_cannot_write_the_operators_overrides():
         "_OverridesRenderer.data_key 'overrides.yaml' belongs to the operator and is never "
         "generated"
     )
+
+
+def test_on_sys_path_forgets_only_modules_from_that_directory(tmp_path):
+    import sys
+
+    inside, sibling = tmp_path / "x", tmp_path / "x2"
+    inside.mkdir()
+    sibling.mkdir()
+    (inside / "mod_inside.py").write_text("")
+    (sibling / "mod_sibling.py").write_text("")
+    sys.path.insert(0, str(sibling))
+    try:
+        with on_sys_path(inside):
+            import mod_inside  # noqa: F401
+            import mod_sibling  # noqa: F401
+        assert "mod_inside" not in sys.modules
+        assert "mod_sibling" in sys.modules  # /x2 is not inside /x
+    finally:
+        sys.path.remove(str(sibling))
+        sys.modules.pop("mod_sibling", None)

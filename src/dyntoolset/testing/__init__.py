@@ -261,7 +261,8 @@ def on_sys_path(path: Path) -> Iterator[None]:
         yield
     finally:
         sys.path.remove(str(path))
+        root = Path(path).resolve()
         for name in set(sys.modules) - before:
-            module_file = getattr(sys.modules[name], "__file__", None) or ""
-            if module_file.startswith(str(path)):
+            module_file = getattr(sys.modules[name], "__file__", None)
+            if module_file and root in Path(module_file).resolve().parents:
                 del sys.modules[name]
