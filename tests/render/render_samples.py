@@ -189,3 +189,52 @@ def realistic() -> list[Discovered]:
         ),
     ]
     return sorted(items, key=lambda d: d.key)
+
+
+#: Strings that break naive YAML/JSON templating, prompts or parsers; shared by the
+#: renderer property tests (mixed with generated text there).
+HOSTILE_TEXT = [
+    "",
+    " ",
+    "\n",
+    "a\nb",
+    ": ",
+    "key: value",
+    "# comment",
+    "- item",
+    "!!python/object/apply:os.system ['id']",
+    "!!binary aGk=",
+    "&anchor",
+    "*anchor",
+    "<<: *anchor",
+    "---",
+    "...",
+    "{a: 1}",
+    "[1, 2]",
+    "null",
+    "~",
+    "yes",
+    "0x1F",
+    "1e3",
+    "'",
+    '"',
+    "\\",
+    "%YAML 1.1",
+    "\t",
+    "\r\n",
+    "\x00\x07\x1b",
+    "\x85\u2028\u2029",
+    "\ufeff",
+    "\u202e",
+    "{{ env.HOME }}",
+    "{{env.PATH}}",
+    "{ {{ env.X }} }",
+    "é 中文 🙂",
+    "\uff50\uff52\uff4f\uff4d\uff45\uff54\uff48\uff45\uff55\uff53",  # fullwidth "prometheus"
+    "pr\u043emetheus",  # Cyrillic o
+    "x" * 10240,
+    "- a\n- b",
+    "\t tab",
+    "\ud800",
+    "{{{{env.PATH}}}}",
+]

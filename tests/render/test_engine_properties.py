@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from render_samples import HOSTILE_TEXT
 
 from dyntoolset import Engine, load_config, service_from_object
 from dyntoolset.config import parse_and_resolve
@@ -40,47 +41,7 @@ from dyntoolset.snapshot import SnapshotError
 from dyntoolset.testing import make_plugin_set
 from dyntoolset.toolsets import BUILTIN_URL_KEYS, HTTP_KIND
 
-HOSTILE = [
-    "",
-    " ",
-    "\n",
-    "a\nb",
-    ": ",
-    "key: value",
-    "# comment",
-    "- item",
-    "!!python/object/apply:os.system ['id']",
-    "!!binary aGk=",
-    "&anchor",
-    "*anchor",
-    "<<: *anchor",
-    "---",
-    "...",
-    "{a: 1}",
-    "[1, 2]",
-    "null",
-    "~",
-    "yes",
-    "0x1F",
-    "1e3",
-    "'",
-    '"',
-    "\\",
-    "%YAML 1.1",
-    "\t",
-    "\r\n",
-    "\x00\x07\x1b",
-    "\x85\u2028\u2029",
-    "\ufeff",
-    "\u202e",
-    "{{ env.HOME }}",
-    "{{env.PATH}}",
-    "{ {{ env.X }} }",
-    "é 中文 🙂",
-    "\uff50\uff52\uff4f\uff4d\uff45\uff54\uff48\uff45\uff55\uff53",  # fullwidth "prometheus"
-    "pr\u043emetheus",  # Cyrillic o
-    "x" * 10240,
-]
+HOSTILE = HOSTILE_TEXT
 
 DNS = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True)
 #: Service names are RFC 1035 labels: they start with a letter.

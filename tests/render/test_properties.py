@@ -15,45 +15,13 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from render_samples import HOSTILE_TEXT
 
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
 from dyntoolset.render import holmesgpt, kubernaut
 from dyntoolset.toolsets import http_toolset
 
-NASTY = [
-    "",
-    "\n",
-    ": ",
-    "- a\n- b",
-    "# comment",
-    "!!python/object/apply:os.system ['id']",
-    "!!binary aGk=",
-    "&anchor",
-    "*anchor",
-    "<<: *anchor",
-    "---",
-    "...",
-    "{a: 1}",
-    "[1, 2]",
-    "null",
-    "yes",
-    "0x1F",
-    "1e3",
-    "'",
-    '"',
-    "\\",
-    "%YAML 1.1",
-    "\t tab",
-    "\r\n",
-    "\x00\x07\x1b",
-    "\x85\u2028\u2029",
-    "\ufeff",
-    "\ud800",
-    "{{ env.HOME }}",
-    "{{{{env.PATH}}}}",
-    "é 中文 🙂",
-    "x" * 10240,
-]
+NASTY = HOSTILE_TEXT
 
 text = st.one_of(st.sampled_from(NASTY), st.text(max_size=40)) | st.builds(
     lambda a, b: a + b, st.sampled_from(NASTY), st.text(max_size=20)
