@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
 from dyntoolset.toolsets import http_toolset
 
@@ -62,17 +64,7 @@ def found(
     ]
     if http:
         specs.append(http_toolset(base))
-    return Discovered(
-        service=base.service,
-        detector=base.detector,
-        type=base.type,
-        endpoint=base.endpoint,
-        health_path=base.health_path,
-        port=base.port,
-        description=base.description,
-        metadata=base.metadata,
-        toolsets=tuple(specs),
-    )
+    return attrs.evolve(base, toolsets=tuple(specs))
 
 
 def realistic() -> list[Discovered]:

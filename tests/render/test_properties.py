@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+import attrs
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -71,19 +72,7 @@ def discovered_sets(draw: st.DrawFn) -> list[Discovered]:
             description=http.description + draw(text),
             llm_instructions=draw(text) + http.llm_instructions,
         )
-        items.append(
-            Discovered(
-                service=base.service,
-                detector=base.detector,
-                type=base.type,
-                endpoint=base.endpoint,
-                health_path=base.health_path,
-                port=base.port,
-                description=base.description,
-                metadata=base.metadata,
-                toolsets=(builtin, http),
-            )
-        )
+        items.append(attrs.evolve(base, toolsets=(builtin, http)))
     return items
 
 
