@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NewType
 
 import attrs
@@ -141,48 +141,50 @@ def _bounded_int(low: int, high: int) -> Any:
     return hook
 
 
-def _health_path(value: Any, _: Any) -> str:
-    path: str = _strict(str, "str")(value, str)
-    problem = health_path_problem(path)
-    if problem:
-        raise ValueError(problem)
-    return path
+def _checked_str(problem_of: Callable[[str], str | None]) -> Any:
+    """A structure hook: a string (strictly) that ``problem_of`` finds nothing wrong with."""
+    strict_str = _strict(str, "str")
+
+    def hook(value: Any, _: Any) -> str:
+        text: str = strict_str(value, str)
+        problem = problem_of(text)
+        if problem:
+            raise ValueError(problem)
+        return text
+
+    return hook
 
 
-def _dns_name(value: Any, _: Any) -> str:
-    name: str = _strict(str, "str")(value, str)
+def _dns_name_problem(name: str) -> str | None:
     if len(name) > 253 or not _DNS_NAME.match(name):
-        raise ValueError(f"{name!r} is not a valid DNS name (lowercase letters, digits, '-', '.')")
-    return name
+        return f"{name!r} is not a valid DNS name (lowercase letters, digits, '-', '.')"
+    return None
 
 
-def _dns_label(value: Any, _: Any) -> str:
-    name: str = _strict(str, "str")(value, str)
+def _dns_label_problem(name: str) -> str | None:
     if not _DNS_LABEL.match(name):
-        raise ValueError(
+        return (
             f"{name!r} is not a valid namespace name: lowercase letters, digits and '-', "
             f"at most 63 characters"
         )
-    return name
+    return None
 
 
-def _host_pattern(value: Any, _: Any) -> str:
-    pattern: str = _strict(str, "str")(value, str)
+def _host_pattern_problem(pattern: str) -> str | None:
     if not _HOST_PATTERN.match(pattern):
-        raise ValueError(
+        return (
             f"{pattern!r} is not a host name pattern: use lowercase letters, digits, "
             f"'-', '.' and '*' wildcards, like '*.example.com'"
         )
-    return pattern
+    return None
 
 
-def _network(value: Any, _: Any) -> str:
-    text: str = _strict(str, "str")(value, str)
+def _network_problem(text: str) -> str | None:
     try:
         ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
-        raise ValueError(f"{text!r} is not an IP network such as 127.0.0.0/8 or ::1") from None
-    return text
+        return f"{text!r} is not an IP network such as 127.0.0.0/8 or ::1"
+    return None
 
 
 def _checked_items(value: Any, build: Any) -> list[str]:
@@ -227,11 +229,11 @@ def _make_converter() -> Converter:
     converter.register_structure_hook(NonNegativeInt, _bounded_int(0, 1000))
     converter.register_structure_hook(PositiveInt, _bounded_int(1, 1_000_000_000))
     converter.register_structure_hook(Priority, _bounded_int(0, 1_000_000))
-    converter.register_structure_hook(HealthPath, _health_path)
-    converter.register_structure_hook(DnsName, _dns_name)
-    converter.register_structure_hook(DnsLabel, _dns_label)
-    converter.register_structure_hook(HostPattern, _host_pattern)
-    converter.register_structure_hook(Network, _network)
+    converter.register_structure_hook(HealthPath, _checked_str(health_path_problem))
+    converter.register_structure_hook(DnsName, _checked_str(_dns_name_problem))
+    converter.register_structure_hook(DnsLabel, _checked_str(_dns_label_problem))
+    converter.register_structure_hook(HostPattern, _checked_str(_host_pattern_problem))
+    converter.register_structure_hook(Network, _checked_str(_network_problem))
     converter.register_structure_hook(
         NamespaceFilter, lambda v, _: NamespaceFilter(_checked_items(v, NamespaceFilter))
     )
