@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from kubernetes import client
 
@@ -51,3 +56,55 @@ def service(
         "metadata": meta,
         "spec": {"ports": ports or [{"name": "http", "port": 80}]},
     }
+
+
+@attrs.frozen
+class Kubectl:
+    """The real ``kubectl`` binary, pointed at one emulator through a kubeconfig.
+
+    ``run("get", "svc", "-A")`` returns the finished process; it never raises
+    on a non-zero exit (tests assert ``returncode`` and ``stderr`` themselves).
+    """
+
+    binary: str
+    kubeconfig: Path
+    env: dict[str, str] = attrs.Factory(dict)
+
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``kubectl ARGS`` with the emulator's kubeconfig and no user configuration."""
+        environment = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self.kubeconfig.parent),  # no ~/.kube cache or config of the user
+            "KUBECONFIG": str(self.kubeconfig),
+            **self.env,
+            **(env or {}),
+        }
+        return subprocess.run(
+            [self.binary, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=environment,
+            check=False,
+        )
+
+
+def kubectl_binary() -> str | None:
+    """The ``kubectl`` to use: ``$KUBECTL`` if set, else the one on PATH."""
+    return os.environ.get("KUBECTL") or shutil.which("kubectl")
+
+
+@pytest.fixture
+def kubectl(apiserver: ApiServer, tmp_path: Path) -> Kubectl:
+    """The real ``kubectl`` talking to the ``apiserver`` fixture (skipped, visibly, without one)."""
+    binary = kubectl_binary()
+    if binary is None:
+        pytest.skip("no kubectl found (scripts/test-deps.sh installs Debian's kubernetes-client)")
+    return Kubectl(binary, apiserver.write_kubeconfig(tmp_path / "kube" / "config"))
