@@ -17,12 +17,11 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "cluster"
 def test_readme_embedding_example():
     objects = [o.obj for o in read_manifests([str(EXAMPLE)]).objects if o.kind == "Service"]
     engine = Engine(dyntoolset.load_config(None, make_plugin_set()), make_plugin_set())
-    result = engine.discover(service_from_object(o) for o in objects)
-    merge = engine.configmap(result.discovered, existing=None, now="2026-01-01T00:00:00Z")
-    assert merge.changed and merge.created
-    again = engine.configmap(
-        result.discovered, existing=merge.configmap, now="2026-02-01T00:00:00Z"
-    )
+    services = [service_from_object(o) for o in objects]
+    merge = engine.cycle(services, existing=None, now="2026-01-01T00:00:00Z").merge
+    assert merge is not None and merge.changed and merge.created
+    again = engine.cycle(services, existing=merge.configmap, now="2026-02-01T00:00:00Z").merge
+    assert again is not None
     assert not again.changed
 
 

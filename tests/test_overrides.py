@@ -32,10 +32,9 @@ def engine() -> Engine:
 
 
 def with_overrides(engine: Engine, services, overrides: str):
-    discovered = engine.discover(services).discovered
-    existing = engine.configmap(discovered, None, T0).configmap
+    existing = engine.cycle(services, now=T0).merge.configmap
     existing["data"][OVERRIDES_KEY] = overrides
-    return engine.configmap(discovered, existing, T0)
+    return engine.cycle(services, existing=existing, now=T0).merge
 
 
 def toolsets(merge) -> dict:
@@ -78,11 +77,11 @@ def test_removing_everything_keeps_a_loadable_document(engine):
 
 
 def test_applying_the_same_overrides_again_changes_nothing(engine):
-    discovered = engine.discover([PROM, GRAFANA]).discovered
-    existing = engine.configmap(discovered, None, T0).configmap
+    services = [PROM, GRAFANA]
+    existing = engine.cycle(services, now=T0).merge.configmap
     existing["data"][OVERRIDES_KEY] = "toolsets:\n  grafana/dashboards: {enabled: false}\n"
-    first = engine.configmap(discovered, existing, T0)
-    second = engine.configmap(discovered, first.configmap, "2026-02-02T00:00:00Z")
+    first = engine.cycle(services, existing=existing, now=T0).merge
+    second = engine.cycle(services, existing=first.configmap, now="2026-02-02T00:00:00Z").merge
     assert first.changed and not second.changed and second.drifted == ()
 
 
@@ -122,9 +121,8 @@ def test_other_top_level_keys_are_left_to_other_consumers(engine):
 
 
 def test_an_overrides_yaml_that_is_not_a_string_is_refused_not_a_crash(engine):
-    discovered = engine.discover([PROM]).discovered
-    existing = engine.configmap(discovered, None, T0).configmap
+    existing = engine.cycle([PROM], now=T0).merge.configmap
     existing["data"][OVERRIDES_KEY] = 5  # hand-written YAML: overrides.yaml: 5
     with pytest.raises(InvalidConfigMapError) as info:
-        engine.configmap(discovered, existing, T0)
+        engine.cycle([PROM], existing=existing, now=T0)
     assert info.value.problems == ("$.data['overrides.yaml']: expected a string, got 5",)

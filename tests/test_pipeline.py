@@ -54,30 +54,28 @@ def engine_with(*renderers) -> Engine:
 )
 def test_a_failing_renderer_is_named_and_nothing_partial_is_produced(renderer, reason):
     engine = engine_with(renderer)
-    discovered = engine.discover([SERVICE]).discovered
     expected = (
         f"renderer {renderer.name!r} (<code>) failed: {reason}; no ConfigMap is produced "
         f"and the previous one is kept"
     )
     with pytest.raises(RenderError) as info:
-        engine.render(discovered)
+        engine.cycle([SERVICE], configmap=False)
     assert str(info.value) == expected
     assert info.value.renderer == renderer.name
     with pytest.raises(RenderError, match="no ConfigMap is produced"):
-        engine.configmap(discovered, None, T0)
+        engine.cycle([SERVICE], now=T0)
     # The other formats still render on their own.
-    assert engine.render(discovered, ["lines"]) == {
+    assert engine.cycle([SERVICE], formats=["lines"], configmap=False).documents == {
         "lines.txt": "default/a alpha http://a.default.svc.cluster.local:80\n"
     }
 
 
 def test_a_renderer_bug_in_apply_overrides_is_named():
     engine = engine_with(BuggyOverridesRenderer)
-    discovered = engine.discover([SERVICE]).discovered
-    existing = engine.configmap(discovered, None, T0).configmap
+    existing = engine.cycle([SERVICE], now=T0).merge.configmap
     existing["data"][OVERRIDES_KEY] = "toolsets: {}\n"
     with pytest.raises(RenderError) as info:
-        engine.configmap(discovered, existing, T0)
+        engine.cycle([SERVICE], existing=existing, now=T0)
     assert str(info.value) == (
         "renderer 'buggy' (<code>) failed: apply_overrides() raised KeyError('missing'); "
         "no ConfigMap is produced and the previous one is kept"

@@ -5,9 +5,11 @@ The public API for the pure path (no cluster needed)::
     from dyntoolset import Engine, service_from_object
 
     engine = Engine.load("detector-config.yaml")   # plugins + validated configuration
-    result = engine.discover(service_from_object(obj) for obj in service_objects)
-    documents = engine.render(result.discovered)    # {data key: document}
-    merge = engine.configmap(result.discovered, existing=current_configmap)
+    cycle = engine.cycle(
+        [service_from_object(obj) for obj in service_objects], existing=current_configmap
+    )
+    if cycle.merge.changed:
+        ...  # write cycle.merge.configmap
 
 The pieces :class:`Engine` composes are public too: :func:`load_plugins`,
 :func:`load_config`, :func:`create_detectors`, :func:`discover`,

@@ -19,11 +19,10 @@ import yaml
 from dyntoolset import __version__
 from dyntoolset.config import OutputSettings
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
-from dyntoolset.discovery import DiscoveryResult
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
-from dyntoolset.model import Discovered, Service
-from dyntoolset.pipeline import Engine, load_configuration
+from dyntoolset.model import Service
+from dyntoolset.pipeline import Cycle, Engine, load_configuration
 from dyntoolset.plugins import load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
 from dyntoolset.strict import unstructure
@@ -165,47 +164,45 @@ def _load_existing(path: str, output: OutputSettings) -> dict[str, Any]:
 
 def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     engine = Engine.load(args.config)
-    if args.output != "configmap" and args.output not in engine.renderers:
+    to_configmap = args.output == "configmap"
+    if not to_configmap and args.output not in engine.renderers:
         known = ", ".join(["configmap", *engine.renderers])
         print(f"dyntoolset: unknown output {args.output!r}; choose one of: {known}", file=err)
         return EXIT_USAGE
     existing = _load_existing(args.existing, engine.config.output) if args.existing else None
-    report = read_manifests(args.paths)
-    services, others = _services(report)
-    result = engine.discover(services)
-    checked = result.discovered
-    emitted = result.discovered
+    checker = None
     if args.health_check:
-        from dyntoolset.health import check_offline, guard, select_healthy
+        from dyntoolset.health import guard, offline_checker
 
         # The resolver is looked up now (not bound at import) so it can be
         # swapped at its boundary, as the tests do.
         try:
-            checked = check_offline(
-                result.discovered, engine.config, resolver=guard.system_resolver
-            )
+            checker = offline_checker(engine.config, resolver=guard.system_resolver)
         except ValueError as exc:  # documented: unusable ca_file or allowed_networks
             print(f"dyntoolset: cannot run health checks: {exc}", file=err)
             return EXIT_USAGE
-        emitted = select_healthy(checked, engine.config.health_checks.include_unhealthy)
-    discovered = emitted
-    if args.output == "configmap":
-        merge = engine.configmap(discovered, existing)
-        out.write(to_yaml(for_display(merge.configmap)))
-        for problem in merge.problems:
-            print(f"warning: {problem}", file=err)
-        if merge.drifted:
-            print(
-                f"drift: restored generated keys edited or deleted by someone else: "
-                f"{', '.join(merge.drifted)} (put manual changes in overrides.yaml)",
-                file=err,
-            )
+    report = read_manifests(args.paths)
+    services, others = _services(report)
+    cycle = engine.cycle(
+        services,
+        existing=existing,
+        health=checker,
+        formats=None if to_configmap else [args.output],
+        configmap=to_configmap,
+    )
+    if cycle.merge is not None:
+        out.write(to_yaml(for_display(cycle.merge.configmap)))
     else:
-        documents, problems = engine.documents(discovered, existing, [args.output])
-        out.write(documents[engine.renderers[args.output].data_key])
-        for problem in problems:
-            print(f"warning: {problem}", file=err)
-    _summary(engine, report, len(services), others, result, checked, len(emitted), err)
+        out.write(cycle.documents[engine.renderers[args.output].data_key])
+    for problem in cycle.problems:
+        print(f"warning: {problem}", file=err)
+    if cycle.merge is not None and cycle.merge.drifted:
+        print(
+            f"drift: restored generated keys edited or deleted by someone else: "
+            f"{', '.join(cycle.merge.drifted)} (put manual changes in overrides.yaml)",
+            file=err,
+        )
+    _summary(engine, report, len(services), others, cycle, err)
     return EXIT_INPUT if report.errors else EXIT_OK
 
 
@@ -214,25 +211,24 @@ def _summary(
     report: ManifestReport,
     service_count: int,
     others: int,
-    result: DiscoveryResult,
-    checked: Sequence[Discovered],
-    emitted: int,
+    cycle: Cycle,
     err: TextIO,
 ) -> None:
+    result = cycle.discovery
     print(f"read {service_count} Services ({others} other objects ignored)", file=err)
     for error in report.errors:
         print(f"error: {error}", file=err)
     enabled = ", ".join(f"{a.name} (priority {a.config.priority})" for a in engine.detectors)
     print(f"detectors: {enabled or 'none'}", file=err)
-    print(f"found {len(checked)} services:", file=err)
-    for found in checked:
+    print(f"found {len(cycle.checked)} services:", file=err)
+    for found in cycle.checked:
         health = ""
         if found.health:
             detail = f": {found.health.detail}" if found.health.detail else ""
             health = f"  [health: {found.health.reason}{detail}]"
         print(f"  {found.key:50} {found.type:14} {found.endpoint}{health}", file=err)
-    if emitted != len(checked):
-        print(f"{len(checked) - emitted} left out as unhealthy", file=err)
+    if len(cycle.emitted) != len(cycle.checked):
+        print(f"{len(cycle.checked) - len(cycle.emitted)} left out as unhealthy", file=err)
     counts = ", ".join(f"{reason} {n}" for reason, n in result.skipped.items())
     print(f"skipped {sum(result.skipped.values())}: {counts}", file=err)
     for skip in result.skips:

@@ -141,3 +141,18 @@ class DocumentTooLargeError(DyntoolsetError):
             f"the previous ConfigMap is kept. Narrow discovery with namespace filters "
             f"or disable output formats"
         )
+
+
+class UnknownFormatError(DyntoolsetError, KeyError):
+    """An output format that no installed renderer provides; names the installed ones."""
+
+    def __init__(self, name: str, installed: Sequence[str]) -> None:
+        self.name = name
+        self.installed = tuple(installed)
+        DyntoolsetError.__init__(
+            self,
+            f"unknown output format {name!r}; installed: {', '.join(self.installed) or 'none'}",
+        )
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])

@@ -1,17 +1,23 @@
-"""The pure path in one object: plugins, configuration, detectors and renderers.
+"""One discovery cycle in one object: plugins, configuration, detectors and renderers.
 
-:class:`Engine` is what embedding programs use::
+:class:`Engine` owns the whole cycle, in this order: discover (detectors by
+priority, first match wins) → health (an optional checker) → select (healthy
+services, or all with ``include_unhealthy``) → render (every configured
+format) → apply the operator's ``overrides.yaml`` → merge into the existing
+ConfigMap (foreign keys kept, drift restored, no change when nothing
+changed). Callers (the ``discover`` command, the controller, embedders) run
+:meth:`Engine.cycle` and report its :class:`Cycle`; they never re-order steps::
 
     from dyntoolset import Engine, service_from_object
 
     engine = Engine.load("detector-config.yaml")
-    result = engine.discover(service_from_object(o) for o in services_json)
-    documents = engine.render(result.discovered)          # {data key: text}
-    merge = engine.configmap(result.discovered, existing=current_configmap)
-    if merge.changed:
-        ...  # write merge.configmap
+    cycle = engine.cycle(service_from_object(o) for o in services_json,
+                         existing=current_configmap)
+    if cycle.merge.changed:
+        ...  # write cycle.merge.configmap
 
-It does no I/O besides reading the configuration file and importing plugins.
+It does no I/O besides reading the configuration file and importing plugins;
+health checks happen inside the checker the caller passes in.
 """
 
 from __future__ import annotations
@@ -20,14 +26,14 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from dyntoolset.config import Config, parse_config, read_config_text, resolve_config
 from dyntoolset.configmap import OVERRIDES_KEY, MergeResult, merge_configmap, read_overrides
 from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
-from dyntoolset.errors import ConfigError, RenderError
+from dyntoolset.errors import ConfigError, RenderError, UnknownFormatError
 from dyntoolset.model import Discovered, Service
 from dyntoolset.plugins import PluginSet, load_path_plugin, load_plugins
 from dyntoolset.renderer import Renderer
@@ -39,9 +45,12 @@ def load_configuration(path: str | Path | None, plugins: PluginSet) -> Config:
     """Read, validate and resolve the configuration; load ``plugin.path`` detectors.
 
     Detectors configured with ``plugin.path`` that are not installed are
-    loaded between the schema check and resolution; a load failure is logged
-    and that detector does not run (the others do). Raises
-    :class:`ConfigError` listing every problem.
+    loaded between the schema check and resolution and **added to**
+    ``plugins`` (the caller's :class:`PluginSet` is extended: that is how
+    the detector becomes available to the engine built from both). A load
+    failure is logged, recorded in ``plugins.failures``, and that detector
+    does not run (the others do). Raises :class:`ConfigError` listing every
+    problem.
     """
     text, source = read_config_text(path)
     raw, problems = parse_config(text)
@@ -55,6 +64,43 @@ def load_configuration(path: str | Path | None, plugins: PluginSet) -> Config:
     if config is None or problems:
         raise ConfigError(problems + more, source)
     return config
+
+
+class HealthCheck(Protocol):
+    """What :meth:`Engine.cycle` needs of a health checker
+    (:class:`dyntoolset.health.HealthChecker` is one)."""
+
+    def check(self, discovered: Sequence[Discovered]) -> list[Discovered]:
+        """``discovered`` in the same order, each with ``health`` set (or left ``None``)."""
+        ...
+
+
+def select_healthy(
+    discovered: Sequence[Discovered], include_unhealthy: bool = False
+) -> list[Discovered]:
+    """The services to emit: healthy ones, unchecked ones (``health is None``), and the
+    unhealthy too when ``include_unhealthy`` is set. Pure; order preserved."""
+    return [d for d in discovered if include_unhealthy or d.health is None or d.health.healthy]
+
+
+@attrs.frozen
+class Cycle:
+    """Everything one cycle produced: what a caller writes and what it reports."""
+
+    #: The detectors' verdicts: matches, skips with reasons, failures, timings.
+    discovery: DiscoveryResult
+    #: The discovered services, each with ``health`` set when a checker ran.
+    checked: tuple[Discovered, ...]
+    #: The services the documents hold (:func:`select_healthy` of ``checked``).
+    emitted: tuple[Discovered, ...]
+    #: ``{data key: document}`` as written: overrides applied.
+    documents: Mapping[str, str]
+    #: The merged ConfigMap, or ``None`` when the cycle ran with ``configmap=False``.
+    merge: MergeResult | None
+    #: Parts of ``overrides.yaml`` that could not be applied (the rest was).
+    problems: tuple[str, ...] = ()
+    #: The output formats rendered, in order.
+    formats: tuple[str, ...] = ()
 
 
 class Engine:
@@ -84,25 +130,67 @@ class Engine:
         return cls(load_configuration(config_path, plugins), plugins)
 
     def discover(self, services: Iterable[Service]) -> DiscoveryResult:
-        """Run the enabled detectors over ``services``."""
+        """Only the first step: run the enabled detectors over ``services``."""
         return discover(services, self.detectors)
 
-    def render(
-        self, discovered: Sequence[Discovered], formats: Sequence[str] | None = None
-    ) -> dict[str, str]:
-        """``{data key: document}`` for each output format (default: the configured ones).
+    def cycle(
+        self,
+        services: Iterable[Service],
+        *,
+        existing: Mapping[str, Any] | None = None,
+        health: HealthCheck | None = None,
+        formats: Sequence[str] | None = None,
+        configmap: bool = True,
+        now: str | None = None,
+    ) -> Cycle:
+        """One whole cycle over ``services``; see the module docstring.
 
-        Raises :class:`RenderError` naming the renderer when one raises or
-        returns something that is not a string: all documents or none.
+        ``existing`` is the current output ConfigMap (its ``overrides.yaml``
+        is applied, its foreign keys kept); ``health`` checks the discovered
+        services (none: every match is emitted); ``formats`` limits the
+        output formats (default: the configured ones); ``configmap=False``
+        stops after the documents (``merge`` is then ``None``); ``now``
+        (RFC 3339) stamps a changed ConfigMap.
+
+        Raises :class:`UnknownFormatError` for a format no renderer has,
+        :class:`RenderError` when a renderer fails (nothing partial is
+        produced), :class:`~dyntoolset.errors.InvalidConfigMapError` when
+        ``existing`` has the wrong shape and
+        :class:`~dyntoolset.errors.DocumentTooLargeError` over 1 MiB.
         """
-        chosen = (self.config.output.formats or ()) if formats is None else formats
+        chosen = self._formats(formats)
+        result = self.discover(services)
+        checked = tuple(health.check(result.discovered) if health else result.discovered)
+        emitted = tuple(select_healthy(checked, self.config.health_checks.include_unhealthy))
+        rendered = self._render(emitted, chosen)
+        return self._publish(
+            Cycle(result, checked, emitted, rendered, None, (), chosen), existing, configmap, now
+        )
+
+    def remerge(
+        self, cycle: Cycle, existing: Mapping[str, Any] | None, now: str | None = None
+    ) -> Cycle:
+        """``cycle`` merged into a newer ``existing`` ConfigMap (after a write conflict).
+
+        Discovery and health results are reused; ``overrides.yaml`` is read
+        again from ``existing``, since the operator may just have changed it.
+        """
+        rendered = self._render(cycle.emitted, cycle.formats)
+        fresh = attrs.evolve(cycle, documents=rendered, merge=None, problems=())
+        return self._publish(fresh, existing, True, now)
+
+    def _formats(self, formats: Sequence[str] | None) -> tuple[str, ...]:
+        chosen = tuple(self.config.output.formats or ()) if formats is None else tuple(formats)
+        unknown = [name for name in chosen if name not in self.renderers]
+        if unknown:
+            raise UnknownFormatError(unknown[0], sorted(self.renderers))
+        return chosen
+
+    def _render(self, discovered: Sequence[Discovered], formats: Sequence[str]) -> dict[str, str]:
+        """``{data key: document}``; all documents or a :class:`RenderError`."""
         documents = {}
-        for name in chosen:
-            renderer = self.renderers.get(name)
-            if renderer is None:
-                raise KeyError(
-                    f"unknown output format {name!r}; installed: {', '.join(self.renderers)}"
-                )
+        for name in formats:
+            renderer = self.renderers[name]
             try:
                 document = renderer.render(discovered)
             except Exception as exc:
@@ -118,25 +206,35 @@ class Engine:
         log.error("renderer %s failed: %s", name, reason)
         return RenderError(name, self.plugins.renderers[name].origin, reason)
 
-    def documents(
-        self,
-        discovered: Sequence[Discovered],
-        existing: Mapping[str, Any] | None = None,
-        formats: Sequence[str] | None = None,
-    ) -> tuple[dict[str, str], list[str]]:
-        """``({data key: document}, problems)``: the documents as they are written.
+    def _publish(
+        self, cycle: Cycle, existing: Mapping[str, Any] | None, configmap: bool, now: str | None
+    ) -> Cycle:
+        """Apply ``overrides.yaml`` of ``existing`` and, with ``configmap``, merge into it."""
+        documents, problems = self._apply_overrides(dict(cycle.documents), cycle.formats, existing)
+        for text in problems:
+            log.warning("%s", text)
+        merge = None
+        if configmap:
+            stamp = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            merge = attrs.evolve(
+                merge_configmap(documents, self.config.output, existing, stamp),
+                problems=tuple(problems),
+            )
+        return attrs.evolve(cycle, documents=documents, merge=merge, problems=tuple(problems))
 
-        Like :meth:`render`, with the operator's ``overrides.yaml`` of
-        ``existing`` applied by the renderers that support it. Overrides that
-        cannot be applied are left out and described in ``problems``.
+    def _apply_overrides(
+        self, documents: dict[str, str], formats: Sequence[str], existing: Mapping[str, Any] | None
+    ) -> tuple[dict[str, str], list[str]]:
+        """The operator's ``overrides.yaml`` applied by the renderers that support it.
+
+        Overrides that cannot be applied are left out and described; a
+        renderer that fails while applying them is a :class:`RenderError`.
         """
-        chosen = list(self.config.output.formats or ()) if formats is None else list(formats)
-        documents = self.render(discovered, chosen)
         overrides, problem = read_overrides(existing)
         problems = [problem] if problem else []
         if overrides is None:
             return documents, problems
-        for name in chosen:
+        for name in formats:
             renderer = self.renderers[name]
             try:
                 document = renderer.apply_overrides(documents[renderer.data_key], overrides)
@@ -151,25 +249,3 @@ class Engine:
                 )
             documents[renderer.data_key] = document
         return documents, problems
-
-    def configmap(
-        self,
-        discovered: Sequence[Discovered],
-        existing: Mapping[str, Any] | None = None,
-        now: str | None = None,
-    ) -> MergeResult:
-        """The output ConfigMap for ``discovered``, merged into ``existing``.
-
-        The operator's ``overrides.yaml`` in ``existing`` is never changed; it
-        is applied to the documents of renderers that support it (HolmesGPT
-        reads a single file, so hand-written toolsets must be merged into
-        ours to reach it). Overrides that cannot be applied are left out and
-        reported in :attr:`MergeResult.problems`; the rest is still written.
-        A renderer that fails raises :class:`RenderError` (nothing partial).
-        """
-        stamp = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        documents, problems = self.documents(discovered, existing)
-        for text in problems:
-            log.warning("%s", text)
-        merge = merge_configmap(documents, self.config.output, existing, stamp)
-        return attrs.evolve(merge, problems=tuple(problems))

@@ -256,13 +256,18 @@ def test_any_services_give_valid_deterministic_documents(
             )
     result = engine.discover(services)
     assert result.failures == []
-    documents = engine.render(result.discovered, ["holmesgpt", "kubernaut"])
+    documents = engine.cycle(
+        services, formats=["holmesgpt", "kubernaut"], configmap=False
+    ).documents
 
     # Same input again, and shuffled: byte-identical.
     shuffled = list(services)
     rnd.shuffle(shuffled)
     again = engine.discover(shuffled)
-    assert engine.render(again.discovered, ["holmesgpt", "kubernaut"]) == documents
+    assert (
+        engine.cycle(shuffled, formats=["holmesgpt", "kubernaut"], configmap=False).documents
+        == documents
+    )
 
     holmes_text = documents["custom_toolset.yaml"]
     holmes_text.encode("utf-8")
@@ -322,6 +327,7 @@ def test_any_services_give_valid_deterministic_documents(
         assert all(isinstance(v, str) for v in tool["metadata"].values())
 
     # The ConfigMap the engine would write, with a fixed stamp, is stable too.
-    first = engine.configmap(result.discovered, now="2026-01-01T00:00:00Z")
-    second = engine.configmap(again.discovered, now="2026-01-01T00:00:00Z")
+    first = engine.cycle(services, now="2026-01-01T00:00:00Z").merge
+    second = engine.cycle(shuffled, now="2026-01-01T00:00:00Z").merge
+    assert first is not None and second is not None
     assert first.configmap == second.configmap

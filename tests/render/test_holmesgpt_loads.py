@@ -354,8 +354,8 @@ def test_crowded_cluster_loads_with_zero_invalid_toolsets(tmp_path: Path) -> Non
     """Through the detectors and the renderer: every server is an instance,
     every HTTP toolset has exactly one tool, named uniquely within 64 characters."""
     engine = _engine("detectors:\n  grafana:\n    config:\n      api_key_env: GRAFANA_API_KEY\n")
-    discovered = engine.discover(_crowded_cluster()).discovered
-    document = engine.render(discovered, ["holmesgpt"])["custom_toolset.yaml"]
+    cycle = engine.cycle(_crowded_cluster(), formats=["holmesgpt"], configmap=False)
+    document = cycle.documents["custom_toolset.yaml"]
 
     report = probe(holmes_python(), tmp_path, document)
 
@@ -403,7 +403,7 @@ def test_grafana_without_api_key_and_a_custom_prometheus_pass_checks(
     discovered = engine.discover(services).discovered
     assert [d.detector for d in discovered] == ["grafana", "prometheus", "custom"]
     _Backend.seen.clear()
-    document = engine.render(_served_by(discovered, backend), ["holmesgpt"])["custom_toolset.yaml"]
+    document = HolmesGPTRenderer().render(_served_by(discovered, backend))
     assert "api_key" not in document
 
     report = probe(holmes_python(), tmp_path, document, "--check")

@@ -6,7 +6,8 @@ Public API (see ``docs/health-checks.md``):
   deadline per round, a result cache and hysteresis;
   :meth:`HealthChecker.from_config` builds one from a :class:`~dyntoolset.config.Config`.
 * :func:`select_healthy` — the pure filter deciding which services are emitted.
-* :func:`check_offline` — one direct-mode round for ``dyntoolset discover --health-check``.
+* :func:`offline_checker` — the direct-mode checker of ``dyntoolset discover --health-check``;
+  :func:`check_offline` runs one round of it.
 * :mod:`dyntoolset.health.guard` — the SSRF guards (URL, path, host and address rules).
 * :mod:`dyntoolset.health.probe` — the direct and API-server-proxy transports.
 """
@@ -16,8 +17,9 @@ from dyntoolset.health.checker import (
     HealthStats,
     backoff_delay,
     check_offline,
-    select_healthy,
+    offline_checker,
 )
+from dyntoolset.pipeline import select_healthy
 from dyntoolset.health.guard import Blocked, Target, build_target, pin_address, system_resolver
 from dyntoolset.health.probe import REASONS
 
@@ -30,6 +32,7 @@ __all__ = [
     "backoff_delay",
     "build_target",
     "check_offline",
+    "offline_checker",
     "pin_address",
     "select_healthy",
     "system_resolver",

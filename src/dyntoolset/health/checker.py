@@ -60,6 +60,7 @@ from dyntoolset.health.probe import (
 )
 from dyntoolset.metrics import Metrics
 from dyntoolset.model import Discovered, HealthStatus
+from dyntoolset.pipeline import select_healthy
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ __all__ = [
     "HealthStats",
     "backoff_delay",
     "check_offline",
+    "offline_checker",
     "select_healthy",
 ]
 
@@ -85,14 +87,6 @@ def backoff_delay(retry: int, base: float, cap: float, rng: random.Random) -> fl
     """
     delay = min(float(cap), float(base) * (2.0**retry))
     return delay / 2 + float(rng.uniform(0, delay / 2))
-
-
-def select_healthy(
-    discovered: Sequence[Discovered], include_unhealthy: bool = False
-) -> list[Discovered]:
-    """The services to emit: healthy ones, unchecked ones (``health is None``), and the
-    unhealthy too when ``include_unhealthy`` is set. Pure; order preserved."""
-    return [d for d in discovered if include_unhealthy or d.health is None or d.health.healthy]
 
 
 @attrs.frozen
@@ -528,6 +522,28 @@ def _retryable(reason: str, detail: str) -> bool:
     return False
 
 
+def offline_checker(
+    config: Config,
+    *,
+    resolver: Resolver = system_resolver,
+    metrics: Metrics | None = None,
+) -> HealthChecker:
+    """A direct-mode checker for ``config``, enabled whatever the configuration says:
+    what ``dyntoolset discover --health-check`` passes to :meth:`Engine.cycle`.
+
+    Raises ``ValueError`` for an unusable ``ca_file`` or ``allowed_networks``.
+    """
+    options = attrs.evolve(config.health_checks, mode="direct", enabled=True)
+    per_detector = {name: d.health_check for name, d in config.detectors.items()}
+    return HealthChecker(
+        options,
+        per_detector,
+        cluster_domain=config.cluster_domain,
+        resolver=resolver,
+        metrics=metrics,
+    )
+
+
 def check_offline(
     discovered: Sequence[Discovered],
     config: Config,
@@ -535,19 +551,10 @@ def check_offline(
     resolver: Resolver = system_resolver,
     metrics: Metrics | None = None,
 ) -> list[Discovered]:
-    """``dyntoolset discover --health-check``: one round in direct mode.
+    """One round of :func:`offline_checker` over ``discovered``.
 
     Returns every service with ``health`` set (a service needs one success to
     be healthy); filter with
     ``select_healthy(result, config.health_checks.include_unhealthy)``.
     """
-    options = attrs.evolve(config.health_checks, mode="direct", enabled=True)
-    per_detector = {name: d.health_check for name, d in config.detectors.items()}
-    checker = HealthChecker(
-        options,
-        per_detector,
-        cluster_domain=config.cluster_domain,
-        resolver=resolver,
-        metrics=metrics,
-    )
-    return checker.check(discovered)
+    return offline_checker(config, resolver=resolver, metrics=metrics).check(discovered)
