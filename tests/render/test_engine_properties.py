@@ -263,7 +263,7 @@ def test_any_services_give_valid_deterministic_documents(
     # Same input again, and shuffled: byte-identical.
     shuffled = list(services)
     rnd.shuffle(shuffled)
-    again = engine.discover(shuffled)
+    assert engine.discover(shuffled).discovered == result.discovered
     assert (
         engine.cycle(shuffled, formats=["holmesgpt", "kubernaut"], configmap=False).documents
         == documents

@@ -19,9 +19,9 @@ from dyntoolset.health.checker import (
     check_offline,
     offline_checker,
 )
-from dyntoolset.pipeline import select_healthy
 from dyntoolset.health.guard import Blocked, Target, build_target, pin_address, system_resolver
 from dyntoolset.health.probe import REASONS
+from dyntoolset.pipeline import select_healthy
 
 __all__ = [
     "REASONS",
