@@ -39,8 +39,7 @@ from dyntoolset.pipeline import Engine, load_configuration
 from dyntoolset.plugins import PluginSet, load_plugins
 from dyntoolset.renderer import Renderer
 from dyntoolset.snapshot import service_from_object
-
-__version__ = "0.1.0"
+from dyntoolset.version import __version__
 
 __all__ = [
     "ActiveDetector",

@@ -16,7 +16,6 @@ from typing import Any, TextIO
 
 import yaml
 
-from dyntoolset import __version__
 from dyntoolset.config import OutputSettings
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
@@ -26,6 +25,7 @@ from dyntoolset.pipeline import Cycle, Engine, load_configuration
 from dyntoolset.plugins import load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
 from dyntoolset.strict import unstructure
+from dyntoolset.version import __version__
 
 log = logging.getLogger("dyntoolset")
 

@@ -26,14 +26,13 @@ import yaml
 
 from dyntoolset.config import OutputSettings
 from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError
+from dyntoolset.model import OVERRIDES_KEY as OVERRIDES_KEY  # re-exported: configmap.OVERRIDES_KEY
 from dyntoolset.strict import describe, load_bounded_yaml, path_segment
 
 log = logging.getLogger(__name__)
 
 #: The Kubernetes limit on a ConfigMap's data.
 MAX_DATA_BYTES = 1024 * 1024
-#: Data key that belongs to the operator and is never written.
-OVERRIDES_KEY = "overrides.yaml"
 
 LABELS = {
     "app.kubernetes.io/name": "dyntoolset",

@@ -16,6 +16,10 @@ import attrs
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
+#: The output ConfigMap's data key that belongs to the operator: never generated,
+#: never changed (its ``toolsets:`` are merged into the HolmesGPT document).
+OVERRIDES_KEY = "overrides.yaml"
+
 
 @attrs.frozen(slots=True)
 class Port:

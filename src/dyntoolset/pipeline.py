@@ -31,10 +31,10 @@ from typing import Any, Protocol
 import attrs
 
 from dyntoolset.config import Config, parse_config, read_config_text, resolve_config
-from dyntoolset.configmap import OVERRIDES_KEY, MergeResult, merge_configmap, read_overrides
+from dyntoolset.configmap import MergeResult, merge_configmap, read_overrides
 from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
 from dyntoolset.errors import ConfigError, RenderError, UnknownFormatError
-from dyntoolset.model import Discovered, Service
+from dyntoolset.model import OVERRIDES_KEY, Discovered, Service
 from dyntoolset.plugins import PluginSet, load_path_plugin, load_plugins
 from dyntoolset.renderer import Renderer
 

@@ -35,9 +35,9 @@ import attrs
 import pluggy
 
 from dyntoolset import hookspecs
-from dyntoolset.configmap import OVERRIDES_KEY
 from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
+from dyntoolset.model import OVERRIDES_KEY
 from dyntoolset.renderer import Renderer
 from dyntoolset.strict import health_path_problem
 

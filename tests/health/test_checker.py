@@ -421,17 +421,6 @@ def test_invalid_options_are_reported() -> None:
         HealthChecker(HealthChecksConfig(mode="apiserver-proxy"))
 
 
-def test_auto_mode_picks_direct_in_cluster_and_the_proxy_outside() -> None:
-    client = object()
-    assert HealthChecker(HealthChecksConfig(), api_client=client, in_cluster=True).mode == "direct"
-    assert (
-        HealthChecker(HealthChecksConfig(), api_client=client, in_cluster=False).mode
-        == "apiserver-proxy"
-    )
-    # No client to proxy through: direct is all there is.
-    assert HealthChecker(HealthChecksConfig(), in_cluster=False).mode == "direct"
-
-
 def test_check_offline_uses_direct_mode(backend: Callable[..., Backend]) -> None:
     from dyntoolset.config import Config
 
@@ -447,18 +436,6 @@ def test_check_offline_uses_direct_mode(backend: Callable[..., Backend]) -> None
         [discovered(port=server.port)], config, resolver=FakeResolver({NAME: ["127.0.0.1"]})
     )
     assert item.health is not None and item.health.reason == "ok"
-
-
-def test_auto_mode_detects_a_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    import dyntoolset.health.checker as checker_module
-
-    token = tmp_path / "token"
-    token.write_text("t")
-    monkeypatch.setattr(checker_module, "_SERVICE_ACCOUNT_TOKEN", str(token))
-    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
-    assert HealthChecker(HealthChecksConfig(), api_client=object()).mode == "direct"
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
-    assert HealthChecker(HealthChecksConfig(), api_client=object()).mode == "apiserver-proxy"
 
 
 def test_ipv6_loopback_is_blocked_unless_allowed(black_hole: Callable[..., BlackHole]) -> None:

@@ -25,6 +25,7 @@ import pytest
 from dyntoolset.config import Config, parse_and_resolve
 from dyntoolset.discovery import create_detectors, discover
 from dyntoolset.health import HealthChecker, check_offline, select_healthy
+from dyntoolset.kube.proxy import health_transport
 from dyntoolset.model import Discovered, Port, Service
 from dyntoolset.plugins import load_plugins
 from dyntoolset.testing.apiserver import ApiServer
@@ -212,7 +213,11 @@ def test_apiserver_proxy_mode_with_default_paths(backends: Backends, apiserver: 
         )
         apiserver.register_proxy(svc.namespace, svc.name, port, f"http://127.0.0.1:{port}")
     resolver = FakeResolver()
-    checker = HealthChecker.from_config(config, api_client=apiserver.api_client, resolver=resolver)
+    checker = HealthChecker.from_config(
+        config,
+        transport=health_transport(config.health_checks, apiserver.api_client),
+        resolver=resolver,
+    )
     checked = checker.check(found)
     assert {d.key: (d.health.reason if d.health else None) for d in checked} == {
         "monitoring/prometheus": "ok",

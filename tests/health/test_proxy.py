@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from dyntoolset.config import HealthChecksConfig, HealthCheckSettings
 from dyntoolset.health import HealthChecker
+from dyntoolset.kube.proxy import health_transport
 from dyntoolset.metrics import Metrics
 from dyntoolset.model import Discovered, HealthStatus
 from dyntoolset.testing.apiserver import ApiServer
@@ -39,6 +41,16 @@ def add_service(
     )
 
 
+def proxied_checker(
+    opts: HealthChecksConfig,
+    per_detector: dict[str, HealthCheckSettings],
+    api_client: Any,
+    **kwargs: Any,
+) -> HealthChecker:
+    """A checker whose transport is the API server's proxy, as the controller builds it."""
+    return HealthChecker(opts, per_detector, transport=health_transport(opts, api_client), **kwargs)
+
+
 def check(
     api: ApiServer,
     item: Discovered,
@@ -51,10 +63,10 @@ def check(
     metrics: Metrics | None = None,
     **opts: Any,
 ) -> HealthStatus:
-    checker = HealthChecker(
+    checker = proxied_checker(
         options(mode="apiserver-proxy", **opts),
         {item.detector: settings(timeout, retries)},
-        api_client=api_client or api.api_client,
+        api_client or api.api_client,
         resolver=resolver or FakeResolver(),
         connect=connect or ConnectSpy(),
         metrics=metrics,
@@ -192,7 +204,7 @@ def test_allow_listed_foreign_host_is_checked_directly(
 
 def test_https_services_use_the_scheme_prefix(apiserver: ApiServer) -> None:
     from dyntoolset.health.guard import build_target
-    from dyntoolset.health.probe import ApiServerProxyTransport
+    from dyntoolset.kube.proxy import ApiServerProxyTransport
 
     item = discovered(port=8443, scheme="https", health_path="/api/health")
     prepared = ApiServerProxyTransport(apiserver.api_client).prepare(
@@ -257,10 +269,10 @@ def test_a_dripping_body_through_the_proxy_cannot_stretch_the_timeout(
     server.script = _headers_then(server, 0.05)
     client = _fake_api_client(server)
     try:
-        checker = HealthChecker(
+        checker = proxied_checker(
             options(mode="apiserver-proxy", deadline=20.0),
             {"prometheus": settings(0.5, 0)},
-            api_client=client,
+            client,
         )
         started = time.monotonic()
         (result,) = checker.check([discovered()])
@@ -282,8 +294,8 @@ def test_a_stalled_body_through_the_proxy_is_no_internal_error(
     server.script = _headers_then(server, 0)
     client = _fake_api_client(server)
     try:
-        checker = HealthChecker(
-            options(mode="apiserver-proxy"), {"prometheus": settings(0.3, 0)}, api_client=client
+        checker = proxied_checker(
+            options(mode="apiserver-proxy"), {"prometheus": settings(0.3, 0)}, client
         )
         with caplog.at_level("ERROR"):
             (result,) = checker.check([discovered()])
@@ -306,10 +318,10 @@ def test_no_worker_outlives_a_round_cut_during_a_dripping_body(
     client = _fake_api_client(server)
     try:
         assert _wait_for_no_health_threads() == []
-        checker = HealthChecker(
+        checker = proxied_checker(
             options(mode="apiserver-proxy", deadline=0.5),
             {"prometheus": settings(30.0, 0)},
-            api_client=client,
+            client,
         )
         started = time.monotonic()
         (result,) = checker.check([discovered()])
@@ -376,10 +388,10 @@ def test_a_parallel_round_fits_the_connection_pool(
         add_service(apiserver, f"s{i}")
         apiserver.register_proxy("monitoring", f"s{i}", 9090, f"http://127.0.0.1:{server.port}")
         items.append(discovered(f"s{i}"))
-    checker = HealthChecker(
+    checker = proxied_checker(
         options(mode="apiserver-proxy", concurrency=16),
         {"prometheus": settings(2.0, 0)},
-        api_client=api_client,
+        api_client,
     )
     try:
         with caplog.at_level("WARNING", logger="urllib3"):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dyntoolset import __version__
 from dyntoolset.detector import Detector, scheme_for
 from dyntoolset.detectors.mapping import toolsets_for
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.version import __version__
 
 #: Label keys, named once so a typo cannot hide in one detector.
 NAME = "app.kubernetes.io/name"

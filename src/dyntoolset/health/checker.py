@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import os
 import random
 import ssl
 import threading
@@ -50,7 +49,6 @@ from dyntoolset.health.probe import (
     OK,
     TIMEOUT,
     Answer,
-    ApiServerProxyTransport,
     Cancellation,
     Connector,
     DirectTransport,
@@ -75,7 +73,6 @@ __all__ = [
 
 #: Reasons worth another attempt; the others will not change within a round.
 _RETRYABLE = frozenset({TIMEOUT, CONNECTION_REFUSED, CONNECTION_ERROR})
-_SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def backoff_delay(retry: int, base: float, cap: float, rng: random.Random) -> float:
@@ -131,12 +128,6 @@ class _Outcome:
     started: bool = True
 
 
-def _in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
-        _SERVICE_ACCOUNT_TOKEN
-    )
-
-
 class HealthChecker:
     """Checks discovered services; the only place that makes health-check requests.
 
@@ -147,14 +138,11 @@ class HealthChecker:
     ``cluster_domain``
         Endpoint hosts must be the Service's own DNS name under this domain
         (or match ``allowed_hosts``).
-    ``api_client``
-        A ``kubernetes.client.ApiClient``, needed for ``apiserver-proxy`` mode
-        (and used by ``auto`` when not running in a cluster).
-    ``in_cluster``
-        Override the detection used by ``auto`` (default: the service
-        account token and ``KUBERNETES_SERVICE_HOST`` are present).
     ``transport``
-        Replace the transport entirely (tests, embedders).
+        How checks of a Service's own DNS name are made; ``None`` (the
+        default) connects directly. Out of a cluster the controller passes
+        :class:`dyntoolset.kube.proxy.ApiServerProxyTransport`, chosen by
+        :func:`dyntoolset.kube.proxy.health_transport` from ``mode``.
     ``resolver`` / ``connect``
         Name resolution and TCP connect of direct mode; the defaults are the
         system resolver and ``socket.create_connection``.
@@ -167,7 +155,7 @@ class HealthChecker:
         Delay before the first retry and the cap of the doubling delays.
 
     Raises ``ValueError`` for an invalid ``allowed_networks`` entry, an
-    unreadable ``ca_file``, or ``apiserver-proxy`` mode without ``api_client``.
+    unreadable ``ca_file``, or ``mode: apiserver-proxy`` without a transport.
     :meth:`check` is thread-safe (rounds are serialised).
     """
 
@@ -177,8 +165,6 @@ class HealthChecker:
         per_detector: Mapping[str, HealthCheckSettings] | None = None,
         *,
         cluster_domain: str = "cluster.local",
-        api_client: Any = None,
-        in_cluster: bool | None = None,
         transport: Transport | None = None,
         resolver: Resolver = system_resolver,
         connect: Connector = _connect,
@@ -213,24 +199,12 @@ class HealthChecker:
             max_body_bytes=options.max_body_bytes,
             connect=connect,
         )
-        self._transport: Transport
-        if transport is not None:
-            self._transport = transport
-        else:
-            mode = options.mode
-            if mode == "auto":
-                inside = _in_cluster() if in_cluster is None else in_cluster
-                mode = "direct" if inside or api_client is None else "apiserver-proxy"
-            if mode == "apiserver-proxy":
-                if api_client is None:
-                    raise ValueError("health_checks.mode apiserver-proxy needs a Kubernetes client")
-                self._transport = ApiServerProxyTransport(
-                    api_client,
-                    max_body_bytes=options.max_body_bytes,
-                    max_connections=options.concurrency,
-                )
-            else:
-                self._transport = self._direct
+        if transport is None and options.mode == "apiserver-proxy":
+            raise ValueError(
+                "health_checks.mode apiserver-proxy needs the API server's proxy transport "
+                "(dyntoolset.kube.proxy.health_transport)"
+            )
+        self._transport: Transport = transport if transport is not None else self._direct
         self._lock = threading.Lock()
         self._states: dict[tuple[str, str], _State] = {}
         self._failures: Counter[tuple[str, str]] = Counter()

@@ -1,0 +1,11 @@
+"""Everything that talks to the Kubernetes API: the only package that imports ``kubernetes``.
+
+Errors become outcomes at this boundary (temporary, with a delay; or
+permanent, with the reason and the RBAC rule to add), so the controller
+above it never handles client exceptions. Modules:
+
+* :mod:`~dyntoolset.kube.incluster` -- whether this process runs in a Pod;
+* :mod:`~dyntoolset.kube.proxy` -- health checks through the API server's
+  service proxy, and :func:`~dyntoolset.kube.proxy.health_transport`, which
+  turns ``health_checks.mode`` into the checker's transport.
+"""
