@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from dyntoolset import Detector, InvalidService, Renderer
 from dyntoolset.detector import DetectContext, choose_port
 from dyntoolset.model import Discovered, Service
+from dyntoolset.plugin import Detector, InvalidService, Renderer
 
 
 class LabelDetector(Detector):

@@ -9,7 +9,6 @@ import pytest
 
 from dyntoolset.config import MAX_CONFIG_BYTES, load_config, parse_config
 from dyntoolset.errors import ConfigError
-from dyntoolset.pipeline import load_configuration
 from dyntoolset.strict import parse_duration
 from dyntoolset.testing import make_plugin_set
 from tests.helpers import BetaDetector, LabelDetector, ListRenderer, PickyDetector
@@ -20,17 +19,22 @@ SEED = Path(__file__).parent / "fixtures" / "seed"
 @pytest.fixture
 def plugins():
     return make_plugin_set(
-        LabelDetector, BetaDetector, PickyDetector, renderers=[ListRenderer], builtins=False
+        LabelDetector,
+        BetaDetector,
+        PickyDetector,
+        renderers=[ListRenderer],
+        builtin_detectors=False,
+        builtin_renderers=False,
     )
 
 
 def problems_of(text: str, plugins) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        from dyntoolset.config import parse_and_resolve
+        from dyntoolset.config import load_config_text
 
         # The test plugin set has one renderer; name it unless the text sets output itself.
         prefix = "" if text.startswith("output:") else "output: {formats: [lines]}\n"
-        parse_and_resolve(prefix + text, plugins, "test.yaml")
+        load_config_text(prefix + text, "test.yaml", plugins)
     return [str(p) for p in info.value.problems]
 
 
@@ -63,13 +67,13 @@ def test_empty_file_and_empty_detectors_section_mean_defaults(plugins):
 
 
 def test_priority_orders_detectors_ties_broken_by_name(plugins):
-    from dyntoolset.config import parse_and_resolve
+    from dyntoolset.config import load_config_text
 
-    config = parse_and_resolve(
+    config = load_config_text(
         "output: {formats: [lines]}\n"
         "detectors:\n  beta: {priority: 1}\n  alpha: {priority: 1}\n  picky: {enabled: false}\n",
-        plugins,
         "t",
+        plugins,
     )
     assert [d.name for d in config.enabled_detectors()] == ["alpha", "beta"]
     assert config.detectors["picky"].enabled is False
@@ -138,9 +142,9 @@ def test_resolution_problems_are_listed_together(plugins):
 
 def test_error_message_names_the_source_and_counts(plugins):
     with pytest.raises(ConfigError) as info:
-        from dyntoolset.config import parse_and_resolve
+        from dyntoolset.config import load_config_text
 
-        parse_and_resolve("detectors: {alpha: {priority: high, enabled: 1}}", plugins, "cfg.yaml")
+        load_config_text("detectors: {alpha: {priority: high, enabled: 1}}", "cfg.yaml", plugins)
     assert str(info.value).splitlines() == [
         "invalid configuration in cfg.yaml (2 problems):",
         "  $.detectors.alpha.enabled: expected bool (true or false), got 1",
@@ -256,19 +260,19 @@ def test_unreadable_and_non_utf8_files_are_errors_not_defaults(plugins, tmp_path
 
 
 def test_detector_settings_are_structured_by_its_own_class(plugins):
-    from dyntoolset.config import parse_and_resolve
+    from dyntoolset.config import load_config_text
 
-    config = parse_and_resolve(
+    config = load_config_text(
         "output: {formats: [lines]}\ndetectors: {picky: {config: {mode: loose, limit: 7}}}",
-        plugins,
         "t",
+        plugins,
     )
     settings = config.detectors["picky"].settings
     assert (settings.mode, settings.limit) == ("loose", 7)
-    plugin_form = parse_and_resolve(
+    plugin_form = load_config_text(
         "output: {formats: [lines]}\ndetectors: {picky: {plugin: {config: {mode: loose}}}}",
-        plugins,
         "t",
+        plugins,
     )
     assert plugin_form.detectors["picky"].settings.mode == "loose"
 
@@ -284,11 +288,11 @@ def test_durations(text, seconds):
 def test_seed_examples_are_accepted_as_written(plugins):
     builtin = make_plugin_set()
     for name in ("ac-037-01.yaml", "ac-038-01.yaml"):
-        config = load_configuration(SEED / name, builtin)
+        config = load_config(SEED / name, builtin)
         assert config.source.endswith(name)
-    ac037 = load_configuration(SEED / "ac-037-01.yaml", builtin)
+    ac037 = load_config(SEED / "ac-037-01.yaml", builtin)
     assert [d.name for d in ac037.enabled_detectors()] == ["prometheus", "grafana", "custom"]
-    ac038 = load_configuration(SEED / "ac-038-01.yaml", builtin)
+    ac038 = load_config(SEED / "ac-038-01.yaml", builtin)
     prom = ac038.detectors["prometheus"].health_check
     assert (prom.path, prom.timeout, prom.retries) == ("/-/healthy", 5.0, 3)
     custom = ac038.detectors["custom"]
@@ -301,7 +305,7 @@ def test_seed_examples_are_accepted_as_written(plugins):
 def test_seed_plugin_example_loads_and_survives_a_missing_plugin_file(caplog):
     builtin = make_plugin_set()
     caplog.set_level(logging.WARNING)
-    config = load_configuration(SEED / "ac-040-03.yaml", builtin)
+    config = load_config(SEED / "ac-040-03.yaml", builtin)
     assert "custom-plugin" not in config.detectors
     assert "prometheus" in [d.name for d in config.enabled_detectors()]
     assert [f.plugin for f in builtin.failures] == ["custom-plugin"]
@@ -404,9 +408,9 @@ def test_plugin_path_for_an_installed_detector_is_an_error_not_ignored(tmp_path)
     plugin.write_text("raise RuntimeError('never imported')\n")
     text = f"detectors:\n  prometheus:\n    plugin: {{path: {plugin}}}\n"
     with pytest.raises(ConfigError) as info:
-        from dyntoolset.config import parse_and_resolve
+        from dyntoolset.config import load_config_text
 
-        parse_and_resolve(text, make_plugin_set(), "cfg.yaml")
+        load_config_text(text, "cfg.yaml", make_plugin_set())
     [problem] = info.value.problems
     assert str(problem) == (
         "$.detectors.prometheus.plugin.path: detector 'prometheus' is already installed "

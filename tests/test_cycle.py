@@ -20,7 +20,9 @@ OTHER = make_service("c", labels={"app": "unrelated"})
 
 
 def engine(config: str = "") -> Engine:
-    plugins = make_plugin_set(LabelDetector, renderers=[ListRenderer], builtins=False)
+    plugins = make_plugin_set(
+        LabelDetector, renderers=[ListRenderer], builtin_detectors=False, builtin_renderers=False
+    )
     return (
         Engine(load_config(None, plugins), plugins) if not config else Engine.load(config, plugins)
     )

@@ -6,15 +6,15 @@ import logging
 
 import pytest
 
-from dyntoolset.config import parse_and_resolve
+from dyntoolset.config import load_config_text
 from dyntoolset.discovery import create_detectors, discover
 from dyntoolset.testing import make_plugin_set, make_service
 from tests.helpers import BetaDetector, BrokenDetector, GreedyDetector, LabelDetector, PickyDetector
 
 
 def engine(*classes, text: str = ""):
-    plugins = make_plugin_set(*classes, builtins=False)
-    config = parse_and_resolve("output: {formats: []}\n" + text, plugins, "test")
+    plugins = make_plugin_set(*classes, builtin_detectors=False)
+    config = load_config_text("output: {formats: []}\n" + text, "test", plugins)
     return create_detectors(config, plugins)
 
 
@@ -194,7 +194,7 @@ class _ToolsetsRaise(LabelDetector):
         port = service.ports[0]
         return self.discovered(service, port, ctx)
 
-    def toolsets(self, found):
+    def toolsets(self, found, settings):
         raise KeyError("no such toolset")
 
 

@@ -41,7 +41,12 @@ class BuggyOverridesRenderer(ListRenderer):
 
 
 def engine_with(*renderers) -> Engine:
-    plugins = make_plugin_set(LabelDetector, renderers=[ListRenderer, *renderers], builtins=False)
+    plugins = make_plugin_set(
+        LabelDetector,
+        renderers=[ListRenderer, *renderers],
+        builtin_detectors=False,
+        builtin_renderers=False,
+    )
     return Engine(load_config(None, plugins), plugins)
 
 

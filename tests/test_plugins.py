@@ -22,7 +22,7 @@ BUILTIN_RENDERERS = ["holmesgpt", "kubernaut"]
 def detector_module(name: str, detector: str, priority: int = 50) -> str:
     return textwrap.dedent(
         f"""
-        from dyntoolset import Detector, hookimpl
+        from dyntoolset.plugin import Detector, hookimpl
 
         class D(Detector):
             name = {detector!r}
@@ -133,7 +133,7 @@ def test_import_failure_is_logged_and_the_others_still_load(tmp_path, caplog):
     ("source", "reason"),
     [
         (
-            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    return [object]",
+            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors():\n    return [object]",
             "is not a subclass of dyntoolset.Detector",
         ),
         (detector_module("x", "Bad_Name"), "D.name must be lowercase letters, digits and '-'"),
@@ -158,23 +158,23 @@ def test_import_failure_is_logged_and_the_others_still_load(tmp_path, caplog):
             "D: health path 'x' must start with '/'",
         ),
         (
-            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    raise KeyError('k')",
+            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors():\n    raise KeyError('k')",
             "register_detectors() raised KeyError('k')",
         ),
         (
-            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors():\n    return 'x'",
+            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors():\n    return 'x'",
             "register_detectors() must return a list of classes",
         ),
         (
-            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detector():\n    return []",
+            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detector():\n    return []",
             "invalid hook implementation: unknown hook 'register_detector'",
         ),
         (
-            "from dyntoolset import hookimpl\n@hookimpl\ndef register_detectors(flag):\n    return []",
+            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors(flag):\n    return []",
             "invalid hook implementation",
         ),
         (
-            "from dyntoolset import Renderer, hookimpl\nclass R(Renderer):\n    name='r'\n    data_key='a/b'\n"
+            "from dyntoolset.plugin import Renderer, hookimpl\nclass R(Renderer):\n    name='r'\n    data_key='a/b'\n"
             "    def render(self, d): return ''\n@hookimpl\ndef register_renderers():\n    return [R]",
             "R.data_key must be a valid ConfigMap key, got 'a/b'",
         ),
@@ -243,7 +243,7 @@ def test_pinning_an_empty_list_still_loads_the_builtins(monkeypatch):
 
 
 def test_detectors_can_be_added_in_code():
-    plugins = make_plugin_set(builtins=False)
+    plugins = make_plugin_set(builtin_detectors=False, builtin_renderers=False)
     info = plugins.add_detector(LabelDetector)
     assert (info.name, info.distribution, info.plugin) == ("alpha", "<code>", "code")
     with pytest.raises(DuplicateNameError, match=r"detector name .alpha. is claimed by both"):
@@ -260,7 +260,7 @@ def test_path_plugins_load_from_a_file_or_a_package(tmp_path):
     package.mkdir()
     (package / "__init__.py").write_text("from .impl import register_detectors\n")
     (package / "impl.py").write_text(detector_module("x", "from-package"))
-    plugins = make_plugin_set(builtins=False)
+    plugins = make_plugin_set(builtin_detectors=False)
     assert load_path_plugin(plugins, "from-file", str(tmp_path / "single.py"))
     assert load_path_plugin(plugins, "from-package", str(package))
     assert plugins.detectors["from-file"].distribution == f"path:{tmp_path / 'single.py'}"
@@ -284,7 +284,7 @@ def test_path_plugins_load_from_a_file_or_a_package(tmp_path):
 def test_path_plugin_failures_are_recorded_not_raised(tmp_path, filename, content, reason):
     if content is not None:
         (tmp_path / filename).write_bytes(content)
-    plugins = make_plugin_set(builtins=False)
+    plugins = make_plugin_set(builtin_detectors=False)
     assert not load_path_plugin(plugins, "wanted", str(tmp_path / filename))
     assert "wanted" not in plugins.detectors
     assert any(reason in f.reason for f in plugins.failures), plugins.failures
@@ -389,7 +389,7 @@ def test_classes_that_cannot_be_built_with_defaults_fail_at_load(kind, cls, reas
     # Found only later, these made every configuration invalid (even no
     # configuration at all: "invalid configuration in defaults") or crashed
     # Engine() with a traceback, so one broken plugin stopped every detector.
-    plugins = make_plugin_set(builtins=False)
+    plugins = make_plugin_set(builtin_detectors=False)
     add = plugins.add_detector if kind == "detector" else plugins.add_renderer
     with pytest.raises(PluginLoadError) as info:
         add(cls)
@@ -473,7 +473,9 @@ class _OverridesRenderer(ListRenderer):
 
 def test_two_renderers_cannot_write_one_data_key():
     # The second document silently replaced the first in the ConfigMap.
-    plugins = make_plugin_set(renderers=[ListRenderer], builtins=False)
+    plugins = make_plugin_set(
+        renderers=[ListRenderer], builtin_detectors=False, builtin_renderers=False
+    )
     with pytest.raises(DuplicateNameError) as info:
         plugins.add_renderer(_SameKeyRenderer, plugin="other")
     assert str(info.value).startswith(
@@ -485,7 +487,7 @@ def test_two_renderers_cannot_write_one_data_key():
 
 def test_a_renderer_cannot_write_the_operators_overrides():
     # It used to load, then crash every merge ("overrides.yaml belongs to the operator").
-    plugins = make_plugin_set(builtins=False)
+    plugins = make_plugin_set(builtin_detectors=False)
     with pytest.raises(PluginLoadError) as info:
         plugins.add_renderer(_OverridesRenderer)
     assert info.value.reason == (

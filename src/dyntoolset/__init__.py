@@ -1,6 +1,9 @@
 """dyntoolset: discovers observability backends in Kubernetes and keeps agent toolsets current.
 
-The public API for the pure path (no cluster needed)::
+This module is the **embedder's API**: run discovery cycles from your own
+program or controller. (Plugin authors import from :mod:`dyntoolset.plugin`;
+the testing kit is :mod:`dyntoolset.testing`; the live controller's pieces
+are :mod:`dyntoolset.controller` and :mod:`dyntoolset.kube`.)::
 
     from dyntoolset import Engine, service_from_object
 
@@ -11,71 +14,64 @@ The public API for the pure path (no cluster needed)::
     if cycle.merge.changed:
         ...  # write cycle.merge.configmap
 
-The pieces :class:`Engine` composes are public too: :func:`load_plugins`,
-:func:`load_config`, :func:`create_detectors`, :func:`discover`,
-:func:`merge_configmap`. Plugin authors subclass :class:`Detector` or
-:class:`Renderer` and implement the hooks with :data:`hookimpl`.
+The counterparts of the requirements' ``CreateDetectors`` and
+``RegisterCustomDetector`` are :func:`create_detectors` and
+:meth:`PluginSet.add_detector`. Names not in ``__all__`` are internal.
 """
 
-from dyntoolset.config import Config, DetectorConfig, load_config
-from dyntoolset.configmap import MergeResult, merge_configmap
-from dyntoolset.detector import DetectContext, Detector, choose_port, scheme_for
-from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
+from dyntoolset.config import Config, load_config, load_config_text
+from dyntoolset.configmap import MergeResult
+from dyntoolset.discovery import DiscoveryResult, Skip, create_detectors
 from dyntoolset.errors import (
     ConfigError,
     DocumentTooLargeError,
     DuplicateNameError,
     DyntoolsetError,
     InvalidConfigMapError,
-    InvalidService,
     ManifestError,
     PluginLoadError,
     RenderError,
+    UnknownFormatError,
 )
-from dyntoolset.hookspecs import hookimpl
-from dyntoolset.manifests import read_manifests
+from dyntoolset.manifests import ManifestObject, ManifestReport, read_manifests
 from dyntoolset.model import Discovered, HealthStatus, Port, Service, ToolsetSpec
-from dyntoolset.pipeline import Engine, load_configuration
+from dyntoolset.pipeline import Cycle, Engine, HealthCheck, select_healthy
 from dyntoolset.plugins import PluginSet, load_plugins
-from dyntoolset.renderer import Renderer
-from dyntoolset.snapshot import service_from_object
+from dyntoolset.snapshot import SnapshotError, service_from_object
 from dyntoolset.version import __version__
 
 __all__ = [
-    "ActiveDetector",
     "Config",
     "ConfigError",
-    "DetectContext",
-    "Detector",
-    "DetectorConfig",
+    "Cycle",
     "Discovered",
     "DiscoveryResult",
     "DocumentTooLargeError",
     "DuplicateNameError",
     "DyntoolsetError",
     "Engine",
+    "HealthCheck",
     "HealthStatus",
     "InvalidConfigMapError",
-    "InvalidService",
     "ManifestError",
+    "ManifestObject",
+    "ManifestReport",
     "MergeResult",
     "PluginLoadError",
     "PluginSet",
     "Port",
     "RenderError",
-    "Renderer",
     "Service",
+    "Skip",
+    "SnapshotError",
     "ToolsetSpec",
+    "UnknownFormatError",
     "__version__",
-    "choose_port",
     "create_detectors",
-    "discover",
-    "hookimpl",
     "load_config",
-    "load_configuration",
+    "load_config_text",
     "load_plugins",
-    "merge_configmap",
     "read_manifests",
-    "scheme_for",
+    "select_healthy",
     "service_from_object",
 ]

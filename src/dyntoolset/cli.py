@@ -16,12 +16,12 @@ from typing import Any, TextIO
 
 import yaml
 
-from dyntoolset.config import OutputSettings
+from dyntoolset.config import OutputSettings, load_config
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
 from dyntoolset.model import Service
-from dyntoolset.pipeline import Cycle, Engine, load_configuration
+from dyntoolset.pipeline import Cycle, Engine
 from dyntoolset.plugins import load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
 from dyntoolset.strict import unstructure
@@ -244,7 +244,7 @@ def _summary(
 
 def _plugins(args: argparse.Namespace, out: TextIO) -> int:
     plugins = load_plugins()
-    config = load_configuration(args.config, plugins)
+    config = load_config(args.config, plugins)
     rows = []
     for kind, table in (("detector", plugins.detectors), ("renderer", plugins.renderers)):
         for name, info in sorted(table.items()):
@@ -308,7 +308,7 @@ def _validate(path: str, out: TextIO, err: TextIO) -> int:
         print(f"dyntoolset: {path}: no such file", file=err)
         return EXIT_USAGE
     plugins = load_plugins()
-    config = load_configuration(path, plugins)  # raises ConfigError with every problem
+    config = load_config(path, plugins)  # raises ConfigError with every problem
     for failure in plugins.failures:
         if failure.distribution.startswith("path:"):
             print(f"warning: {failure}", file=err)
@@ -319,7 +319,7 @@ def _validate(path: str, out: TextIO, err: TextIO) -> int:
 
 def _show(path: str | None, out: TextIO) -> int:
     plugins = load_plugins()
-    config = load_configuration(path, plugins)
+    config = load_config(path, plugins)
     document = {
         "cluster_domain": config.cluster_domain,
         "resync_interval": config.resync_interval,

@@ -11,8 +11,9 @@ phases so that every problem is reported in one :class:`ConfigError`:
    renderers: unknown names, each detector's own ``config:`` block
    (structured by that detector's ``Settings`` class) and output formats.
 
-:func:`load_config` does both; a missing file falls back to the defaults
-(every installed detector enabled at its default priority).
+:func:`load_config` (a file) and :func:`load_config_text` (text from
+elsewhere, such as a ConfigMap) do both, and load ``plugin.path`` detectors
+in between.
 """
 
 from __future__ import annotations
@@ -332,15 +333,22 @@ def resolve_config(
     )
 
 
-def parse_and_resolve(text: str, plugins: PluginSet, source: str) -> Config:
-    """Both phases on ``text``; raises :class:`ConfigError` listing every problem."""
+def load_config_text(text: str, source: str, plugins: PluginSet) -> Config:
+    """Both phases on ``text`` (read from ``source``); see :func:`load_config`.
+
+    Raises :class:`ConfigError` listing every problem of both phases.
+    """
     raw, problems = parse_config(text)
-    if raw is not None:
-        config, more = resolve_config(raw, plugins, source)
-        if config is not None and not problems:
-            return config
-        problems += more
-    raise ConfigError(problems, source)
+    if raw is None:
+        raise ConfigError(problems, source)
+    for name, block in sorted((raw.detectors or {}).items()):
+        path = block.plugin.path if block.plugin else None
+        if path and name not in plugins.detectors and not plugins.load_path_detector(name, path):
+            log.warning("detector %s (plugin.path %s) failed to load; it will not run", name, path)
+    config, more = resolve_config(raw, plugins, source)
+    if config is None or problems:
+        raise ConfigError(problems + more, source)
+    return config
 
 
 def read_config_text(path: str | Path | None) -> tuple[str, str]:
@@ -375,11 +383,18 @@ def read_config_text(path: str | Path | None) -> tuple[str, str]:
 
 
 def load_config(path: str | Path | None, plugins: PluginSet) -> Config:
-    """Load the configuration file at ``path`` against ``plugins``.
+    """The one way to load a configuration: read, validate and resolve the file at ``path``.
 
-    ``None`` or a missing file gives the defaults (every installed detector
-    enabled at its default priority; a missing file is logged). A file that
-    exists but is invalid raises :class:`ConfigError`: never a silent fallback.
+    ``None`` gives the defaults (every installed detector enabled at its
+    default priority). A file that is named but missing, unreadable or
+    invalid raises :class:`ConfigError` listing every problem: never a
+    silent fallback.
+
+    **This extends** ``plugins``: a detector configured with ``plugin.path``
+    that is not installed is loaded from that file and added to ``plugins``
+    (:meth:`~dyntoolset.plugins.PluginSet.load_path_detector`), so the engine
+    built from both runs it. A detector whose file fails to load is logged,
+    recorded in ``plugins.failures`` and does not run; the others do.
     """
     text, source = read_config_text(path)
-    return parse_and_resolve(text, plugins, source)
+    return load_config_text(text, source, plugins)

@@ -6,10 +6,9 @@ main documentation.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
@@ -23,34 +22,49 @@ class NoSettings:
     """Settings of a detector that has no options of its own."""
 
 
+#: The type of a detector's own settings (its ``Settings`` class).
+SettingsT = TypeVar("SettingsT")
+
+
 @attrs.frozen(slots=True)
-class DetectContext:
+class DetectContext(Generic[SettingsT]):
     """What a detector needs besides the Service, fixed for a whole run.
 
-    Built once per detector per discovery run, never per Service.
+    Built once per detector per discovery run, never per Service. Generic in
+    the detector's settings class, so ``ctx.settings`` is typed:
+    ``DetectContext[LokiSettings]``.
     """
 
     #: The detector's own settings: an instance of its ``Settings`` class,
     #: structured from the ``config:`` block of its configuration.
-    settings: Any
+    settings: SettingsT
     #: Cluster DNS domain used to build endpoints (``cluster.local``).
     cluster_domain: str = "cluster.local"
     #: The configured health path (``health_check.path``) or the detector's default.
     health_path: str = "/"
+    #: True when ``health_path`` was configured (``health_check.path``), even if it
+    #: equals the default: a detector that picks another path for some Services
+    #: (a gateway, a flavour) must not override what an operator wrote.
+    health_path_configured: bool = False
     #: Host patterns an endpoint override may name besides the Service's own
     #: DNS names (``health_checks.allowed_hosts``).
     allowed_hosts: tuple[str, ...] = ()
 
     def endpoint(self, service: Service, port: Port, scheme: str | None = None) -> str:
-        """``scheme://<name>.<namespace>.svc.<domain>:<port>`` for ``port`` of ``service``."""
-        scheme = scheme or scheme_for(port)
+        """``scheme://<name>.<namespace>.svc.<domain>:<port>`` for ``port`` of ``service``.
+
+        ``scheme`` defaults to :func:`scheme_for` of the port and the Service.
+        """
+        scheme = scheme or scheme_for(port, service)
         return f"{scheme}://{service.dns_name(self.cluster_domain)}:{port.port}"
 
 
-class Detector:
+class Detector(Generic[SettingsT]):
     """Recognises one kind of observability backend among a cluster's Services.
 
-    Subclass it, set the class attributes, implement :meth:`detect`, and
+    Subclass it with your settings class as the type argument
+    (``class LokiDetector(Detector[LokiSettings])``; ``Detector[NoSettings]``
+    for none), set the class attributes, implement :meth:`detect`, and
     register the class from a ``register_detectors`` hook (see
     :mod:`dyntoolset.hookspecs`). The contract:
 
@@ -81,8 +95,16 @@ class Detector:
     asks for this detector but is malformed (the Service is skipped with
     that reason); any other exception is counted as a detector error.
 
-    :meth:`toolsets` says which agent toolsets a discovered service becomes;
-    the default is one generic HTTP toolset limited to the service's host.
+    :meth:`toolsets` says which agent toolsets a discovered service becomes,
+    given the detector's settings; the default is one generic HTTP toolset
+    limited to the service's host (:func:`dyntoolset.toolsets.http_toolset`).
+    ``dyntoolset.toolsets`` has a builder for each HolmesGPT toolset the
+    built-ins emit; a :class:`~dyntoolset.model.ToolsetSpec` may name any
+    HolmesGPT toolset kind.
+
+    What a detector puts in :attr:`Discovered.metadata` is **published**:
+    the Kubernaut ``toolset.json`` carries it as is. Keep secrets and
+    credential names in settings, which reach :meth:`toolsets`.
     """
 
     name: ClassVar[str]
@@ -91,14 +113,18 @@ class Detector:
     description: ClassVar[str] = ""
     default_priority: ClassVar[int] = 100
     health_path: ClassVar[str] = "/"
-    Settings: ClassVar[builtins.type] = NoSettings
+    Settings: ClassVar[type[Any]] = NoSettings
 
-    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[SettingsT]) -> Discovered | None:
         """Return a :class:`Discovered` if ``service`` is this backend's query endpoint."""
         raise NotImplementedError
 
-    def toolsets(self, found: Discovered) -> Sequence[ToolsetSpec]:
-        """The agent toolsets ``found`` provides; default: one generic HTTP toolset."""
+    def toolsets(self, found: Discovered, settings: SettingsT) -> Sequence[ToolsetSpec]:
+        """The agent toolsets ``found`` provides; default: one generic HTTP toolset.
+
+        ``settings`` is the detector's own settings (the ``Settings`` instance
+        of its configuration), for options that shape the toolset.
+        """
         from dyntoolset.toolsets import http_toolset
 
         return (http_toolset(found),)
@@ -107,20 +133,38 @@ class Detector:
         self,
         service: Service,
         port: Port,
-        ctx: DetectContext,
+        ctx: DetectContext[SettingsT],
         *,
         scheme: str | None = None,
         endpoint: str | None = None,
         health_path: str | None = None,
         description: str = "",
-        type: str | None = None,
+        toolset_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Discovered:
-        """Build the :class:`Discovered` for ``service`` reached on ``port``."""
+        """Build the :class:`Discovered` for ``service`` reached on ``port``.
+
+        ``scheme``
+            ``http`` or ``https``; default :func:`scheme_for` (port name,
+            appProtocol, number and the Service's TLS annotations).
+        ``endpoint``
+            The whole base URL, replacing ``scheme://<dns name>:<port>``.
+        ``health_path``
+            Default: the context's (configured, or the detector's default).
+        ``description``
+            What the service is, for people and agents: it becomes the
+            Kubernaut tool's ``description`` and the start of a generic HTTP
+            toolset's. Default: the class's ``description``.
+        ``toolset_type``
+            The type written for this service; default the class's
+            ``toolset_type``, else its ``name``.
+        ``metadata``
+            Strings about this service, published in ``toolset.json``.
+        """
         return Discovered(
             service=service,
             detector=self.name,
-            type=type or self.toolset_type or self.name,
+            type=toolset_type or self.toolset_type or self.name,
             endpoint=endpoint or ctx.endpoint(service, port, scheme),
             health_path=health_path or ctx.health_path,
             port=port,
@@ -130,19 +174,58 @@ class Detector:
 
 
 _TLS_PORT_NAMES = ("https", "tls", "ssl")
+# Service annotations that say the backend speaks TLS.  The OpenShift
+# service-CA annotations make the platform issue a serving certificate for the
+# Service (OpenShift's prometheus-k8s and thanos-querier serve https on a port
+# named ``web``, which no port-name rule could recognise).
+_OPENSHIFT_SERVING_CERT = (
+    "service.beta.openshift.io/serving-cert-secret-name",
+    "service.alpha.openshift.io/serving-cert-secret-name",
+)
+# Traefik: the scheme Traefik uses to reach this Service's pods.
+_TRAEFIK_SCHEME = "traefik.ingress.kubernetes.io/service.serversscheme"
+# Contour: comma-separated port names or numbers that expect TLS upstream.
+_CONTOUR_TLS = (
+    "projectcontour.io/upstream-protocol.tls",
+    "contour.heptio.com/upstream-protocol.tls",
+)
 
 
-def scheme_for(port: Port) -> str:
-    """``https`` when the port's name, appProtocol or number says so, else ``http``."""
+def _port_says_tls(port: Port) -> bool:
     name = port.name.lower()
-    app = port.app_protocol.lower()
-    if app in ("https", "tls"):
-        return "https"
+    if port.app_protocol.lower() in ("https", "tls"):
+        return True
     if any(
         name == t or name.startswith(t + "-") or name.endswith("-" + t) for t in _TLS_PORT_NAMES
     ):
+        return True
+    return port.port in (443, 8443)
+
+
+def _annotations_say_tls(annotations: Mapping[str, str], port: Port) -> bool:
+    if annotations.get(_TRAEFIK_SCHEME, "").strip().lower() == "https":
+        return True
+    for key in _CONTOUR_TLS:
+        value = annotations.get(key)
+        if value:
+            wanted = {item.strip() for item in value.split(",")}
+            if str(port.port) in wanted or (port.name and port.name in wanted):
+                return True
+    return any(key in annotations for key in _OPENSHIFT_SERVING_CERT)
+
+
+def scheme_for(port: Port, service: Service | None = None) -> str:
+    """``https`` when ``port`` (name ``https``/``tls``/``ssl`` or ``*-https`` …,
+    appProtocol ``https``/``tls``, number 443 or 8443) or the Service's
+    annotations (OpenShift serving certificates, Traefik's servers scheme,
+    Contour's upstream TLS) say the backend speaks TLS; else ``http``."""
+    if _port_says_tls(port):
         return "https"
-    if port.port in (443, 8443):
+    if (
+        service is not None
+        and service.annotations
+        and _annotations_say_tls(service.annotations, port)
+    ):
         return "https"
     return "http"
 

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -34,8 +35,8 @@ class ActiveDetector:
     """An enabled detector, instantiated, with its configuration and context."""
 
     config: DetectorConfig
-    detector: Detector
-    ctx: DetectContext
+    detector: Detector[Any]
+    ctx: DetectContext[Any]
 
     @property
     def name(self) -> str:
@@ -49,11 +50,13 @@ def create_detectors(config: Config, plugins: PluginSet) -> list[ActiveDetector]
         info = plugins.detectors.get(detector_config.name)
         if info is None:  # configured through plugin.path, and that failed to load
             continue
-        detector: Detector = info.cls()
-        ctx = DetectContext(
+        detector: Detector[Any] = info.cls()
+        configured_path = detector_config.health_check.path
+        ctx: DetectContext[Any] = DetectContext(
             settings=detector_config.settings,
             cluster_domain=config.cluster_domain,
-            health_path=detector_config.health_check.path or detector.health_path,
+            health_path=configured_path if configured_path is not None else detector.health_path,
+            health_path_configured=configured_path is not None,
             allowed_hosts=tuple(config.health_checks.allowed_hosts),
         )
         active.append(ActiveDetector(detector_config, detector, ctx))
@@ -201,7 +204,7 @@ def _run_detector(
         try:
             found = detector.detect(service, ctx)
             if found is not None:
-                found = attrs.evolve(found, toolsets=tuple(detector.toolsets(found)))
+                found = attrs.evolve(found, toolsets=tuple(detector.toolsets(found, ctx.settings)))
         except InvalidService as exc:
             # The Service asked for this detector and is malformed: later
             # detectors must not take it either.

@@ -21,7 +21,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -39,7 +39,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_detectors() -> list[type[Detector]]:  # type: ignore[empty-body]
+def register_detectors() -> list[type[Detector[Any]]]:  # type: ignore[empty-body]
     """Return the :class:`~dyntoolset.detector.Detector` subclasses this plugin provides.
 
     Each class must have a unique ``name`` (lowercase letters, digits and

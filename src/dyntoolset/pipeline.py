@@ -30,40 +30,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from dyntoolset.config import Config, parse_config, read_config_text, resolve_config
+from dyntoolset.config import Config, load_config
 from dyntoolset.configmap import MergeResult, merge_configmap, read_overrides
 from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
-from dyntoolset.errors import ConfigError, RenderError, UnknownFormatError
+from dyntoolset.errors import RenderError, UnknownFormatError
 from dyntoolset.model import OVERRIDES_KEY, Discovered, Service
-from dyntoolset.plugins import PluginSet, load_path_plugin, load_plugins
+from dyntoolset.plugins import PluginSet, load_plugins
 from dyntoolset.renderer import Renderer
 
 log = logging.getLogger(__name__)
-
-
-def load_configuration(path: str | Path | None, plugins: PluginSet) -> Config:
-    """Read, validate and resolve the configuration; load ``plugin.path`` detectors.
-
-    Detectors configured with ``plugin.path`` that are not installed are
-    loaded between the schema check and resolution and **added to**
-    ``plugins`` (the caller's :class:`PluginSet` is extended: that is how
-    the detector becomes available to the engine built from both). A load
-    failure is logged, recorded in ``plugins.failures``, and that detector
-    does not run (the others do). Raises :class:`ConfigError` listing every
-    problem.
-    """
-    text, source = read_config_text(path)
-    raw, problems = parse_config(text)
-    if raw is None:
-        raise ConfigError(problems, source)
-    for name, block in sorted((raw.detectors or {}).items()):
-        path = block.plugin.path if block.plugin else None
-        if path and name not in plugins.detectors and not load_path_plugin(plugins, name, path):
-            log.warning("detector %s (plugin.path %s) failed to load; it will not run", name, path)
-    config, more = resolve_config(raw, plugins, source)
-    if config is None or problems:
-        raise ConfigError(problems + more, source)
-    return config
 
 
 class HealthCheck(Protocol):
@@ -127,7 +102,7 @@ class Engine:
     ) -> Engine:
         """Load plugins (unless given) and the configuration at ``config_path``."""
         plugins = plugins if plugins is not None else load_plugins()
-        return cls(load_configuration(config_path, plugins), plugins)
+        return cls(load_config(config_path, plugins), plugins)
 
     def discover(self, services: Iterable[Service]) -> DiscoveryResult:
         """Only the first step: run the enabled detectors over ``services``."""

@@ -113,7 +113,7 @@ class PluginSet:
         return sorted({f.plugin for f in self.failures})
 
     def add_detector(
-        self, cls: type[Detector], *, plugin: str = "code", distribution: str = "<code>"
+        self, cls: type[Detector[Any]], *, plugin: str = "code", distribution: str = "<code>"
     ) -> ExtensionInfo:
         """Register a detector class in code, without an entry point.
 
@@ -121,6 +121,14 @@ class PluginSet:
         :class:`PluginLoadError` if the class is invalid or its name is taken.
         """
         return self._add("detector", cls, plugin, distribution, "")
+
+    def load_path_detector(self, name: str, path: str) -> bool:
+        """Load detector ``name`` from a file (``detectors.<name>.plugin.path``) into this set.
+
+        Returns whether it is now available; a failure is logged and recorded
+        in :attr:`failures`. See :func:`load_path_plugin`.
+        """
+        return load_path_plugin(self, name, path)
 
     def add_renderer(
         self, cls: type[Renderer], *, plugin: str = "code", distribution: str = "<code>"

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from dyntoolset.errors import DyntoolsetError
 from dyntoolset.model import Port, Service
 from dyntoolset.strict import describe
 
@@ -21,8 +22,8 @@ _SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
-class SnapshotError(ValueError):
-    """A Service object is missing required fields or has the wrong shape."""
+class SnapshotError(DyntoolsetError, ValueError):
+    """A Service object is missing required fields, has the wrong shape, or is not a Service."""
 
 
 def _str_map(value: Any, field: str) -> Mapping[str, str]:
@@ -76,8 +77,18 @@ def _port(raw: Any, index: int) -> Port:
 def service_from_object(obj: Mapping[str, Any]) -> Service:
     """Build a :class:`Service` from a ``v1/Service`` object as JSON-decoded data.
 
-    Raises :class:`SnapshotError` naming the offending field.
+    Raises :class:`SnapshotError` naming the offending field, or the kind
+    when ``obj`` says it is something else (``kind``/``apiVersion`` may be
+    absent, as in the items of a ``ServiceList``).
     """
+    kind = obj.get("kind")
+    api_version = obj.get("apiVersion")
+    if (kind is not None and kind != "Service") or (
+        api_version is not None and api_version != "v1"
+    ):
+        raise SnapshotError(
+            f"expected a v1 Service, got {describe(kind)} of apiVersion {describe(api_version)}"
+        )
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         raise SnapshotError("metadata must be a mapping")

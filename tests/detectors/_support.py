@@ -36,6 +36,8 @@ def ctx_for(detector: Detector, **overrides: Any) -> DetectContext:
         "cluster_domain": "cluster.local",
         "health_path": detector.health_path,
     }
+    # A health path given here is a configured one, as the engine marks it.
+    values["health_path_configured"] = "health_path" in overrides
     values.update(overrides)
     return DetectContext(**values)
 

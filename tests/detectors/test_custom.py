@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dyntoolset.detector import NoSettings
 from dyntoolset.detectors.custom import (
     ENABLED,
     ENDPOINT,
@@ -239,12 +240,12 @@ def test_allowed_hosts_extend_the_own_names() -> None:
 
 
 def test_allowed_hosts_come_from_the_health_checks_section() -> None:
-    from dyntoolset.config import parse_and_resolve
+    from dyntoolset.config import load_config_text
     from dyntoolset.discovery import create_detectors, discover
     from dyntoolset.testing import make_plugin_set
 
     plugins = make_plugin_set()
-    config = parse_and_resolve("health_checks: {allowed_hosts: ['*.example.com']}", plugins, "test")
+    config = load_config_text("health_checks: {allowed_hosts: ['*.example.com']}", "test", plugins)
     svc = service("billing", "shop", annotations={**OPT_IN, ENDPOINT: "https://m.example.com"})
     [found] = discover([svc], create_detectors(config, plugins)).discovered
     assert found.endpoint == "https://m.example.com:443"
@@ -302,7 +303,7 @@ def test_health_path_length_cap() -> None:
 def test_custom_type_with_builtin_mapping_gets_that_toolset() -> None:
     found = _detect({**OPT_IN, TYPE: "prometheus", ENDPOINT: f"http://{OWN_HOST}:8080/prometheus"})
     assert found is not None
-    (spec,) = DETECTOR.toolsets(found)
+    (spec,) = DETECTOR.toolsets(found, NoSettings())
     assert spec.kind == "prometheus/metrics"
     assert spec.config == {"prometheus_url": f"http://{OWN_HOST}:8080/prometheus"}
 
@@ -310,7 +311,7 @@ def test_custom_type_with_builtin_mapping_gets_that_toolset() -> None:
 def test_custom_type_without_mapping_gets_http_toolset() -> None:
     found = _detect(OPT_IN)
     assert found is not None
-    (spec,) = DETECTOR.toolsets(found)
+    (spec,) = DETECTOR.toolsets(found, NoSettings())
     assert spec.kind == "http"
     assert spec.config["endpoints"][0]["hosts"] == [f"http://{OWN_HOST}:8080"]
     assert spec.config["endpoints"][0]["methods"] == ["GET"]
@@ -358,7 +359,7 @@ def test_arbitrary_annotations_give_a_valid_result_or_invalid_service(
     assert found.port is not None and port == str(found.port.port) and found.port.port > 0
     assert found.health_path.startswith("/") and ".." not in found.health_path
     assert found.port is not None
-    assert all(spec.kind for spec in DETECTOR.toolsets(found))
+    assert all(spec.kind for spec in DETECTOR.toolsets(found, NoSettings()))
 
 
 @settings(max_examples=200, deadline=None)

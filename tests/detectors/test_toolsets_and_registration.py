@@ -5,10 +5,12 @@ from __future__ import annotations
 import pluggy
 import pytest
 
-from dyntoolset.detectors import custom, elasticsearch, grafana, jaeger, mapping, prometheus
-from dyntoolset.detectors.mapping import TOOLSET_BUILDERS, toolsets_for
+from dyntoolset import toolsets as mapping
+from dyntoolset.detector import NoSettings
+from dyntoolset.detectors import custom, elasticsearch, grafana, jaeger, prometheus
 from dyntoolset.hookspecs import PROJECT
 from dyntoolset.model import Discovered
+from dyntoolset.toolsets import TOOLSET_BUILDERS, toolsets_for_type
 
 from ._support import DETECTORS, ctx_for, service
 
@@ -24,7 +26,7 @@ def _found(detector_name: str, **kwargs: object) -> Discovered:
 
 def test_prometheus_toolset() -> None:
     found = _found("prometheus", name="prom", namespace="mon", labels=PROM_LABELS)
-    (spec,) = prometheus.PrometheusDetector().toolsets(found)
+    (spec,) = prometheus.PrometheusDetector().toolsets(found, NoSettings())
     assert spec.kind == "prometheus/metrics"
     assert spec.config == {"prometheus_url": "http://prom.mon.svc.cluster.local:8080"}
     assert spec.description == "Prometheus metrics from prom in namespace mon"
@@ -42,7 +44,7 @@ def test_vmselect_toolset_carries_the_query_prefix() -> None:
         cluster_ip="None",
     )
     assert found.endpoint == "http://vmselect-main.vm.svc.cluster.local:8481"
-    (spec,) = prometheus.PrometheusDetector().toolsets(found)
+    (spec,) = prometheus.PrometheusDetector().toolsets(found, NoSettings())
     assert spec.config == {
         "prometheus_url": "http://vmselect-main.vm.svc.cluster.local:8481/select/0/prometheus"
     }
@@ -57,7 +59,7 @@ def test_grafana_toolset_has_no_api_key_unless_configured() -> None:
         labels={"app.kubernetes.io/name": "grafana"},
         ports=[{"name": "http-web", "port": 80}],
     )
-    (spec,) = grafana.GrafanaDetector().toolsets(found)
+    (spec,) = grafana.GrafanaDetector().toolsets(found, grafana.GrafanaSettings())
     assert spec.kind == "grafana/dashboards"
     # HolmesGPT marks the toolset invalid when a referenced variable is missing.
     assert spec.config == {"api_url": "http://grafana.mon.svc.cluster.local:80"}
@@ -101,7 +103,7 @@ def test_elasticsearch_gives_cluster_and_data_toolsets() -> None:
         labels={"common.k8s.elastic.co/type": "elasticsearch"},
         ports=[{"name": "https", "port": 9200}],
     )
-    specs = elasticsearch.ElasticsearchDetector().toolsets(found)
+    specs = elasticsearch.ElasticsearchDetector().toolsets(found, NoSettings())
     url = "https://quickstart-es-http.elastic.svc.cluster.local:9200"
     assert [s.kind for s in specs] == ["elasticsearch/cluster", "elasticsearch/data"]
     assert [dict(s.config) for s in specs] == [{"api_url": url}, {"api_url": url}]
@@ -116,7 +118,7 @@ def test_jaeger_gets_the_generic_http_toolset() -> None:
         labels={"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "query"},
         ports=[{"name": "query", "port": 80}],
     )
-    (spec,) = jaeger.JaegerDetector().toolsets(found)
+    (spec,) = jaeger.JaegerDetector().toolsets(found, NoSettings())
     assert spec.kind == "http"
     endpoint = spec.config["endpoints"][0]
     assert endpoint["hosts"] == ["http://jaeger-query.tracing.svc.cluster.local:80"]
@@ -146,13 +148,13 @@ def test_type_table(type_: str, kinds: list[str]) -> None:
         annotations={"kubernaut.io/toolset": "true", "kubernaut.io/toolset-type": type_},
     )
     assert found.type == type_
-    specs = custom.CustomDetector().toolsets(found)
+    specs = custom.CustomDetector().toolsets(found, NoSettings())
     assert [s.kind for s in specs] == kinds
     for spec in specs:
         assert spec.description and spec.llm_instructions
         if spec.kind != "http":
             assert "http://api.team.svc.cluster.local:8080" in spec.config.values()
-    assert [s.kind for s in toolsets_for(found)] == kinds
+    assert [s.kind for s in toolsets_for_type(found)] == kinds
 
 
 def test_loki_and_tempo_map_to_api_url() -> None:
@@ -211,11 +213,15 @@ def test_default_priorities_and_health_paths() -> None:
         assert type(detector).__doc__
 
 
-def test_mapping_module_is_the_only_table() -> None:
-    # The built-ins do not carry their own specs: they all delegate to the table.
+def test_the_toolsets_module_is_the_only_table() -> None:
+    # The built-ins do not carry their own specs: they delegate to the table,
+    # and grafana only adds its configured API key variable to the builder's.
     for detector in DETECTORS:
+        if detector.name == "grafana":
+            continue
         assert type(detector).toolsets is DETECTORS[0].__class__.toolsets
-    assert mapping.toolsets_for is toolsets_for
+    assert mapping.toolsets_for_type is toolsets_for_type
+    assert TOOLSET_BUILDERS["grafana"] is mapping.grafana_toolset
 
 
 # -- context -----------------------------------------------------------------

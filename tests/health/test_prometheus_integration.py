@@ -22,7 +22,7 @@ from typing import IO
 import attrs
 import pytest
 
-from dyntoolset.config import Config, parse_and_resolve
+from dyntoolset.config import Config, load_config_text
 from dyntoolset.discovery import create_detectors, discover
 from dyntoolset.health import HealthChecker, check_offline, select_healthy
 from dyntoolset.kube.proxy import health_transport
@@ -158,7 +158,7 @@ def _services(b: Backends) -> list[Service]:
 
 def _discover(b: Backends, config_text: str) -> tuple[Config, list[Discovered]]:
     plugins = load_plugins()
-    config = parse_and_resolve(config_text, plugins, "test")
+    config = load_config_text(config_text, "test", plugins)
     found = discover(_services(b), create_detectors(config, plugins)).discovered
     assert {(d.detector, d.health_path) for d in found} == {
         ("prometheus", "/-/healthy"),

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from render_samples import HOSTILE_TEXT
 
 from dyntoolset import Engine, load_config, service_from_object
-from dyntoolset.config import parse_and_resolve
+from dyntoolset.config import load_config_text
 from dyntoolset.render import holmesgpt, kubernaut
 from dyntoolset.snapshot import SnapshotError
 from dyntoolset.testing import make_plugin_set
@@ -207,7 +207,7 @@ def _engine(grafana_key: bool) -> Engine:
     plugins = make_plugin_set()
     if grafana_key:
         text = "detectors:\n  grafana:\n    config:\n      api_key_env: GRAFANA_API_KEY\n"
-        config = parse_and_resolve(text, plugins, "<test>")
+        config = load_config_text(text, "<test>", plugins)
     else:
         config = load_config(None, plugins)
     return Engine(config, plugins)

@@ -290,12 +290,12 @@ def test_the_readme_example_output_loads_in_holmesgpt(tmp_path: Path) -> None:
 
 def _engine(config_text: str = "") -> Any:
     from dyntoolset import Engine, load_config
-    from dyntoolset.config import parse_and_resolve
+    from dyntoolset.config import load_config_text
     from dyntoolset.testing import make_plugin_set
 
     plugins = make_plugin_set()
     if config_text:
-        return Engine(parse_and_resolve(config_text, plugins, "<test>"), plugins)
+        return Engine(load_config_text(config_text, "<test>", plugins), plugins)
     return Engine(load_config(None, plugins), plugins)
 
 

@@ -15,8 +15,9 @@ import pytest
 import yaml
 from dyntoolset_loki import TENANT_ANNOTATION, LokiDetector
 
-from dyntoolset import ConfigError, InvalidService, Service
+from dyntoolset import ConfigError
 from dyntoolset.pipeline import Engine
+from dyntoolset.plugin import InvalidService, Service
 from dyntoolset.plugins import find_plugins, load_plugins
 from dyntoolset.testing import (
     check_detector,
@@ -296,7 +297,12 @@ def test_an_unlabelled_headless_service_is_not_taken_for_the_single_binary() -> 
 
 def test_external_name_services_are_ignored() -> None:
     external = make_service(
-        "loki", NS, labels=chart_labels(), ports=LOKI_PORTS, type="ExternalName", cluster_ip=""
+        "loki",
+        NS,
+        labels=chart_labels(),
+        ports=LOKI_PORTS,
+        service_type="ExternalName",
+        cluster_ip="",
     )
     assert run_detector(LokiDetector, external) is None
 
@@ -425,7 +431,8 @@ def test_engine_writes_a_holmesgpt_loki_toolset(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("detectors:\n  loki:\n    config:\n      tenant: team-a\n", encoding="utf-8")
     engine = Engine.load(config, plugins=make_plugin_set(LokiDetector))
-    result = engine.discover(_cluster())
+    cycle = engine.cycle(_cluster(), formats=["holmesgpt"], configmap=False)
+    result = cycle.discovery
 
     # One Loki per release; no built-in detector takes any Service of a Loki
     # chart (near misses included), and Loki does not take Grafana's.
@@ -439,9 +446,7 @@ def test_engine_writes_a_holmesgpt_loki_toolset(tmp_path: Path) -> None:
         "monitoring/prometheus-server": "prometheus",
     }
 
-    document = yaml.safe_load(
-        engine.render(result.discovered, ["holmesgpt"])["custom_toolset.yaml"]
-    )
+    document = yaml.safe_load(cycle.documents["custom_toolset.yaml"])
     loki = document["toolsets"]["grafana/loki"]
     assert loki["enabled"] is True
     instances = {i["name"]: i for i in loki["config"]["instances"]}
@@ -519,7 +524,7 @@ def test_a_second_distribution_claiming_loki_is_reported_with_both_names(tmp_pat
 
 def test_a_detector_name_clash_between_plugins_names_both(tmp_path: Path) -> None:
     source = (
-        "from dyntoolset import Detector, hookimpl\n"
+        "from dyntoolset.plugin import Detector, hookimpl\n"
         "class Other(Detector):\n"
         "    name = 'loki'\n"
         "    def detect(self, service, ctx):\n"

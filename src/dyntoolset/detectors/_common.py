@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dyntoolset.detector import Detector, scheme_for
-from dyntoolset.detectors.mapping import toolsets_for
-from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.detector import Detector, SettingsT
+from dyntoolset.model import Discovered, Port, ToolsetSpec
+from dyntoolset.toolsets import toolsets_for_type
 from dyntoolset.version import __version__
 
 #: Label keys, named once so a typo cannot hide in one detector.
@@ -22,22 +22,6 @@ APP = "app"
 LEGACY_COMPONENT = "component"
 HELM_CHART = "helm.sh/chart"
 LEGACY_CHART = "chart"
-
-# Service annotations that say the backend speaks TLS.  The OpenShift
-# service-CA annotations make the platform issue a serving certificate for the
-# Service (OpenShift's prometheus-k8s and thanos-querier serve https on a port
-# named ``web``, which no port-name rule could recognise).
-_OPENSHIFT_SERVING_CERT = (
-    "service.beta.openshift.io/serving-cert-secret-name",
-    "service.alpha.openshift.io/serving-cert-secret-name",
-)
-# Traefik: the scheme Traefik uses to reach this Service's pods.
-_TRAEFIK_SCHEME = "traefik.ingress.kubernetes.io/service.serversscheme"
-# Contour: comma-separated port names or numbers that expect TLS upstream.
-_CONTOUR_TLS = (
-    "projectcontour.io/upstream-protocol.tls",
-    "contour.heptio.com/upstream-protocol.tls",
-)
 
 
 def from_chart(labels: Mapping[str, str], chart: str) -> bool:
@@ -79,31 +63,11 @@ def is_grpc(port: Port) -> bool:
     return name == "grpc" or name.startswith("grpc-") or name.endswith("-grpc")
 
 
-def scheme_of(service: Service, port: Port) -> str:
-    """``https`` when the port (name, appProtocol, number) or the Service's annotations say so."""
-    if scheme_for(port) == "https":
-        return "https"
-    annotations = service.annotations
-    if not annotations:
-        return "http"
-    if annotations.get(_TRAEFIK_SCHEME, "").strip().lower() == "https":
-        return "https"
-    for key in _CONTOUR_TLS:
-        value = annotations.get(key)
-        if value:
-            wanted = {item.strip() for item in value.split(",")}
-            if str(port.port) in wanted or (port.name and port.name in wanted):
-                return "https"
-    if any(key in annotations for key in _OPENSHIFT_SERVING_CERT):
-        return "https"
-    return "http"
-
-
-class BuiltinDetector(Detector):
+class BuiltinDetector(Detector[SettingsT]):
     """Base of the built-in detectors: shared version and the shared toolset mapping."""
 
     version = __version__
 
-    def toolsets(self, found: Discovered) -> tuple[ToolsetSpec, ...]:
-        """The agent toolsets for ``found.type``, from :mod:`dyntoolset.detectors.mapping`."""
-        return toolsets_for(found)
+    def toolsets(self, found: Discovered, settings: SettingsT) -> tuple[ToolsetSpec, ...]:
+        """The agent toolsets for ``found.type``, from :func:`dyntoolset.toolsets.toolsets_for_type`."""
+        return toolsets_for_type(found)

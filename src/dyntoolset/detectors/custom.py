@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from dyntoolset.detector import DetectContext, choose_port
-from dyntoolset.detectors._common import BuiltinDetector, scheme_of
+from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
+from dyntoolset.detectors._common import BuiltinDetector
 from dyntoolset.errors import InvalidService
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.model import Discovered, Port, Service
@@ -102,7 +103,9 @@ def _own_hosts(service: Service, cluster_domain: str) -> frozenset[str]:
     return frozenset({base, f"{base}.svc", f"{base}.svc.{cluster_domain.lower()}"})
 
 
-def _parse_endpoint(value: str, service: Service, ctx: DetectContext) -> tuple[str, Port]:
+def _parse_endpoint(
+    value: str, service: Service, ctx: DetectContext[NoSettings]
+) -> tuple[str, Port]:
     """Validate an endpoint override; return the normalised URL and the Service port it uses."""
     _one_line(ENDPOINT, value, MAX_ENDPOINT_LENGTH)
     if " " in value:
@@ -195,7 +198,7 @@ def _health_path(value: str) -> str:
     return value
 
 
-class CustomDetector(BuiltinDetector):
+class CustomDetector(BuiltinDetector[NoSettings]):
     """Finds Services that opt in with ``kubernaut.io/toolset`` annotations.
 
     The toolset type comes from ``kubernaut.io/toolset-type``; types with a
@@ -208,7 +211,7 @@ class CustomDetector(BuiltinDetector):
     default_priority = 5
     health_path = "/"
 
-    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the annotated toolset, ``None`` if not opted in; raise on bad annotations."""
         annotations = service.annotations
         enabled = annotations.get(ENABLED) if annotations else None
@@ -248,7 +251,7 @@ class CustomDetector(BuiltinDetector):
                 endpoint=endpoint,
                 health_path=health,
                 description=f"{type_} service",
-                type=type_,
+                toolset_type=type_,
             )
         chosen = choose_port(service, ("http", "https", "http-web", "web", "api"), (80, 443, 8080))
         if chosen is None:
@@ -259,14 +262,13 @@ class CustomDetector(BuiltinDetector):
             service,
             chosen,
             ctx,
-            scheme=scheme_of(service, chosen),
             health_path=health,
             description=f"{type_} service",
-            type=type_,
+            toolset_type=type_,
         )
 
 
 @hookimpl
-def register_detectors() -> list[type[BuiltinDetector]]:
+def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`CustomDetector`."""
     return [CustomDetector]

@@ -9,14 +9,15 @@ exporters and metrics Services are ignored. See ``docs/detectors.md``.
 
 from __future__ import annotations
 
-from dyntoolset.detector import DetectContext
+from typing import Any
+
+from dyntoolset.detector import DetectContext, Detector, NoSettings
 from dyntoolset.detectors._common import (
     APP,
     NAME,
     BuiltinDetector,
     component_label,
     from_chart,
-    scheme_of,
 )
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.model import Discovered, Service
@@ -55,7 +56,7 @@ def _is_elasticsearch(service: Service) -> bool:
     return False
 
 
-class ElasticsearchDetector(BuiltinDetector):
+class ElasticsearchDetector(BuiltinDetector[NoSettings]):
     """Finds Elasticsearch REST endpoints; writes ``elasticsearch/cluster`` and ``/data`` toolsets."""
 
     name = "elasticsearch"
@@ -63,7 +64,7 @@ class ElasticsearchDetector(BuiltinDetector):
     default_priority = 4
     health_path = "/_cluster/health"
 
-    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the REST endpoint if ``service`` is an Elasticsearch client Service."""
         if not service.labels or not service.ports or service.type == "ExternalName":
             return None
@@ -76,10 +77,10 @@ class ElasticsearchDetector(BuiltinDetector):
         port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)
         if port is None:
             return None
-        return self.discovered(service, port, ctx, scheme=scheme_of(service, port))
+        return self.discovered(service, port, ctx)
 
 
 @hookimpl
-def register_detectors() -> list[type[BuiltinDetector]]:
+def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`ElasticsearchDetector`."""
     return [ElasticsearchDetector]

@@ -11,21 +11,21 @@ own detectors). See ``docs/detectors.md``.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import attrs
 
-from dyntoolset.detector import DetectContext, choose_port
+from dyntoolset.detector import DetectContext, Detector, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
     BuiltinDetector,
     component_label,
     from_chart,
-    scheme_of,
 )
-from dyntoolset.detectors.mapping import API_KEY_ENV
 from dyntoolset.hookspecs import hookimpl
-from dyntoolset.model import Discovered, Service
+from dyntoolset.model import Discovered, Service, ToolsetSpec
+from dyntoolset.toolsets import grafana_toolset
 
 # grafana/grafana labels every Service of a release app.kubernetes.io/name=grafana;
 # its MCP server Service adds component "mcp-server". Bitnami grafana sets
@@ -63,7 +63,7 @@ class GrafanaSettings:
     api_key_env: str | None = attrs.field(default=None, validator=_check_env_name)
 
 
-class GrafanaDetector(BuiltinDetector):
+class GrafanaDetector(BuiltinDetector[GrafanaSettings]):
     """Finds Grafana servers; writes a ``grafana/dashboards`` toolset."""
 
     name = "grafana"
@@ -72,7 +72,7 @@ class GrafanaDetector(BuiltinDetector):
     health_path = "/api/health"
     Settings = GrafanaSettings
 
-    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[GrafanaSettings]) -> Discovered | None:
         """Return the Grafana API endpoint if ``service`` is a Grafana server."""
         if not service.ports or service.type == "ExternalName":
             return None
@@ -97,17 +97,14 @@ class GrafanaDetector(BuiltinDetector):
         port = choose_port(service, _PORT_NAMES, _PORT_NUMBERS)
         if port is None:
             return None
-        key_env = ctx.settings.api_key_env
-        return self.discovered(
-            service,
-            port,
-            ctx,
-            scheme=scheme_of(service, port),
-            metadata={API_KEY_ENV: key_env} if key_env else None,
-        )
+        return self.discovered(service, port, ctx)
+
+    def toolsets(self, found: Discovered, settings: GrafanaSettings) -> tuple[ToolsetSpec, ...]:
+        """``grafana/dashboards``, with the API key variable when one is configured."""
+        return grafana_toolset(found, settings.api_key_env or "")
 
 
 @hookimpl
-def register_detectors() -> list[type[BuiltinDetector]]:
+def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`GrafanaDetector`."""
     return [GrafanaDetector]

@@ -8,7 +8,9 @@ cannot answer queries. See ``docs/detectors.md``.
 
 from __future__ import annotations
 
-from dyntoolset.detector import DetectContext, choose_port
+from typing import Any
+
+from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
@@ -16,7 +18,6 @@ from dyntoolset.detectors._common import (
     BuiltinDetector,
     component_label,
     from_chart,
-    scheme_of,
 )
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.model import Discovered, Service
@@ -34,7 +35,7 @@ _PORT_NAMES = ("http-query", "query", "https-query", "api", "ui", "http")
 _PORT_NUMBERS = (16686,)
 
 
-class JaegerDetector(BuiltinDetector):
+class JaegerDetector(BuiltinDetector[NoSettings]):
     """Finds the Jaeger query service; writes a generic read-only HTTP toolset."""
 
     name = "jaeger"
@@ -42,7 +43,7 @@ class JaegerDetector(BuiltinDetector):
     default_priority = 3
     health_path = "/"
 
-    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the query endpoint if ``service`` is a Jaeger query Service."""
         labels = service.labels
         if not labels or not service.ports or service.type == "ExternalName":
@@ -70,10 +71,10 @@ class JaegerDetector(BuiltinDetector):
             port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)
         if port is None:
             return None
-        return self.discovered(service, port, ctx, scheme=scheme_of(service, port))
+        return self.discovered(service, port, ctx)
 
 
 @hookimpl
-def register_detectors() -> list[type[BuiltinDetector]]:
+def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`JaegerDetector`."""
     return [JaegerDetector]

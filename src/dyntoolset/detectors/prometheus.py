@@ -11,9 +11,11 @@ is ignored. See ``docs/detectors.md`` for the chart shapes behind each rule.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from dyntoolset.detector import DetectContext, choose_port
+from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
@@ -22,11 +24,10 @@ from dyntoolset.detectors._common import (
     component_label,
     from_chart,
     is_grpc,
-    scheme_of,
 )
-from dyntoolset.detectors.mapping import API_PREFIX, FLAVOR
 from dyntoolset.hookspecs import hookimpl
 from dyntoolset.model import Discovered, Service
+from dyntoolset.toolsets import API_PREFIX, FLAVOR
 
 
 @attrs.frozen(slots=True)
@@ -50,7 +51,7 @@ class _Flavor:
 # prometheus-community/kube-prometheus-stack: port ``http-web`` 9090 (older
 # releases ``web``) next to ``reloader-web`` 8080; prometheus-community/prometheus:
 # port ``http`` 80 -> 9090; kube-prometheus (jsonnet) prometheus-k8s: ``web`` 9090;
-# OpenShift prometheus-k8s: ``web`` 9091 (TLS, see scheme_of).
+# OpenShift prometheus-k8s: ``web`` 9091 (TLS, see detector.scheme_for).
 _PROMETHEUS = _Flavor(
     key="prometheus",
     description="Prometheus",
@@ -168,7 +169,7 @@ def _renamed_server(service: Service) -> _Flavor | None:
     return None
 
 
-class PrometheusDetector(BuiltinDetector):
+class PrometheusDetector(BuiltinDetector[NoSettings]):
     """Finds Prometheus servers and Prometheus-compatible query layers (Thanos, VictoriaMetrics).
 
     Writes a ``prometheus/metrics`` toolset whose ``prometheus_url`` includes the
@@ -180,7 +181,7 @@ class PrometheusDetector(BuiltinDetector):
     default_priority = 1
     health_path = "/-/healthy"
 
-    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the query endpoint if ``service`` is a Prometheus-compatible query API."""
         if not service.labels or not service.ports or service.type == "ExternalName":
             return None
@@ -213,7 +214,7 @@ class PrometheusDetector(BuiltinDetector):
             return None
         # A configured health path wins; the detector default is replaced by
         # the product's own (VictoriaMetrics has no /-/healthy).
-        health = flavor.health_path if ctx.health_path == self.health_path else ctx.health_path
+        health = ctx.health_path if ctx.health_path_configured else flavor.health_path
         metadata = {FLAVOR: flavor.key}
         if flavor.api_prefix:
             metadata[API_PREFIX] = flavor.api_prefix
@@ -221,7 +222,6 @@ class PrometheusDetector(BuiltinDetector):
             service,
             port,
             ctx,
-            scheme=scheme_of(service, port),
             health_path=health,
             description=flavor.description,
             metadata=metadata,
@@ -229,6 +229,6 @@ class PrometheusDetector(BuiltinDetector):
 
 
 @hookimpl
-def register_detectors() -> list[type[BuiltinDetector]]:
+def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`PrometheusDetector`."""
     return [PrometheusDetector]

@@ -67,18 +67,22 @@ def make_service(
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
     ports: Iterable[PortLike] = ((80, "http"),),
-    type: str = "ClusterIP",
-    cluster_ip: str = "10.96.0.10",
+    service_type: str = "ClusterIP",
+    cluster_ip: str | None = "10.96.0.10",
 ) -> Service:
-    """A :class:`Service` snapshot; ports as numbers, ``(number, name)`` or :class:`Port`."""
+    """A :class:`Service` snapshot; ports as numbers, ``(number, name)`` or :class:`Port`.
+
+    ``cluster_ip=None`` (or ``"None"``, as Kubernetes spells it) makes a
+    headless Service; ``""`` means none assigned (an ExternalName Service).
+    """
     return Service(
         name=name,
         namespace=namespace,
         labels=MappingProxyType(dict(labels or {})),
         annotations=MappingProxyType(dict(annotations or {})),
         ports=tuple(_port(p) for p in ports),
-        type=type,
-        cluster_ip=cluster_ip,
+        type=service_type,
+        cluster_ip="None" if cluster_ip is None else cluster_ip,
     )
 
 
@@ -112,7 +116,7 @@ def service_manifest(service: Service) -> dict[str, Any]:
 
 
 def run_detector(
-    detector: type[Detector],
+    detector: type[Detector[Any]],
     service: Service,
     config: Mapping[str, Any] | None = None,
     *,
@@ -132,16 +136,17 @@ def run_detector(
     if problems:
         raise ConfigError(problems)
     instance = detector()
-    ctx = DetectContext(
+    ctx: DetectContext[Any] = DetectContext(
         settings=settings,
         cluster_domain=cluster_domain,
-        health_path=health_path or instance.health_path,
+        health_path=health_path if health_path is not None else instance.health_path,
+        health_path_configured=health_path is not None,
         allowed_hosts=tuple(allowed_hosts),
     )
     found = instance.detect(service, ctx)
     if found is None:
         return None
-    return attrs.evolve(found, toolsets=tuple(instance.toolsets(found)))
+    return attrs.evolve(found, toolsets=tuple(instance.toolsets(found, settings)))
 
 
 def _probe_services() -> list[Service]:
@@ -160,7 +165,7 @@ def _probe_services() -> list[Service]:
     ]
 
 
-def check_detector(detector: type[Detector], samples: Sequence[Service] = ()) -> None:
+def check_detector(detector: type[Detector[Any]], samples: Sequence[Service] = ()) -> None:
     """Assert that ``detector`` honours the :class:`Detector` contract.
 
     Checks the class attributes (as plugin loading does), that its
@@ -209,16 +214,24 @@ def check_detector(detector: type[Detector], samples: Sequence[Service] = ()) ->
 
 
 def make_plugin_set(
-    *detectors: type[Detector],
+    *detectors: type[Detector[Any]],
     renderers: Iterable[type[Renderer]] = (),
-    builtins: bool = True,
+    builtin_detectors: bool = True,
+    builtin_renderers: bool = True,
 ) -> PluginSet:
-    """An isolated :class:`PluginSet`: the built-ins (optional) plus the given classes.
+    """An isolated :class:`PluginSet`: the built-ins plus the given classes.
 
-    Third-party distributions installed in the environment are *not* loaded,
-    so tests see the same plugins on every machine.
+    ``builtin_detectors`` / ``builtin_renderers`` keep dyntoolset's own
+    detectors (prometheus, grafana, ...) and renderers (holmesgpt,
+    kubernaut); turn one off to test your classes alone. Third-party
+    distributions installed in the environment are *not* loaded, so tests
+    see the same plugins on every machine.
     """
-    plugin_set = load_plugins(only=[]) if builtins else load_plugins(specs=[])
+    plugin_set = load_plugins(only=[])
+    if not builtin_detectors:
+        plugin_set.detectors.clear()
+    if not builtin_renderers:
+        plugin_set.renderers.clear()
     for cls in detectors:
         plugin_set.add_detector(cls, plugin="test")
     for renderer in renderers:

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from types import MappingProxyType
 from typing import Any, Literal
 
 import attrs
 
-from dyntoolset import (
+from dyntoolset.plugin import (
     DetectContext,
     Detector,
     Discovered,
@@ -33,9 +32,8 @@ from dyntoolset import (
     Service,
     ToolsetSpec,
     hookimpl,
-    scheme_for,
+    loki_toolset,
 )
-from dyntoolset.detectors.mapping import toolsets_for
 
 __version__ = "0.1.0"
 
@@ -110,7 +108,7 @@ class LokiSettings:
     tenant: str = attrs.field(default="", validator=_check_tenant)
 
 
-class LokiDetector(Detector):
+class LokiDetector(Detector[LokiSettings]):
     """Finds the query endpoint of each Loki installation; writes a ``grafana/loki`` toolset."""
 
     name = "loki"
@@ -121,7 +119,7 @@ class LokiDetector(Detector):
     health_path = "/ready"
     Settings = LokiSettings
 
-    def detect(self, service: Service, ctx: DetectContext) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[LokiSettings]) -> Discovered | None:
         """Return the Loki query endpoint if ``service`` is one; ``None`` otherwise."""
         labels = service.labels
         # Cheapest test first: almost every Service in a cluster stops here.
@@ -132,7 +130,7 @@ class LokiDetector(Detector):
             return None
         if labels.get("variant") == "headless":
             return None
-        settings: LokiSettings = ctx.settings
+        settings = ctx.settings
         component = labels.get("app.kubernetes.io/component", "")
         if not component and service.is_headless:
             # The single-binary Service is a ClusterIP one; an unlabelled
@@ -163,33 +161,24 @@ class LokiDetector(Detector):
             # The Service asks for Loki but is malformed: skipped with this reason.
             raise InvalidService(f"annotation {TENANT_ANNOTATION} {problem}")
         health_path = ctx.health_path
-        if component == _GATEWAY and health_path == self.health_path:
+        if component == _GATEWAY and not ctx.health_path_configured:
             health_path = _GATEWAY_HEALTH_PATH
-        found = self.discovered(
-            service, port, ctx, scheme=scheme_for(port), health_path=health_path
-        )
+        # The component and the tenant are per Service, so they travel as
+        # metadata (which toolset.json publishes: neither is a secret).
         metadata = {COMPONENT_KEY: component or "single-binary"}
         if tenant:
             metadata[TENANT_KEY] = tenant
-        return attrs.evolve(found, metadata=MappingProxyType(metadata))
+        return self.discovered(service, port, ctx, health_path=health_path, metadata=metadata)
 
-    def toolsets(self, found: Discovered) -> Sequence[ToolsetSpec]:
+    def toolsets(self, found: Discovered, settings: LokiSettings) -> Sequence[ToolsetSpec]:
         """HolmesGPT's ``grafana/loki`` toolset, with the tenant header when there is one."""
-        # dyntoolset's shared mapping already knows the grafana/loki toolset;
-        # reuse it so a Service annotated kubernaut.io/toolset-type: loki
-        # and one found here look the same.
-        specs = toolsets_for(found, "loki")
+        # dyntoolset's builder is the one a Service annotated
+        # kubernaut.io/toolset-type: loki gets too, so both look the same.
         tenant = found.metadata.get(TENANT_KEY)
-        if not tenant:
-            return specs
-        headers = {"X-Scope-OrgID": tenant}
-        return tuple(
-            attrs.evolve(spec, config={**spec.config, "additional_headers": headers})
-            for spec in specs
-        )
+        return loki_toolset(found, {"X-Scope-OrgID": tenant} if tenant else None)
 
 
 @hookimpl
-def register_detectors() -> list[type[Detector]]:
+def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`LokiDetector` with dyntoolset."""
     return [LokiDetector]

@@ -1,0 +1,88 @@
+"""The plugin author's API: everything a detector or renderer plugin needs, in one place.
+
+A third-party distribution imports only from here (and, in its tests, from
+:mod:`dyntoolset.testing`)::
+
+    import attrs
+    from dyntoolset.plugin import (
+        DetectContext, Detector, Discovered, Service, ToolsetSpec, hookimpl, loki_toolset,
+    )
+
+    @attrs.frozen
+    class LokiSettings:
+        tenant: str = ""
+
+    class LokiDetector(Detector[LokiSettings]):
+        name = "loki"
+        Settings = LokiSettings
+
+        def detect(self, service: Service, ctx: DetectContext[LokiSettings]) -> Discovered | None:
+            ...
+
+        def toolsets(self, found: Discovered, settings: LokiSettings) -> list[ToolsetSpec]:
+            return list(loki_toolset(found))
+
+    @hookimpl
+    def register_detectors():
+        return [LokiDetector]
+
+``docs/writing-a-detector-plugin.md`` is the tutorial. Names not listed in
+``__all__`` are internal and may change without notice.
+"""
+
+from dyntoolset.detector import (
+    DetectContext,
+    Detector,
+    NoSettings,
+    SettingsT,
+    choose_port,
+    scheme_for,
+)
+from dyntoolset.errors import InvalidService
+from dyntoolset.hookspecs import hookimpl
+from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.renderer import Renderer
+from dyntoolset.toolsets import (
+    API_HINTS,
+    HTTP_KIND,
+    elasticsearch_toolsets,
+    grafana_toolset,
+    host_pattern,
+    http_toolset,
+    loki_toolset,
+    prometheus_toolset,
+    tempo_toolset,
+    toolsets_for_type,
+)
+from dyntoolset.version import __version__
+
+#: The plugin API version this dyntoolset provides (see ``docs/architecture.md``).
+PLUGIN_API_VERSION = "2"
+
+__all__ = [
+    "API_HINTS",
+    "HTTP_KIND",
+    "PLUGIN_API_VERSION",
+    "DetectContext",
+    "Detector",
+    "Discovered",
+    "InvalidService",
+    "NoSettings",
+    "Port",
+    "Renderer",
+    "Service",
+    "SettingsT",
+    "ToolsetSpec",
+    "__version__",
+    "choose_port",
+    "elasticsearch_toolsets",
+    "grafana_toolset",
+    "hookimpl",
+    "host_pattern",
+    "http_toolset",
+    "loki_toolset",
+    "prometheus_toolset",
+    "scheme_for",
+    "tempo_toolset",
+    "toolsets_for_type",
+]
