@@ -80,16 +80,22 @@ class Service:
 class ToolsetSpec:
     """A toolset an agent can use, derived from one discovered service.
 
-    ``kind`` is a HolmesGPT built-in toolset name (``prometheus/metrics``,
-    ``grafana/dashboards`` …) or ``http`` for a generic HTTP toolset;
-    ``config`` is that toolset's ``config:`` block. Renderers decide the final
-    toolset names and layout.
+    ``kind`` is any HolmesGPT toolset name (``prometheus/metrics``,
+    ``rabbitmq/core`` …) or ``http`` for a generic HTTP toolset; ``config`` is
+    that toolset's ``config:`` block. Renderers decide the final toolset names
+    and layout.
     """
 
     kind: str
     config: Mapping[str, Any]
     description: str = ""
     llm_instructions: str = ""
+    #: For a kind HolmesGPT does not wrap in ``multi_instance`` (see
+    #: ``dyntoolset.toolsets.BUILTIN_URL_KEYS``): the config key holding a
+    #: list that several services' configs are joined under (``clusters`` for
+    #: ``rabbitmq/core``). Empty: one service per kind, the first in
+    #: namespace/name order; the others are left out with a warning.
+    combine_key: str = ""
 
 
 @attrs.frozen(slots=True)

@@ -198,7 +198,14 @@ def test_unknown_kinds_and_unloadable_configs_are_left_out(
 ) -> None:
     item = found("x", "ns", "custom", port=8080)
     specs = (
-        ToolsetSpec(kind="datadog/logs", config={"api_url": "http://x"}),
+        ToolsetSpec(kind="Datadog Logs", config={"api_url": "http://x"}),
+        ToolsetSpec(kind="datadog.logs/x", config={"api_url": "http://x"}),
+        ToolsetSpec(kind="solo", config={"api_url": "http://x"}),
+        ToolsetSpec(kind=PLACEHOLDER_NAME, config={}),
+        ToolsetSpec(kind="rabbitmq/core", config={"clusters": "x"}, combine_key="clusters"),
+        ToolsetSpec(kind="http", config={"endpoints": [{"hosts": ["x"]}], "auht": {}}),
+        ToolsetSpec(kind="http", config={"endpoints": [{"hosts": ["x"], "pahts": ["/"]}]}),
+        ToolsetSpec(kind="http", config={"endpoints": [{"hosts": ["x"], "auth": {"tokne": "t"}}]}),
         ToolsetSpec(kind="prometheus/metrics", config={}),
         ToolsetSpec(kind="prometheus/metrics", config={"prometheus_url": "http://x", "a.b": "1"}),
         ToolsetSpec(kind="prometheus/metrics", config={"prometheus_url": "http://x", "name": "n"}),
@@ -300,3 +307,66 @@ def test_overrides_without_dots_still_apply() -> None:
         )
     )
     assert merged["toolsets"]["grafana/loki"]["config"]["headers"] == {"X-Scope-OrgID": "team-a"}
+
+
+def rabbit(name: str, namespace: str, *, combine: bool = True) -> Any:
+    item = found(name, namespace, "rabbitmq", port=15672)
+    spec = ToolsetSpec(
+        kind="rabbitmq/core",
+        config={
+            "clusters": [{"id": f"{namespace}/{name}", "management_url": item.endpoint}],
+            "request_timeout_seconds": 30,
+        },
+        combine_key="clusters" if combine else "",
+    )
+    return attrs.evolve(item, toolsets=(spec,))
+
+
+def test_a_plugin_kind_is_emitted_under_its_own_name() -> None:
+    toolsets = render([rabbit("rabbit", "mq")])
+    assert toolsets["rabbitmq/core"] == {
+        "enabled": True,
+        "config": {
+            "clusters": [
+                {"id": "mq/rabbit", "management_url": "http://rabbit.mq.svc.cluster.local:15672"}
+            ],
+            "request_timeout_seconds": 30,
+        },
+    }
+
+
+def test_several_services_of_a_plugin_kind_join_under_its_combine_key() -> None:
+    toolsets = render([rabbit("b", "mq"), rabbit("a", "mq"), rabbit("c", "other")])
+    config = toolsets["rabbitmq/core"]["config"]
+    assert [c["id"] for c in config["clusters"]] == ["mq/a", "mq/b", "other/c"]
+    assert config["request_timeout_seconds"] == 30
+
+
+def test_without_a_combine_key_the_first_service_wins_and_the_rest_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    toolsets = render([rabbit("b", "mq", combine=False), rabbit("a", "mq", combine=False)])
+    assert [c["id"] for c in toolsets["rabbitmq/core"]["config"]["clusters"]] == ["mq/a"]
+    (record,) = [r for r in caplog.records if "leaving out the rabbitmq/core" in r.getMessage()]
+    assert "mq/b" in record.getMessage() and "mq/a has it" in record.getMessage()
+
+
+def test_a_flat_url_override_of_a_multi_instance_toolset_is_a_problem() -> None:
+    document = HolmesGPTRenderer().render([prometheus("a", "x"), prometheus("b", "y")])
+    with pytest.raises(ValueError) as info:
+        HolmesGPTRenderer().apply_overrides(
+            document,
+            {"toolsets": {"prometheus/metrics": {"config": {"prometheus_url": "http://p"}}}},
+        )
+    assert str(info.value).startswith(
+        "$.toolsets['prometheus/metrics'].config.prometheus_url: the generated toolset has "
+        "several instances"
+    )
+    # A shared setting beside the instances is fine, and so is a flat URL for one server.
+    shared = {"toolsets": {"prometheus/metrics": {"config": {"timeout_seconds": 60}}}}
+    merged = yaml.safe_load(HolmesGPTRenderer().apply_overrides(document, shared))
+    assert merged["toolsets"]["prometheus/metrics"]["config"]["timeout_seconds"] == 60
+    single = HolmesGPTRenderer().render([prometheus("a", "x")])
+    flat = {"toolsets": {"prometheus/metrics": {"config": {"prometheus_url": "http://p"}}}}
+    merged = yaml.safe_load(HolmesGPTRenderer().apply_overrides(single, flat))
+    assert merged["toolsets"]["prometheus/metrics"]["config"]["prometheus_url"] == "http://p"

@@ -46,7 +46,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any, ClassVar
 
 import yaml
@@ -77,6 +77,25 @@ _MAX_TYPE = 20
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9-]+")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _SCHEMES = frozenset({"http", "https"})
+# A HolmesGPT toolset name: lowercase words joined by "/" ("opensearch/query_assist").
+_KIND = re.compile(r"[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9_-]*)+")
+# The keys HolmesGPT 0.45's HTTP toolset knows (HttpToolsetConfig, EndpointConfig,
+# AuthConfig in holmes/plugins/toolsets/http/http_toolset.py): anything else is a
+# typo that would reach the agent's configuration unnoticed.
+_HTTP_CONFIG_KEYS = frozenset(
+    {
+        "endpoints",
+        "verify_ssl",
+        "timeout_seconds",
+        "default_headers",
+        "extra_headers",
+        "client_cert_path",
+        "client_key_path",
+        "block_internal_ips",
+    }
+)
+_HTTP_ENDPOINT_KEYS = frozenset({"hosts", "paths", "methods", "auth", "health_check_url"})
+_HTTP_AUTH_KEYS = frozenset({"type", "username", "password", "token", "name", "value"})
 
 
 class HolmesGPTRenderer(Renderer):
@@ -121,6 +140,10 @@ class HolmesGPTRenderer(Renderer):
             raise ValueError(problem)
         data = yaml.safe_load(document)
         toolsets: dict[str, Any] = data["toolsets"]
+        for name, entry in wanted.items():
+            problem = _shadowed_url(name, toolsets.get(name), entry)
+            if problem:
+                raise ValueError(problem)
         if wanted and list(toolsets) == [PLACEHOLDER_NAME]:
             del toolsets[PLACEHOLDER_NAME]
         for name, entry in wanted.items():
@@ -131,6 +154,31 @@ class HolmesGPTRenderer(Renderer):
         if not toolsets:  # everything removed: HolmesGPT cannot load an empty file
             toolsets[PLACEHOLDER_NAME] = _placeholder()
         return _dump(data)
+
+
+def _shadowed_url(name: str, generated: Any, override: Any) -> str | None:
+    """A problem when ``override`` sets the flat URL key of a multi-instance toolset.
+
+    HolmesGPT merges flat keys into every instance and each instance's own
+    URL wins, so such an override would silently change nothing.
+    """
+    url_key = BUILTIN_URL_KEYS.get(name)
+    config = (generated or {}).get("config") if isinstance(generated, dict) else None
+    wanted = override.get("config") if isinstance(override, dict) else None
+    if (
+        url_key
+        and isinstance(config, dict)
+        and "instances" in config
+        and isinstance(wanted, dict)
+        and url_key in wanted
+        and "instances" not in wanted
+    ):
+        return (
+            f"$.toolsets[{name!r}].config.{url_key}: the generated toolset has several "
+            f"instances, each with its own {url_key}, which HolmesGPT prefers; override "
+            f"config.instances instead, or set {name}: null and write the toolset yourself"
+        )
+    return None
 
 
 def _dotted_key(value: Any, path: str) -> str | None:
@@ -192,14 +240,16 @@ def _placeholder() -> dict[str, Any]:
 def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
     """The document as data: ``{"toolsets": {name: entry}}``.
 
-    Specs that HolmesGPT could not load (unknown kind, config that cannot be
-    carried, HTTP endpoints it would reject) are left out and logged: one bad
-    Service must not make the agent lose every toolset.
+    Specs that HolmesGPT could not load (a kind that cannot name a toolset,
+    config that cannot be carried, HTTP endpoints or keys it would reject) are
+    left out and logged: one bad Service must not make the agent lose every
+    toolset.
     """
     builtin: dict[str, list[tuple[str, tuple[str, ...], dict[str, Any]]]] = {
         kind: [] for kind in BUILTIN_URL_KEYS
     }
     http: list[tuple[Discovered, int, dict[str, Any]]] = []
+    other: dict[str, list[tuple[str, ToolsetSpec, dict[str, Any]]]] = {}
     for found in ordered(discovered):
         seen: dict[str, int] = {}
         for spec in found.toolsets:
@@ -212,7 +262,8 @@ def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
                 elif spec.kind == HTTP_KIND:
                     http.append((found, count, _http_entry(found, spec)))
                 else:
-                    raise UnrenderableError(f"HolmesGPT has no toolset kind {spec.kind!r}")
+                    entry = (found.key, spec, _other_config(spec))
+                    other.setdefault(_kind_name(spec.kind), []).append(entry)
             except UnrenderableError as err:
                 log.warning(
                     "holmesgpt: leaving out a %s toolset of %s: %s", spec.kind, found.key, err
@@ -228,11 +279,55 @@ def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
             names = unique_names([i[0] for i in instances], [i[1] for i in instances], sep="#")
             configs = [{"name": name, **i[2]} for name, i in zip(names, instances, strict=True)]
             toolsets[kind] = {"enabled": True, "config": {"instances": configs}}
-    for name, entry in zip(_http_names(http), (entry for _, _, entry in http), strict=True):
+    for kind, entries in sorted(other.items()):
+        toolsets[kind] = {"enabled": True, "config": _combined(kind, entries)}
+    for name, entry in zip(_http_names(http, set(toolsets)), (e for _, _, e in http), strict=True):
         toolsets[name] = entry
     if not toolsets:
         toolsets[PLACEHOLDER_NAME] = _placeholder()
     return {"toolsets": toolsets}
+
+
+def _kind_name(kind: str) -> str:
+    """``kind`` if it can name a HolmesGPT toolset (``rabbitmq/core``), else an error."""
+    if not _KIND.fullmatch(kind) or kind == PLACEHOLDER_NAME:
+        raise UnrenderableError(
+            f"toolset kind {kind!r} is not a HolmesGPT toolset name (lowercase words "
+            f"joined by '/', like rabbitmq/core)"
+        )
+    return kind
+
+
+def _other_config(spec: ToolsetSpec) -> dict[str, Any]:
+    config = plain_config(spec.config)
+    if not isinstance(config, dict):
+        raise UnrenderableError("config is not a mapping")
+    if spec.combine_key and not isinstance(config.get(spec.combine_key), list):
+        raise UnrenderableError(f"config.{spec.combine_key} (its combine_key) is not a list")
+    return config
+
+
+def _combined(kind: str, configs: list[tuple[str, ToolsetSpec, dict[str, Any]]]) -> dict[str, Any]:
+    """One config for every service of a kind HolmesGPT does not wrap in ``multi_instance``.
+
+    With a ``combine_key`` the lists under that key are joined (the first
+    service's other keys win); without one, HolmesGPT can use only one
+    service of the kind: the first, the others logged as left out.
+    """
+    first_key, first_spec, first = configs[0]
+    key = first_spec.combine_key
+    if key and all(spec.combine_key == key for _, spec, _ in configs):
+        return {**first, key: [item for _, _, config in configs for item in config[key]]}
+    for service, _, _ in configs[1:]:
+        log.warning(
+            "holmesgpt: leaving out the %s toolset of %s: HolmesGPT takes one %s toolset and "
+            "%s has it (a plugin can join several with ToolsetSpec.combine_key)",
+            kind,
+            service,
+            kind,
+            first_key,
+        )
+    return first
 
 
 def _builtin_config(spec: ToolsetSpec) -> dict[str, Any]:
@@ -274,7 +369,12 @@ def _check_http_config(config: Any) -> None:
     endpoints = config.get("endpoints") if isinstance(config, dict) else None
     if not isinstance(endpoints, list) or not endpoints:
         raise UnrenderableError("HTTP toolset without endpoints")
+    _known_keys(config, _HTTP_CONFIG_KEYS, "config")
     for endpoint in endpoints:
+        if isinstance(endpoint, dict):
+            _known_keys(endpoint, _HTTP_ENDPOINT_KEYS, "config.endpoints[]")
+            if isinstance(endpoint.get("auth"), dict):
+                _known_keys(endpoint["auth"], _HTTP_AUTH_KEYS, "config.endpoints[].auth")
         hosts = endpoint.get("hosts") if isinstance(endpoint, dict) else None
         if not isinstance(hosts, list) or not hosts:
             raise UnrenderableError("HTTP endpoint without hosts")
@@ -290,6 +390,15 @@ def _check_http_config(config: Any) -> None:
         paths = endpoint.get("paths", ["*"])
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise UnrenderableError(f"HTTP paths {paths!r} are not strings")
+
+
+def _known_keys(mapping: dict[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(mapping) - known)
+    if unknown:
+        raise UnrenderableError(
+            f"{where} has keys HolmesGPT's HTTP toolset does not know: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
 
 
 def host_pattern_problem(entry: object) -> str | None:
@@ -335,7 +444,9 @@ def _segment(value: str, limit: int) -> str:
     return _NOT_NAME_CHAR.sub("-", value.lower()).strip("-")[:limit].strip("-")
 
 
-def _http_names(http: list[tuple[Discovered, int, dict[str, Any]]]) -> list[str]:
+def _http_names(
+    http: list[tuple[Discovered, int, dict[str, Any]]], reserved: Set[str] = frozenset()
+) -> list[str]:
     """Distinct, stable toolset names ``<type>/<namespace>/<service>`` for the HTTP entries.
 
     The readable name is used when it is exact (segments already valid, short
@@ -373,11 +484,12 @@ def _http_names(http: list[tuple[Discovered, int, dict[str, Any]]]) -> list[str]
         name if ok and clashes[_tool_name(name)] == 1 else alt
         for name, alt, ok in zip(readable, hashed, exact, strict=True)
     ]
-    # A hashed name meeting another name is astronomically unlikely, but a
-    # duplicate key would silently drop a toolset, so make sure.
+    # A hashed name meeting another name (or a plugin's toolset kind, in
+    # ``reserved``) is astronomically unlikely, but a duplicate key would
+    # silently drop a toolset, so make sure.
     taken: set[str] = set()
     for i, name in enumerate(names):
-        while _tool_name(names[i]) in taken:
+        while _tool_name(names[i]) in taken or names[i] in reserved:
             names[i] = f"{name[: _MAX_HTTP_NAME - _HASH_SUFFIX]}-{short_hash(names[i], str(i))}"
         taken.add(_tool_name(names[i]))
     return names
