@@ -73,8 +73,8 @@ class PluginSource:
     """``detectors.<name>.plugin``: where a detector not installed as a package comes from.
 
     ``path`` is a Python file, a package directory or a compiled extension
-    module that implements ``register_detectors``. ``config`` is the seed's
-    spelling of the detector's own settings (same as ``config:`` on the block).
+    module that implements ``register_detectors``. ``config`` is the
+    requirements' spelling (AC-040-03) of the detector's own settings (same as ``config:`` on the block).
     """
 
     path: str | None = None

@@ -44,7 +44,7 @@ class ActiveDetector:
 
 
 def create_detectors(config: Config, plugins: PluginSet) -> list[ActiveDetector]:
-    """The enabled detectors of ``config`` in run order (the seed's ``CreateDetectors``)."""
+    """The enabled detectors of ``config`` in run order (the requirements' ``CreateDetectors`` of BR-TOOLSET-037)."""
     active = []
     for detector_config in config.enabled_detectors():
         info = plugins.detectors.get(detector_config.name)

@@ -117,7 +117,7 @@ class PluginSet:
     ) -> ExtensionInfo:
         """Register a detector class in code, without an entry point.
 
-        The counterpart of the seed's ``RegisterCustomDetector``. Raises
+        The counterpart of the requirements' ``RegisterCustomDetector`` (BR-TOOLSET-037). Raises
         :class:`PluginLoadError` if the class is invalid or its name is taken.
         """
         return self._add("detector", cls, plugin, distribution, "")

@@ -281,3 +281,35 @@ def test_first_port_fallback_skips_udp() -> None:
     ports = [{"name": "a", "port": 7000, "protocol": "UDP"}, {"name": "b", "port": 7001}]
     found = detector.detect(service("p", "n", labels=PROM_LABELS, ports=ports), ctx_for(detector))
     assert found is not None and found.port is not None and found.port.port == 7001
+
+
+def test_the_elastic_chart_protocol_setting_wins_over_the_version_guess() -> None:
+    from dyntoolset.testing import make_service, run_detector
+
+    labels = {"chart": "elasticsearch", "app": "es-master", "release": "es"}
+    svc = make_service("es-master", "search", labels=labels, ports=[(9200, "http")])
+    for setting, scheme in (("auto", "https"), ("http", "http"), ("https", "https")):
+        found = run_detector(
+            elasticsearch.ElasticsearchDetector, svc, {"elastic_chart_protocol": setting}
+        )
+        assert (
+            found is not None
+            and found.endpoint == f"{scheme}://es-master.search.svc.cluster.local:9200"
+        )
+    old = make_service(
+        "es-master", "search", labels={**labels, "chart": "elasticsearch-7.17.3"}, ports=[9200]
+    )
+    found = run_detector(elasticsearch.ElasticsearchDetector, old)
+    assert found is not None and found.endpoint.startswith("http://")
+    # Bitnami's chart (helm.sh/chart) keeps the usual rules: plain HTTP by default.
+    bitnami = make_service(
+        "bes-elasticsearch",
+        "search",
+        labels={
+            "app.kubernetes.io/name": "elasticsearch",
+            "helm.sh/chart": "elasticsearch-21.3.26",
+        },
+        ports=[(9200, "tcp-rest-api")],
+    )
+    found = run_detector(elasticsearch.ElasticsearchDetector, bitnami)
+    assert found is not None and found.endpoint.startswith("http://")

@@ -9,18 +9,22 @@ exporters and metrics Services are ignored. See ``docs/detectors.md``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from dyntoolset.detector import DetectContext, Detector, NoSettings
+import attrs
+
+from dyntoolset.detector import DetectContext, Detector, scheme_for
 from dyntoolset.detectors._common import (
     APP,
+    LEGACY_CHART,
     NAME,
     BuiltinDetector,
     component_label,
     from_chart,
 )
 from dyntoolset.hookspecs import hookimpl
-from dyntoolset.model import Discovered, Service
+from dyntoolset.model import Discovered, Port, Service
 
 # ECK labels every Service of a cluster with this type (Kibana: "kibana",
 # APM Server: "apm-server", ...) and names the user-facing one <name>-es-http.
@@ -28,7 +32,12 @@ _ECK_TYPE = "common.k8s.elastic.co/type"
 _ECK_HTTP_SUFFIX = "-es-http"
 # elastic/helm-charts elasticsearch: labels ``chart: elasticsearch``,
 # ``app: <clusterName>-<nodeGroup>``; plus ``<...>-headless`` (clusterIP None).
+# Its 8.x releases serve HTTPS by default (``protocol: https``, certificates
+# made by the chart), 7.x plain HTTP; the port is named ``http`` in both. The
+# chart's own label carries no version, so a version is only known when the
+# label was given one (``chart: elasticsearch-7.17.3``, through service.labels).
 _ELASTIC_CHART = "elasticsearch"
+_ELASTIC_CHART_TLS_MAJOR = 8
 # Bitnami elasticsearch: the main Service carries component "master" or
 # "coordinating-only"; "metrics" is the exporter; data/ingest Services are
 # per-role extras (headless ``-hl`` or optional).
@@ -40,12 +49,38 @@ _PORT_NAMES = ("https", "http", "rest", "tcp-rest-api", "rest-api", "http-rest")
 _PORT_NUMBERS = (9200,)
 
 
+@attrs.frozen
+class ElasticsearchSettings:
+    """Options of the ``elasticsearch`` detector (``detectors.elasticsearch.config``)."""
+
+    #: The scheme of Services of the elastic/elasticsearch Helm chart, whose
+    #: labels rarely show its version: ``auto`` is ``http`` for a chart label
+    #: showing 7.x (or older) and ``https`` otherwise (8.x, the chart's last
+    #: major, serves HTTPS by default). Set ``http`` for 8.x installs with
+    #: ``protocol: http``.
+    elastic_chart_protocol: Literal["auto", "http", "https"] = "auto"
+
+
+def _elastic_chart_major(labels: Mapping[str, str]) -> int | None:
+    """``0`` for an elastic/elasticsearch chart Service of unknown version, its major
+    version when the ``chart`` label shows one, ``None`` for anything else."""
+    value = labels.get(LEGACY_CHART)
+    if not value or APP not in labels:
+        return None
+    if value == _ELASTIC_CHART:
+        return 0
+    if from_chart({LEGACY_CHART: value}, _ELASTIC_CHART):
+        major = value[len(_ELASTIC_CHART) + 1 :].split(".", 1)[0]
+        return int(major) if major.isdigit() else None
+    return None
+
+
 def _is_elasticsearch(service: Service) -> bool:
     labels = service.labels
     eck_type = labels.get(_ECK_TYPE)
     if eck_type is not None:
         return eck_type == "elasticsearch" and service.name.endswith(_ECK_HTTP_SUFFIX)
-    if labels.get("chart") == _ELASTIC_CHART and APP in labels:
+    if _elastic_chart_major(labels) is not None:
         return True
     if (labels.get(NAME) or labels.get(APP)) == "elasticsearch" or from_chart(
         labels, "elasticsearch"
@@ -56,15 +91,18 @@ def _is_elasticsearch(service: Service) -> bool:
     return False
 
 
-class ElasticsearchDetector(BuiltinDetector[NoSettings]):
+class ElasticsearchDetector(BuiltinDetector[ElasticsearchSettings]):
     """Finds Elasticsearch REST endpoints; writes ``elasticsearch/cluster`` and ``/data`` toolsets."""
 
     name = "elasticsearch"
     description = "Elasticsearch"
     default_priority = 4
     health_path = "/_cluster/health"
+    Settings = ElasticsearchSettings
 
-    def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
+    def detect(
+        self, service: Service, ctx: DetectContext[ElasticsearchSettings]
+    ) -> Discovered | None:
         """Return the REST endpoint if ``service`` is an Elasticsearch client Service."""
         if not service.labels or not service.ports or service.type == "ExternalName":
             return None
@@ -77,7 +115,20 @@ class ElasticsearchDetector(BuiltinDetector[NoSettings]):
         port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)
         if port is None:
             return None
-        return self.discovered(service, port, ctx)
+        return self.discovered(service, port, ctx, scheme=self._scheme(service, port, ctx))
+
+    @staticmethod
+    def _scheme(
+        service: Service, port: Port, ctx: DetectContext[ElasticsearchSettings]
+    ) -> str | None:
+        """The elastic chart's scheme by version or setting; ``None``: the usual rules."""
+        major = _elastic_chart_major(service.labels)
+        if major is None or scheme_for(port, service) == "https":
+            return None
+        wanted = ctx.settings.elastic_chart_protocol
+        if wanted != "auto":
+            return wanted
+        return "http" if 0 < major < _ELASTIC_CHART_TLS_MAJOR else "https"
 
 
 @hookimpl

@@ -281,8 +281,9 @@ def build_document(discovered: Sequence[Discovered]) -> dict[str, Any]:
             toolsets[kind] = {"enabled": True, "config": {"instances": configs}}
     for kind, entries in sorted(other.items()):
         toolsets[kind] = {"enabled": True, "config": _combined(kind, entries)}
-    for name, entry in zip(_http_names(http, set(toolsets)), (e for _, _, e in http), strict=True):
-        toolsets[name] = entry
+    http_entries = [http_entry for _, _, http_entry in http]
+    for name, http_entry in zip(_http_names(http, set(toolsets)), http_entries, strict=True):
+        toolsets[name] = http_entry
     if not toolsets:
         toolsets[PLACEHOLDER_NAME] = _placeholder()
     return {"toolsets": toolsets}
