@@ -321,3 +321,25 @@ def test_existing_without_name_or_namespace_is_taken_as_the_output(capsys, tmp_p
     path.write_text("apiVersion: v1\nkind: ConfigMap\ndata: {notes.txt: keep}\n")
     code, out, _ = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
     assert code == 0 and yaml.safe_load(out)["data"]["notes.txt"] == "keep"
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+    """``dyntoolset plugins --json | head -1``: no BrokenPipeError traceback, exit 141."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte is written
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-m", "dyntoolset", "plugins", "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert writer.stderr == ""
+    assert writer.returncode == 141

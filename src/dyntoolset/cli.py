@@ -1,7 +1,8 @@
 """The ``dyntoolset`` command line.
 
 Exit codes: 0 success; 1 the command ran but some input was bad (for example
-a malformed manifest, reported on stderr); 2 usage or configuration errors.
+a malformed manifest, reported on stderr); 2 usage or configuration errors;
+141 the reader of standard output went away (``| head``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +32,8 @@ from dyntoolset.version import __version__
 log = logging.getLogger("dyntoolset")
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+#: What a shell reports for a process ended by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DyntoolsetError as exc:
         print(f"dyntoolset: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:
+        # The reader went away (``dyntoolset plugins --json | head``): stop
+        # quietly, as a shell tool does on SIGPIPE. Output still buffered
+        # would raise again at exit, so point stdout at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 # -- discover -----------------------------------------------------------------
