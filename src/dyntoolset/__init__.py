@@ -36,7 +36,7 @@ from dyntoolset.errors import (
 from dyntoolset.manifests import ManifestObject, ManifestReport, read_manifests
 from dyntoolset.model import Discovered, HealthStatus, Port, Service, ToolsetSpec
 from dyntoolset.pipeline import Cycle, Engine, HealthCheck, select_healthy
-from dyntoolset.plugins import PluginSet, load_plugins
+from dyntoolset.plugins import PluginSet, find_plugins, load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
 from dyntoolset.version import __version__
 
@@ -68,6 +68,7 @@ __all__ = [
     "UnknownFormatError",
     "__version__",
     "create_detectors",
+    "find_plugins",
     "load_config",
     "load_config_text",
     "load_plugins",

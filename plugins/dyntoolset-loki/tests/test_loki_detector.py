@@ -15,10 +15,8 @@ import pytest
 import yaml
 from dyntoolset_loki import TENANT_ANNOTATION, LokiDetector
 
-from dyntoolset import ConfigError
-from dyntoolset.pipeline import Engine
+from dyntoolset import ConfigError, Engine, find_plugins, load_plugins
 from dyntoolset.plugin import InvalidService, Service
-from dyntoolset.plugins import find_plugins, load_plugins
 from dyntoolset.testing import (
     check_detector,
     fake_distribution,
