@@ -10,8 +10,8 @@ import pytest
 from dyntoolset.config import MAX_CONFIG_BYTES, load_config, parse_config
 from dyntoolset.errors import ConfigError
 from dyntoolset.pipeline import load_configuration
-from dyntoolset.strict import parse_duration
 from dyntoolset.testing import make_plugin_set
+from dyntoolset.values import parse_duration
 from tests.helpers import BetaDetector, LabelDetector, ListRenderer, PickyDetector
 
 SEED = Path(__file__).parent / "fixtures" / "seed"

@@ -19,6 +19,7 @@ import yaml
 from dyntoolset import __version__
 from dyntoolset.config import OutputSettings
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
+from dyntoolset.convert import unstructure
 from dyntoolset.discovery import DiscoveryResult
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
@@ -26,7 +27,6 @@ from dyntoolset.model import Discovered, Service
 from dyntoolset.pipeline import Engine, load_configuration
 from dyntoolset.plugins import load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
-from dyntoolset.strict import unstructure
 
 log = logging.getLogger("dyntoolset")
 

@@ -24,9 +24,10 @@ from typing import Any
 import attrs
 import yaml
 
+from dyntoolset.boundedyaml import load_bounded_yaml
 from dyntoolset.config import OutputSettings
-from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError
-from dyntoolset.strict import describe, load_bounded_yaml, path_segment
+from dyntoolset.convert import path_segment
+from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError, describe
 
 log = logging.getLogger(__name__)
 

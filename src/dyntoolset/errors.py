@@ -141,3 +141,9 @@ class DocumentTooLargeError(DyntoolsetError):
             f"the previous ConfigMap is kept. Narrow discovery with namespace filters "
             f"or disable output formats"
         )
+
+
+def describe(value: object) -> str:
+    """``repr(value)``, shortened for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

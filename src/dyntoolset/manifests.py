@@ -16,13 +16,13 @@ from typing import Any, BinaryIO
 import attrs
 import yaml
 
-from dyntoolset.errors import ManifestError
-from dyntoolset.strict import (
+from dyntoolset.boundedyaml import (
     MAX_YAML_DEPTH,
     BoundedLoader,
     yaml_error_location,
     yaml_error_message,
 )
+from dyntoolset.errors import ManifestError
 
 #: Manifests larger than this are refused (a cluster dump of 50,000 Services
 #: is about 100 MB of YAML).

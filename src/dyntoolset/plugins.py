@@ -39,7 +39,7 @@ from dyntoolset.configmap import OVERRIDES_KEY
 from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
 from dyntoolset.renderer import Renderer
-from dyntoolset.strict import health_path_problem
+from dyntoolset.values import health_path_problem
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from dyntoolset.errors import describe
 from dyntoolset.model import Port, Service
-from dyntoolset.strict import describe
 
 # What the API server accepts: a Service name is a DNS-1035 label, a
 # namespace a DNS-1123 label. Both become the endpoint's host name.

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from dyntoolset.model import Discovered
-from dyntoolset.strict import health_path_problem
+from dyntoolset.values import health_path_problem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
