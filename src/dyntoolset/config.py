@@ -29,6 +29,7 @@ from dyntoolset.convert import path_segment, structure
 from dyntoolset.errors import ConfigError, Problem, describe
 from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
 from dyntoolset.values import (
+    ClusterDomain,
     DnsLabel,
     DnsName,
     HealthPath,
@@ -138,7 +139,7 @@ class HealthChecksConfig:
 class RawConfig:
     """The whole document as written, schema-checked, detectors not yet resolved."""
 
-    cluster_domain: DnsName = DnsName("cluster.local")
+    cluster_domain: ClusterDomain = ClusterDomain("cluster.local")
     resync_interval: Seconds = Seconds(300.0)
     output: OutputSettings = OutputSettings()
     health_checks: HealthChecksConfig = HealthChecksConfig()

@@ -28,6 +28,7 @@ from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn
 from dyntoolset.errors import Problem, describe
 from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
 from dyntoolset.values import (
+    ClusterDomain,
     DnsLabel,
     DnsName,
     HealthPath,
@@ -40,6 +41,7 @@ from dyntoolset.values import (
     Seconds,
     bounded_int_hook,
     checked_str_hook,
+    cluster_domain_problem,
     dns_label_problem,
     dns_name_problem,
     health_path_problem,
@@ -94,6 +96,7 @@ def _make_converter() -> Converter:
     converter.register_structure_hook(Priority, bounded_int_hook(0, 1_000_000))
     converter.register_structure_hook(HealthPath, checked_str_hook(health_path_problem))
     converter.register_structure_hook(DnsName, checked_str_hook(dns_name_problem))
+    converter.register_structure_hook(ClusterDomain, checked_str_hook(cluster_domain_problem))
     converter.register_structure_hook(DnsLabel, checked_str_hook(dns_label_problem))
     converter.register_structure_hook(HostPattern, checked_str_hook(host_pattern_problem))
     converter.register_structure_hook(Network, checked_str_hook(network_problem))

@@ -14,7 +14,14 @@ import re
 from collections.abc import Callable
 from typing import Any, NewType
 
+from dyntoolset import urlpolicy
 from dyntoolset.errors import describe
+from dyntoolset.urlpolicy import (
+    cluster_domain_problem,
+    dns_name_problem,
+    health_path_problem,
+    host_pattern_problem,
+)
 
 #: The longest duration accepted anywhere (7 days): long enough for any
 #: interval, short enough for socket and thread timeouts.
@@ -27,6 +34,8 @@ PositiveInt = NewType("PositiveInt", int)
 Priority = NewType("Priority", int)
 HealthPath = NewType("HealthPath", str)
 DnsName = NewType("DnsName", str)
+ClusterDomain = NewType("ClusterDomain", str)
+"""A DNS name short enough to end every Service host name (see :mod:`dyntoolset.urlpolicy`)."""
 DnsLabel = NewType("DnsLabel", str)
 """A DNS label such as a namespace name: no dots, at most 63 characters."""
 HostPattern = NewType("HostPattern", str)
@@ -38,22 +47,31 @@ RawMapping = NewType("RawMapping", dict[str, Any])
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_HOST_PATTERN = re.compile(r"^[a-z0-9*](?:[a-z0-9*.-]{0,251}[a-z0-9*])?$")
-_FORBIDDEN_IN_PATH = ("@", "#", "\\", "\r", "\n", "..", "?")
 
-
-def health_path_problem(path: str) -> str | None:
-    """Why ``path`` is not a safe health-check path, or ``None`` if it is."""
-    if not path.startswith("/"):
-        return f"health path {path!r} must start with '/'"
-    if len(path) > 1024:
-        return "health path is longer than 1024 characters"
-    bad = [c for c in _FORBIDDEN_IN_PATH if c in path]
-    if bad or not path.isprintable():
-        return f"health path {path!r} must not contain {', '.join(map(repr, bad)) or 'control characters'}"
-    return None
+# The checks of the string types, re-exported: the rules themselves live in urlpolicy.
+__all__ = [
+    "ClusterDomain",
+    "DnsLabel",
+    "DnsName",
+    "HealthPath",
+    "HostPattern",
+    "Network",
+    "NonNegativeInt",
+    "PositiveInt",
+    "Priority",
+    "RawMapping",
+    "Seconds",
+    "bounded_int_hook",
+    "checked_str_hook",
+    "cluster_domain_problem",
+    "dns_label_problem",
+    "dns_name_problem",
+    "health_path_problem",
+    "host_pattern_problem",
+    "network_problem",
+    "parse_duration",
+    "strict_hook",
+]
 
 
 def strict_hook(kind: type, label: str) -> Any:
@@ -126,28 +144,9 @@ def checked_str_hook(problem_of: Callable[[str], str | None]) -> Any:
     return hook
 
 
-def dns_name_problem(name: str) -> str | None:
-    if len(name) > 253 or not _DNS_NAME.match(name):
-        return f"{name!r} is not a valid DNS name (lowercase letters, digits, '-', '.')"
-    return None
-
-
 def dns_label_problem(name: str) -> str | None:
-    if not _DNS_LABEL.match(name):
-        return (
-            f"{name!r} is not a valid namespace name: lowercase letters, digits and '-', "
-            f"at most 63 characters"
-        )
-    return None
-
-
-def host_pattern_problem(pattern: str) -> str | None:
-    if not _HOST_PATTERN.match(pattern):
-        return (
-            f"{pattern!r} is not a host name pattern: use lowercase letters, digits, "
-            f"'-', '.' and '*' wildcards, like '*.example.com'"
-        )
-    return None
+    """Why ``name`` cannot be a namespace name, or ``None``."""
+    return urlpolicy.dns_label_problem(name, "namespace name")
 
 
 def network_problem(text: str) -> str | None:

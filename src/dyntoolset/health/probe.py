@@ -28,7 +28,6 @@ import copy
 import http.client
 import io
 import json
-import re
 import socket
 import ssl
 import threading
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from dyntoolset import urlpolicy
 from dyntoolset.health.guard import (
     Blocked,
     IPAddress,
@@ -73,8 +73,6 @@ HTTP_STATUS = "http_status"
 BLOCKED = "blocked"
 TLS = "tls"
 REASONS = (OK, TIMEOUT, CONNECTION_REFUSED, CONNECTION_ERROR, DNS, HTTP_STATUS, BLOCKED, TLS)
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ProbeFailure(Exception):
@@ -347,9 +345,11 @@ class ApiServerProxyTransport:
     def prepare(self, discovered: Discovered, target: Target) -> Prepared:
         """Build ``/api/v1/namespaces/{ns}/services/[https:]{name}:{port}/proxy{path}``."""
         svc = discovered.service
-        for value in (svc.name, svc.namespace):
-            if not _DNS_LABEL.match(value):
-                raise Blocked(f"{value!r} is not a valid Service name or namespace")
+        problem = urlpolicy.dns1035_label_problem(
+            svc.name, "Service name"
+        ) or urlpolicy.dns_label_problem(svc.namespace, "namespace")
+        if problem:
+            raise Blocked(problem)
         scheme = "https:" if target.scheme == "https" else ""
         path = (
             f"/api/v1/namespaces/{svc.namespace}/services/{scheme}{svc.name}:{target.port}"

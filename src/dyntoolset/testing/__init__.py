@@ -36,7 +36,7 @@ from dyntoolset.errors import ConfigError, InvalidService
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
 from dyntoolset.plugins import PluginSet, load_plugins, validate_extension
 from dyntoolset.renderer import Renderer
-from dyntoolset.values import health_path_problem
+from dyntoolset.urlpolicy import health_path_problem
 
 __all__ = [
     "check_detector",
