@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -123,7 +124,8 @@ def test_malformed_manifests_are_reported_and_exit_1(capsys, tmp_path):
     )
     code, out, err = run(capsys, "discover", "-f", str(tmp_path))
     assert code == 1
-    assert yaml.safe_load(out)["kind"] == "ConfigMap"  # the rest is still processed
+    # A ConfigMap missing what could not be read would remove toolsets when applied.
+    assert out == ""
     assert f"{tmp_path / 'bad.yaml'}:line 5 column 1: invalid YAML" in err
     assert (
         f"{tmp_path / 'svc.yaml'}:document 1: invalid Service: spec.ports[0].port must be an integer"
@@ -343,3 +345,86 @@ def test_a_reader_that_goes_away_ends_the_output_quietly():
         os.close(write_end)
     assert writer.stderr == ""
     assert writer.returncode == 141
+
+
+# -- input that must not become an applyable ConfigMap -------------------------
+
+
+def test_no_services_read_prints_nothing(capsys, tmp_path, monkeypatch):
+    # `false | dyntoolset discover -f - | kubectl apply -f -` once wiped every toolset.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, out, err = run(capsys, "discover", "-f", "-")
+    assert (code, out) == (1, "")
+    assert "no Services were read" in err and "--allow-empty" in err
+    (tmp_path / "cm.yaml").write_text("kind: ConfigMap\nmetadata: {name: x}\n")
+    code, out, err = run(capsys, "discover", "-f", str(tmp_path / "cm.yaml"))
+    assert (code, out) == (1, "")
+
+
+def test_allow_empty_prints_the_empty_toolsets_on_purpose(capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, out, _ = run(capsys, "discover", "-f", "-", "--allow-empty")
+    assert code == 0
+    holmes = yaml.safe_load(yaml.safe_load(out)["data"]["custom_toolset.yaml"])
+    assert list(holmes["toolsets"]) == ["dyntoolset/none"]
+
+
+def test_a_missing_input_prints_nothing_even_with_allow_empty(capsys, tmp_path):
+    for extra in ([], ["--allow-empty"]):
+        code, out, err = run(
+            capsys, "discover", "-f", EXAMPLE, "-f", str(tmp_path / "nonexistent"), *extra
+        )
+        assert (code, out) == (1, "")
+        assert f"error: {tmp_path / 'nonexistent'}: no such file or directory" in err
+        assert "nothing printed: 1 input error(s)" in err
+
+
+def test_an_invalid_service_object_alone_does_not_stop_the_output(capsys, tmp_path):
+    # The API server would refuse it, so no toolset of it can exist to be removed.
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: p}\nspec: {ports: [{port: nope}]}\n"
+    )
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "-f", str(tmp_path / "svc.yaml"))
+    assert code == 1
+    assert yaml.safe_load(out)["kind"] == "ConfigMap"
+    assert "invalid Service: spec.ports[0].port must be an integer" in err
+
+
+@pytest.mark.parametrize("stdin", ["none", "closed"])
+def test_stdin_closed_is_an_input_error_not_a_traceback(capsys, monkeypatch, stdin):
+    if stdin == "none":  # how Python starts with fd 0 closed (<&-)
+        monkeypatch.setattr("sys.stdin", None)
+    else:
+        closed = io.TextIOWrapper(io.BytesIO(b""))
+        closed.close()
+        monkeypatch.setattr("sys.stdin", closed)
+    code, out, err = run(capsys, "discover", "-f", "-")
+    assert (code, out) == (1, "")
+    assert "error: <stdin>: " in err and "standard input" in err
+
+
+def test_stdin_closed_in_a_real_process(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dyntoolset", "discover", "-f", "-"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"DYNTOOLSET_LOAD_PLUGINS": "", "PATH": "/usr/bin:/bin"},
+        preexec_fn=lambda: __import__("os").close(0),
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert "standard input is closed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_duplicate_services_are_named(capsys, tmp_path):
+    svc = "apiVersion: v1\nkind: Service\nmetadata: {name: p, namespace: a}\nspec: {ports: [{port: 80}]}\n"
+    (tmp_path / "one.yaml").write_text(svc)
+    (tmp_path / "two.yaml").write_text(svc)
+    code, _, err = run(capsys, "discover", "-f", str(tmp_path))
+    assert code == 0
+    assert (
+        f"warning: Service a/p is read 2 times ({tmp_path / 'one.yaml'}:document 1, "
+        f"{tmp_path / 'two.yaml'}:document 1); only the last one is used"
+    ) in err

@@ -151,24 +151,38 @@ def test_duplicate_keys_in_a_manifest_are_errors(tmp_path):
     assert names == ["prom"]
 
 
-def test_a_list_repeated_through_yaml_aliases_is_not_expanded_again(tmp_path):
-    # 700 bytes that would otherwise expand to 10**8 Services.
+def _list_bomb(levels: int) -> str:
     lines = [
         "s: &s {kind: Service, metadata: {name: a}}",
         "l0: &l0 {kind: List, items: [" + ", ".join(["*s"] * 10) + "]}",
     ]
     lines += [
         f"l{i}: &l{i} {{kind: List, items: [" + ", ".join([f"*l{i - 1}"] * 10) + "]}"
-        for i in range(1, 8)
+        for i in range(1, levels)
     ]
-    lines.append("kind: List\nitems: [*l7]")
-    errors, names = _errors(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    lines.append(f"kind: List\nitems: [*l{levels - 1}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_list_bomb_is_refused_by_the_loader(tmp_path):
+    # 700 bytes that would otherwise expand to 10**8 Services.
+    errors, names = _errors(tmp_path, "bomb.yaml", _list_bomb(8))
+    assert errors == [
+        "line 5 column 30: invalid YAML: aliases expand this document by more than 10000 "
+        "nodes (a 'billion laughs' document); write the values out instead"
+    ]
+    assert names == ["prom"]  # only the other file
+
+
+def test_a_list_repeated_through_yaml_aliases_is_not_expanded_again(tmp_path):
+    # Within the expansion bound, a repeated List is still read only once.
+    errors, names = _errors(tmp_path, "bomb.yaml", _list_bomb(2))
     assert errors[0] == (
-        "document 1" + " items[0]" * 7 + " items[1]: "
+        "document 1 items[0] items[1]: "
         "this List is repeated (through a YAML alias); it is read only once"
     )
-    assert len(errors) == 63  # every repetition is named, nothing expanded twice
-    assert len(names) == 11
+    assert len(errors) == 9  # every repetition is named, nothing expanded twice
+    assert names == ["a"] * 10 + ["prom"]
 
 
 def test_list_items_must_be_a_list(tmp_path):

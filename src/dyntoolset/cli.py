@@ -20,13 +20,13 @@ import yaml
 
 from dyntoolset.config import OutputSettings, load_config
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
+from dyntoolset.convert import unstructure
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
 from dyntoolset.model import Service
 from dyntoolset.pipeline import Cycle, Engine
 from dyntoolset.plugins import load_plugins
 from dyntoolset.snapshot import SnapshotError, service_from_object
-from dyntoolset.strict import unstructure
 from dyntoolset.version import __version__
 
 log = logging.getLogger("dyntoolset")
@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         "foreign keys, reports drift",
     )
     disc.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="print the output even when no Service was read (by default that is refused: "
+        "applied, an empty ConfigMap would remove every toolset)",
+    )
+    disc.add_argument(
         "--health-check",
         action="store_true",
         help="check that discovered services answer (direct mode) before including them",
@@ -131,19 +137,52 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- discover -----------------------------------------------------------------
 
 
-def _services(report: ManifestReport) -> tuple[list[Service], int]:
+def _services(report: ManifestReport, err: TextIO) -> tuple[list[Service], int]:
     services, others = [], 0
+    seen: dict[str, list[str]] = {}
     for item in report.objects:
         if item.kind != "Service" or str(item.obj.get("apiVersion", "v1")) != "v1":
             others += 1
             continue
         try:
-            services.append(service_from_object(item.obj))
+            service = service_from_object(item.obj)
         except SnapshotError as exc:
             report.errors.append(
                 ManifestError(item.source, f"invalid Service: {exc}", item.position)
             )
+            continue
+        services.append(service)
+        seen.setdefault(service.key, []).append(f"{item.source}:{item.position}")
+    for key, places in seen.items():
+        if len(places) > 1:
+            # Discovery keeps one Service per namespace/name, the last one read.
+            print(
+                f"warning: Service {key} is read {len(places)} times ({', '.join(places)}); "
+                f"only the last one is used",
+                file=err,
+            )
     return services, others
+
+
+def _refusal(read_errors: Sequence[ManifestError], services: int, allow_empty: bool) -> str:
+    """Why ``discover`` must print nothing, or ``""``.
+
+    Its output is made for ``kubectl apply``: a ConfigMap built from input
+    that was not read completely, or from no Service at all, would remove
+    toolsets that exist. Invalid Service objects do not count as unread input
+    (the API server would refuse them, so no toolset of theirs can exist).
+    """
+    if read_errors:
+        return (
+            f"nothing printed: {len(read_errors)} input error(s) above; a ConfigMap without "
+            f"the Services that could not be read would remove their toolsets when applied"
+        )
+    if services == 0 and not allow_empty:
+        return (
+            "nothing printed: no Services were read; applied, a ConfigMap without toolsets "
+            "would remove every toolset (pass --allow-empty if that is what you want)"
+        )
+    return ""
 
 
 def _load_existing(path: str, output: OutputSettings) -> dict[str, Any]:
@@ -181,6 +220,15 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"dyntoolset: unknown output {args.output!r}; choose one of: {known}", file=err)
         return EXIT_USAGE
     existing = _load_existing(args.existing, engine.config.output) if args.existing else None
+    report = read_manifests(args.paths)
+    read_errors = list(report.errors)
+    services, others = _services(report, err)
+    refusal = _refusal(read_errors, len(services), args.allow_empty)
+    if refusal:
+        for error in report.errors:
+            print(f"error: {error}", file=err)
+        print(f"dyntoolset: {refusal}", file=err)
+        return EXIT_INPUT
     checker = None
     if args.health_check:
         from dyntoolset.health import guard, offline_checker
@@ -192,8 +240,6 @@ def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except ValueError as exc:  # documented: unusable ca_file or allowed_networks
             print(f"dyntoolset: cannot run health checks: {exc}", file=err)
             return EXIT_USAGE
-    report = read_manifests(args.paths)
-    services, others = _services(report)
     cycle = engine.cycle(
         services,
         existing=existing,

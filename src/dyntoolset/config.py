@@ -1,7 +1,7 @@
 """Configuration: schema, strict loading, and every problem reported at once.
 
 The file is YAML (``safe_load``, size- and alias-capped). It is structured by
-the strict converter of :mod:`dyntoolset.strict` (strict scalars (``enabled: "false"`` is a
+the strict converter of :mod:`dyntoolset.convert` (strict scalars (``enabled: "false"`` is a
 type error, never ``True``; unknown keys rejected). Loading happens in two
 phases so that every problem is reported in one :class:`ConfigError`:
 
@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from dyntoolset.errors import ConfigError, Problem
+from dyntoolset.boundedyaml import MAX_YAML_BYTES, load_bounded_yaml
+from dyntoolset.convert import path_segment, structure
+from dyntoolset.errors import ConfigError, Problem, describe
 from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
-from dyntoolset.strict import (
-    MAX_YAML_BYTES,
+from dyntoolset.values import (
+    ClusterDomain,
     DnsLabel,
     DnsName,
     HealthPath,
@@ -39,10 +41,6 @@ from dyntoolset.strict import (
     Priority,
     RawMapping,
     Seconds,
-    describe,
-    load_bounded_yaml,
-    path_segment,
-    structure,
 )
 
 if TYPE_CHECKING:
@@ -142,7 +140,7 @@ class HealthChecksConfig:
 class RawConfig:
     """The whole document as written, schema-checked, detectors not yet resolved."""
 
-    cluster_domain: DnsName = DnsName("cluster.local")
+    cluster_domain: ClusterDomain = ClusterDomain("cluster.local")
     resync_interval: Seconds = Seconds(300.0)
     output: OutputSettings = OutputSettings()
     health_checks: HealthChecksConfig = HealthChecksConfig()

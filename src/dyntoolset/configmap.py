@@ -24,10 +24,11 @@ from typing import Any
 import attrs
 import yaml
 
+from dyntoolset.boundedyaml import load_bounded_yaml
 from dyntoolset.config import OutputSettings
-from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError
+from dyntoolset.convert import path_segment
+from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError, describe
 from dyntoolset.model import OVERRIDES_KEY as OVERRIDES_KEY  # re-exported: configmap.OVERRIDES_KEY
-from dyntoolset.strict import describe, load_bounded_yaml, path_segment
 
 log = logging.getLogger(__name__)
 

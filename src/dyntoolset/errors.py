@@ -156,3 +156,9 @@ class UnknownFormatError(DyntoolsetError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
+
+
+def describe(value: object) -> str:
+    """``repr(value)``, shortened for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

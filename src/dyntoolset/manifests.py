@@ -16,17 +16,25 @@ from typing import Any, BinaryIO
 import attrs
 import yaml
 
-from dyntoolset.errors import ManifestError
-from dyntoolset.strict import (
+from dyntoolset.boundedyaml import (
     MAX_YAML_DEPTH,
     BoundedLoader,
+    precise_error,
     yaml_error_location,
     yaml_error_message,
 )
+from dyntoolset.errors import ManifestError
 
 #: Manifests larger than this are refused (a cluster dump of 50,000 Services
-#: is about 100 MB of YAML).
+#: is about 100 MB of YAML, 150 MB of JSON).
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+#: YAML is read only up to this size: composing it costs about 60 times its
+#: size in memory even with libyaml (measured with tracemalloc on a List of
+#: Services: 55 times with libyaml, 80 without), so 16 MiB already needs about 1 GB. JSON, read by the json module at a few times its size,
+#: keeps :data:`MAX_MANIFEST_BYTES`.
+MAX_YAML_MANIFEST_BYTES = 16 * 1024 * 1024
+#: What YAML costs in memory per byte of text, for the size error's estimate.
+_YAML_MEMORY_FACTOR = 60
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -66,15 +74,25 @@ def _read(source: str, stream: BinaryIO) -> str | ManifestError:
         return ManifestError(source, f"not UTF-8 text: {exc.reason}")
 
 
+def _read_stdin() -> str | ManifestError:
+    """Standard input as text, or why it cannot be read (closed, not readable)."""
+    if sys.stdin is None:  # started with stdin closed (<&-)
+        return ManifestError("<stdin>", "standard input is closed; pipe the manifests in")
+    try:
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # replaced by a text stream (tests, embedders)
+            return sys.stdin.read(MAX_MANIFEST_BYTES + 1)
+        return _read("<stdin>", stdin)
+    except (OSError, ValueError) as exc:  # a closed descriptor, a closed file object
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return ManifestError("<stdin>", f"cannot read standard input: {reason}")
+
+
 def _expand(paths: Iterable[str]) -> Iterator[tuple[str, str | ManifestError]]:
     """Yield (source, text or error) per file; directories are walked in sorted order."""
     for raw in paths:
         if raw == "-":
-            stdin = getattr(sys.stdin, "buffer", None)
-            if stdin is None:  # replaced by a text stream (tests, embedders)
-                yield "<stdin>", sys.stdin.read(MAX_MANIFEST_BYTES + 1)
-            else:
-                yield "<stdin>", _read("<stdin>", stdin)
+            yield "<stdin>", _read_stdin()
             continue
         if not raw.strip():
             yield repr(raw), ManifestError(repr(raw), "empty path")
@@ -191,8 +209,10 @@ def _deeper_than(document: Any, limit: int) -> bool:
 def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
     """Parse one file's text (YAML, of which JSON is a subset) into ``report``.
 
-    Read with the same bounded loader as the configuration: per document at
-    most 100 aliases and 100 levels of nesting, and no key written twice.
+    JSON up to :data:`MAX_MANIFEST_BYTES` takes the json module's fast path;
+    everything else is read, up to :data:`MAX_YAML_MANIFEST_BYTES`, by the same
+    bounded loader as the configuration (:mod:`dyntoolset.boundedyaml`:
+    expansion, alias and depth bounds, no key written twice, YAML 1.2 integers).
     """
     if len(text) > MAX_MANIFEST_BYTES:
         report.errors.append(ManifestError(source, f"larger than {MAX_MANIFEST_BYTES} bytes"))
@@ -201,19 +221,28 @@ def parse_manifest_text(text: str, source: str, report: ManifestReport) -> None:
     if document is not _NOT_JSON:
         _flatten(document, source, "document 1", report, set())
         return
+    if len(text) > MAX_YAML_MANIFEST_BYTES:
+        gigabytes = len(text) * _YAML_MEMORY_FACTOR / 2**30
+        report.errors.append(
+            ManifestError(
+                source,
+                f"{len(text)} characters of YAML (or of JSON the JSON reader refused) is more "
+                f"than the {MAX_YAML_MANIFEST_BYTES} read as YAML: reading it would take about "
+                f"{gigabytes:.1f} GB of memory; use 'kubectl get ... -o json', which is read up "
+                f"to {MAX_MANIFEST_BYTES} bytes",
+            )
+        )
+        return
     loader = None
     index = 0
     try:
         loader = BoundedLoader(text)  # checks the characters already
-        while True:
-            index += 1
-            if not loader.check_node():
-                return
-            document = loader.get_data()
+        for index, document in enumerate(loader.documents(), start=1):
             _flatten(document, source, f"document {index}", report, set())
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as error:
+        exc = precise_error(error, text)
         where = yaml_error_location(exc, text)
-        position = f"line {where[0]} column {where[1]}" if where else f"document {index}"
+        position = f"line {where[0]} column {where[1]}" if where else f"document {index + 1}"
         message = f"invalid YAML: {yaml_error_message(exc)}"
         report.errors.append(ManifestError(source, message, position))
         # the parser cannot resynchronise after a syntax error

@@ -24,22 +24,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import translate
 
+from dyntoolset.urlpolicy import qualified_name_problem
+
+__all__ = ["AnnotationRequirements", "NamespaceFilter", "qualified_name_problem"]
+
 _NAMESPACE_PATTERN = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?$")
-_NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def qualified_name_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid Kubernetes qualified name, or ``None`` if it is."""
-    prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f"invalid annotation key {key!r}: the prefix must be a DNS subdomain"
-    if not _NAME_PART.match(name):
-        return (
-            f"invalid annotation key {key!r}: the name must be 1-63 characters of "
-            f"letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-        )
-    return None
 
 
 def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:

@@ -34,12 +34,12 @@ from typing import Any, Literal
 import attrs
 import pluggy
 
-from dyntoolset import hookspecs
+from dyntoolset import hookspecs, urlpolicy
 from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
 from dyntoolset.model import OVERRIDES_KEY
 from dyntoolset.renderer import Renderer
-from dyntoolset.strict import health_path_problem
+from dyntoolset.urlpolicy import health_path_problem
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ ENTRY_POINT_GROUP = "dyntoolset"
 LOAD_PLUGINS_ENV = "DYNTOOLSET_LOAD_PLUGINS"
 BUILTIN_DISTRIBUTION = "dyntoolset"
 
-NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DATA_KEY_PATTERN = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
 Kind = Literal["detector", "renderer"]
@@ -231,7 +230,7 @@ def validate_extension(kind: Kind, cls: Any) -> str | None:
     if not (inspect.isclass(cls) and issubclass(cls, base)):
         return f"{cls!r} is not a subclass of dyntoolset.{base.__name__}"
     name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or urlpolicy.dns1035_label_problem(name):
         return (
             f"{cls.__qualname__}.name must be lowercase letters, digits and '-' "
             f"(at most 63, starting with a letter), got {name!r}"

@@ -7,19 +7,13 @@ several times more CPU and memory per Service).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from dyntoolset.errors import DyntoolsetError
+from dyntoolset import urlpolicy
+from dyntoolset.errors import DyntoolsetError, describe
 from dyntoolset.model import Port, Service
-from dyntoolset.strict import describe
-
-# What the API server accepts: a Service name is a DNS-1035 label, a
-# namespace a DNS-1123 label. Both become the endpoint's host name.
-_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
-_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class SnapshotError(DyntoolsetError, ValueError):
@@ -74,6 +68,12 @@ def _port(raw: Any, index: int) -> Port:
     )
 
 
+def _name_problem(value: str, rule: Callable[[str, str], str | None], what: str) -> str:
+    """The policy's message, quoting ``value`` shortened (a name can be 10 KB long)."""
+    problem = rule(value, what) or ""
+    return problem.replace(repr(value), describe(value), 1)
+
+
 def service_from_object(obj: Mapping[str, Any]) -> Service:
     """Build a :class:`Service` from a ``v1/Service`` object as JSON-decoded data.
 
@@ -95,18 +95,19 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise SnapshotError("metadata.name is required")
-    if not _SERVICE_NAME.fullmatch(name):
+    # What the API server accepts: a Service name is a DNS-1035 label, a
+    # namespace a DNS-1123 label. Both become the endpoint's host name.
+    if urlpolicy.dns1035_label_problem(name):
         raise SnapshotError(
-            f"metadata.name {describe(name)} is not a valid Service name: lowercase letters, "
-            f"digits and '-', starting with a letter, at most 63 characters"
+            "metadata.name " + _name_problem(name, urlpolicy.dns1035_label_problem, "Service name")
         )
     namespace = meta.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise SnapshotError("metadata.namespace must be a string")
-    if not _NAMESPACE.fullmatch(namespace):
+    if urlpolicy.dns_label_problem(namespace):
         raise SnapshotError(
-            f"metadata.namespace {describe(namespace)} is not a valid namespace: lowercase "
-            f"letters, digits and '-', at most 63 characters"
+            "metadata.namespace "
+            + _name_problem(namespace, urlpolicy.dns_label_problem, "namespace")
         )
     spec = obj.get("spec")
     if spec is None:

@@ -17,11 +17,9 @@ Service — otherwise any namespace could aim the agent anywhere.
 
 from __future__ import annotations
 
-import re
-from fnmatch import fnmatchcase
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
+from dyntoolset import urlpolicy
 from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
 from dyntoolset.detectors._common import BuiltinDetector
 from dyntoolset.errors import InvalidService
@@ -40,34 +38,11 @@ _OFF = frozenset({"disabled", "false", ""})
 MAX_TYPE_LENGTH = 63
 #: Generous for a base URL; far below anything that could bloat the ConfigMap.
 MAX_ENDPOINT_LENGTH = 512
-MAX_HEALTH_PATH_LENGTH = 256
+MAX_HEALTH_PATH_LENGTH = urlpolicy.MAX_PATH
 _MAX_ENABLED_LENGTH = 16
 #: How much of a bad value a reason quotes (escaped), so a 10 KB value or one
 #: with line breaks cannot flood or forge log lines.
 _QUOTE_CHARS = 40
-
-# Compiled once at import: detect() runs for every Service, every cycle.
-_TYPE_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_DNS_NAME_RE = re.compile(
-    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
-)
-# A base URL path: /select/0/prometheus, /api/prom, /loki. No quoting, query,
-# YAML indicators (! & * : #) or whitespace: nothing an agent prompt or a YAML
-# document could read as anything but a path.
-_ENDPOINT_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~%-]+)*")
-_HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._~/%?=-]*")
-_HEALTH_FORBIDDEN = ("@", "#", "\\", "\r", "\n", "..")
-# Host names that reach the node or the cloud provider's metadata service
-# whatever health_checks.allowed_hosts says (IP literals are refused separately).
-_DENIED_HOSTS = frozenset(
-    {
-        "localhost",
-        "metadata",
-        "metadata.google.internal",
-        "instance-data",
-        "instance-data.ec2.internal",
-    }
-)
 
 
 def _quote(value: str) -> str:
@@ -89,18 +64,17 @@ def _one_line(key: str, value: str, limit: int) -> None:
         )
 
 
-def _is_ip_like(host: str) -> bool:
-    """IP literals in any spelling: dotted, decimal (2852039166), hex (0xA9FEA9FE), octal, IPv6.
-
-    No real DNS name ends in a label that starts with a digit (top-level
-    domains are alphabetic), and IPv6 literals contain ``:``.
-    """
-    return ":" in host or host.rsplit(".", 1)[-1][:1].isdigit()
-
-
-def _own_hosts(service: Service, cluster_domain: str) -> frozenset[str]:
-    base = f"{service.name}.{service.namespace}".lower()
-    return frozenset({base, f"{base}.svc", f"{base}.svc.{cluster_domain.lower()}"})
+# How each endpoint rule of the URL policy is worded for this annotation.
+_ENDPOINT_REFUSALS: dict[str, str] = {
+    "characters": "must be one line of printable ASCII",
+    "url": "is not a valid URL",
+    "scheme": "must be an http:// or https:// URL",
+    "credentials": "must not contain user information (user@host)",
+    "query": "must not have a query string or fragment",
+    "port": "has port 0",
+    "path": "path may only contain letters, digits and - . _ ~ : / (no '..', no encoded "
+    "'/', '%' or control characters)",
+}
 
 
 def _parse_endpoint(
@@ -111,90 +85,38 @@ def _parse_endpoint(
     if " " in value:
         # urlsplit() would quietly strip leading and trailing blanks.
         raise InvalidService(f"annotation {ENDPOINT} must not contain spaces")
+    own = urlpolicy.own_hosts(service.name, service.namespace, ctx.cluster_domain)
     try:
-        parts = urlsplit(value)
-        explicit_port = parts.port
-    except ValueError as exc:
-        raise InvalidService(
-            f"annotation {ENDPOINT} is not a valid URL ({exc}): {_quote(value)}"
-        ) from None
-    scheme = parts.scheme
-    if scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidService(
-            f"annotation {ENDPOINT} must be an http:// or https:// URL, got {_quote(value)}"
-        )
-    if "@" in parts.netloc:
-        raise InvalidService(f"annotation {ENDPOINT} must not contain user information (user@host)")
-    if parts.query or parts.fragment or "?" in value or "#" in value:
-        raise InvalidService(f"annotation {ENDPOINT} must not have a query string or fragment")
-    host = (parts.hostname or "").removesuffix(".")
-    if not host:
-        raise InvalidService(f"annotation {ENDPOINT} has no host")
-    if host not in _own_hosts(service, ctx.cluster_domain):
-        if _is_ip_like(host):
-            raise InvalidService(
-                f"annotation {ENDPOINT} must name the Service's DNS name, not an IP address"
+        endpoint = urlpolicy.parse_endpoint(value, own, ctx.allowed_hosts)
+    except urlpolicy.EndpointRefused as exc:
+        if exc.rule == "host" and exc.host is not None and exc.host.refusal == "ip":
+            message = "must name the Service's DNS name, not an IP address"
+        elif exc.rule == "host" and exc.host is not None:
+            message = (
+                f"must point at the Service itself ({service.name}.{service.namespace}"
+                f"[.svc[.{ctx.cluster_domain}]]) or a host in health_checks.allowed_hosts; "
+                f"got host {_quote(exc.host.host)}"
             )
-        if (
-            len(host) > 253
-            or not _DNS_NAME_RE.fullmatch(host)
-            or host in _DENIED_HOSTS
-            or host.endswith(".localhost")
-            or not any(fnmatchcase(host, p) for p in ctx.allowed_hosts)
-        ):
-            raise InvalidService(
-                f"annotation {ENDPOINT} must point at the Service itself "
-                f"({service.name}.{service.namespace}[.svc[.{ctx.cluster_domain}]]) or a host "
-                f"in health_checks.allowed_hosts; got host {_quote(host)}"
-            )
-    path = parts.path.rstrip("/")
-    decoded = unquote(path)
-    if (
-        not _ENDPOINT_PATH_RE.fullmatch(path)
-        or ".." in decoded
-        or "%2f" in path.lower()
-        or not decoded.isprintable()
-    ):
-        raise InvalidService(
-            f"annotation {ENDPOINT} path may only contain letters, digits and - . _ ~ / "
-            f"(no '..'), got {_quote(path)}"
-        )
-    if explicit_port == 0:
-        raise InvalidService(f"annotation {ENDPOINT} has port 0")
-    number = explicit_port if explicit_port is not None else (443 if scheme == "https" else 80)
-    port = service.port_numbered(number)
+        else:
+            message = f"{_ENDPOINT_REFUSALS[exc.rule]} ({exc.reason})"
+        raise InvalidService(f"annotation {ENDPOINT} {message}") from None
+    port = service.port_numbered(endpoint.port)
     if port is None:
         # A ClusterIP only forwards the ports the Service declares; a headless
         # Service resolves to the pods, which may listen on any port.
-        if not service.is_headless and host in _own_hosts(service, ctx.cluster_domain):
+        if not service.is_headless and endpoint.host.own:
             raise InvalidService(
-                f"annotation {ENDPOINT} uses port {number}, which the Service does not expose"
+                f"annotation {ENDPOINT} uses port {endpoint.port}, which the Service does not expose"
             )
-        port = Port(port=number)
-    return f"{scheme}://{host}:{number}{path}", port
+        port = Port(port=endpoint.port)
+    return endpoint.url, port
 
 
 def _health_path(value: str) -> str:
     _one_line(HEALTH_PATH, value, MAX_HEALTH_PATH_LENGTH)
-    if not value.startswith("/"):
-        raise InvalidService(f"annotation {HEALTH_PATH} must start with '/', got {_quote(value)}")
-    if value.startswith("//"):
-        # "//host/x" is a network-path reference: joined to the endpoint it
-        # would name another host.
-        raise InvalidService(f"annotation {HEALTH_PATH} must not start with '//'")
-    decoded = unquote(value)
-    if not decoded.isprintable():
-        raise InvalidService(f"annotation {HEALTH_PATH} must not percent-encode control characters")
-    for bad in _HEALTH_FORBIDDEN:
-        if bad in value or bad in decoded:
-            raise InvalidService(
-                f"annotation {HEALTH_PATH} must not contain {bad!r} (also percent-encoded)"
-            )
-    if not _HEALTH_PATH_RE.fullmatch(value):
-        raise InvalidService(
-            f"annotation {HEALTH_PATH} may only contain letters, digits and - . _ ~ / % ? =, "
-            f"got {_quote(value)}"
-        )
+    problem = urlpolicy.health_path_problem(value)
+    if problem:
+        raise InvalidService(f"annotation {HEALTH_PATH}: {problem}")
     return value
 
 
@@ -230,7 +152,7 @@ class CustomDetector(BuiltinDetector[NoSettings]):
         if type_ is None:
             raise InvalidService(f"annotation {TYPE} is required when {ENABLED} is set")
         _one_line(TYPE, type_, MAX_TYPE_LENGTH)
-        if not _TYPE_RE.fullmatch(type_):
+        if urlpolicy.dns_label_problem(type_):
             raise InvalidService(
                 f"annotation {TYPE} must be lowercase letters, digits and dashes "
                 f"(like prometheus or billing-api), got {_quote(type_)}"

@@ -4,9 +4,11 @@ Anyone who can annotate a Service can influence the URL dyntoolset probes,
 so every check passes through here *before* any packet leaves the process:
 
 * :func:`build_target` parses the endpoint and health path into a
-  :class:`Target` and refuses what is not plain ``http``/``https`` to a host
-  that is the Service's own DNS name or on the ``allowed_hosts`` list, with a
-  path free of traversal and smuggling characters.
+  :class:`Target` under the rules of :mod:`dyntoolset.urlpolicy` (the same
+  rules the ``custom`` detector applies to annotations): plain
+  ``http``/``https`` to a host that is the Service's own DNS name or on the
+  ``allowed_hosts`` list, with a path free of traversal and smuggling
+  characters.
 * :func:`pin_address` resolves the host **once** and refuses the answer if
   any address is loopback, link-local, a cloud metadata address, IPv4-mapped
   IPv6 and similar, unless ``allowed_networks`` says otherwise. The transport
@@ -19,17 +21,14 @@ Refusals raise :class:`Blocked`; the checker reports them with reason
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from urllib.parse import unquote, urlsplit
 
 import attrs
 
+from dyntoolset import urlpolicy
 from dyntoolset.model import Discovered
-from dyntoolset.strict import health_path_problem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -71,15 +70,6 @@ _BLOCKED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = tuple(
 # IPv6 ranges that embed an IPv4 address a router will reach: judged by that address.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
-_LABEL = r"[a-z0-9_]([-a-z0-9_]*[a-z0-9_])?"
-_HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*\.?$")
-# A last label that is all digits or hex is a number, not a name: inet_aton
-# would read 0xA9FEA9FE, 2852039166, 0251.0376.0251.0376 or 127.1 as addresses.
-_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
-_PERCENT = re.compile(r"%([0-9a-fA-F]{2})")
-_PATH_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:/%]*$")
-_QUERY_CHARS = re.compile(r"^[A-Za-z0-9\-._~=&+,%]*$")
-
 
 @attrs.frozen(slots=True)
 class Target:
@@ -105,84 +95,19 @@ class Target:
 
 
 def path_problem(path: str, what: str = "health path") -> str | None:
-    """Why ``path`` is unsafe to request, or ``None``.
+    """Why ``path`` is unsafe to request, or ``None`` (the rules of :mod:`dyntoolset.urlpolicy`).
 
-    On top of the configuration's rules (starts with ``/``; no ``@``, ``#``,
-    ``\\``, CR/LF, ``..``) only RFC 3986 path characters are allowed, and
-    percent-escapes must not encode what the raw rules forbid (``%2e%2e``,
-    ``%2f``, ``%40`` …): a server or the API server's proxy that decodes them
-    would otherwise see a traversal. A health path may end in a simple query
-    (``/_cluster/health?local=true``: letters, digits, ``-._~=&+,%``), which
-    the custom-service annotation allows; an endpoint path may not.
+    A health path may end in a simple query; an endpoint path may not.
     """
-    if "?" in path and what == "health path":
-        path, query = path.split("?", 1)
-        if not _QUERY_CHARS.match(query):
-            return f"{what} query {query!r} may only contain letters, digits and -._~=&+,%"
-        problem = _percent_problem(query, what)
-        if problem:
-            return problem
-    problem = health_path_problem(path)
-    if problem:
-        return problem.replace("health path", what, 1)
-    if not _PATH_CHARS.match(path):
-        return f"{what} {path!r} contains characters outside RFC 3986 path characters"
-    problem = _percent_problem(path, what)
-    if problem:
-        return problem
-    if ".." in unquote(path):
-        return f"{what} {path!r} contains '..' once decoded"
-    return None
-
-
-def _percent_problem(text: str, what: str) -> str | None:
-    for match in _PERCENT.finditer(text):
-        byte = int(match.group(1), 16)
-        decoded = chr(byte)
-        if byte >= 0x80 or decoded in "./\\?#@%" or not decoded.isprintable():
-            return f"{what} {text!r} percent-encodes a forbidden character ({match.group(0)})"
-    if _PERCENT.sub("", text).count("%"):
-        return f"{what} {text!r} has a malformed percent-escape"
-    return None
-
-
-def host_problem(host: str) -> str | None:
-    """Why ``host`` (lowercase, unbracketed) is not an acceptable host, or ``None``."""
-    # Before the IP literal test: ipaddress accepts scoped literals (fe80::1%eth0).
-    if "%" in host:
-        return f"host {host!r}: zone identifiers are not allowed"
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        pass
-    if len(host) > 253 or not _HOSTNAME.match(host):
-        return f"host {host!r} is not a valid DNS name or IP address"
-    if _NUMERIC_LABEL.match(host.rstrip(".").rsplit(".", 1)[-1]):
-        return f"host {host!r} is a numeric address encoding"
-    name = host.rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return f"host {host!r} names the local machine"
-    return None
+    if what == "health path":
+        return urlpolicy.health_path_problem(path)
+    return urlpolicy.path_problem(path, what)
 
 
 def own_dns_names(discovered: Discovered, cluster_domain: str) -> frozenset[str]:
     """Names by which the Service itself is reachable: ``name.ns``, ``name.ns.svc[.domain]``."""
     svc = discovered.service
-    base = f"{svc.name}.{svc.namespace}".lower()
-    return frozenset((base, f"{base}.svc", f"{base}.svc.{cluster_domain.lower()}"))
-
-
-def host_allowed(host: str, own: Iterable[str], allowed_hosts: Sequence[str]) -> bool:
-    """True if ``host`` is one of the Service's ``own`` names or matches ``allowed_hosts``.
-
-    ``allowed_hosts`` entries are shell patterns (``*.example.com``), matched
-    case-insensitively against the host without its port.
-    """
-    name = host.rstrip(".")
-    if name in own:
-        return True
-    return any(fnmatch.fnmatchcase(name, pattern.lower().rstrip(".")) for pattern in allowed_hosts)
+    return urlpolicy.own_hosts(svc.name, svc.namespace, cluster_domain)
 
 
 def build_target(
@@ -194,56 +119,26 @@ def build_target(
 ) -> Target:
     """Validate ``discovered.endpoint`` + ``health_path`` into a :class:`Target`.
 
-    Raises :class:`Blocked` when the scheme is not http/https, the URL has
-    credentials, a query or fragment, the host is malformed, numeric-encoded
-    or outside the Service's own DNS name and the allow-list, or a path is
-    unsafe. Does no I/O.
+    Raises :class:`Blocked` when the endpoint breaks a rule of
+    :mod:`dyntoolset.urlpolicy` (not plain http/https, credentials, a query
+    or fragment, a host that is an IP literal, local, malformed or neither
+    the Service's own DNS name nor allowed, an unsafe path) or the health
+    path is unsafe. Does no I/O.
     """
-    endpoint = discovered.endpoint
-    if not endpoint.isprintable() or any(c in endpoint for c in " \\"):
-        raise Blocked("endpoint contains whitespace, backslashes or control characters")
-    try:
-        parts = urlsplit(endpoint)
-        port = parts.port
-    except ValueError as exc:
-        raise Blocked(f"endpoint {endpoint!r} is not a valid URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise Blocked(f"scheme {parts.scheme or '(none)'!r} is not http or https")
-    if "@" in parts.netloc:
-        raise Blocked("endpoint carries credentials ('@' in the authority)")
-    if parts.query or parts.fragment or "?" in endpoint or "#" in endpoint:
-        raise Blocked("endpoint has a query or fragment")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise Blocked(f"endpoint {endpoint!r} has no host")
-    problem = host_problem(host)
-    if problem:
-        raise Blocked(problem)
-    if port is None:
-        port = 443 if scheme == "https" else 80
-    if not 0 < port < 65536:
-        raise Blocked(f"port {port} is out of range")
     own = own_dns_names(discovered, cluster_domain)
-    is_own = host.rstrip(".") in own
-    if not host_allowed(host, own, allowed_hosts):
-        raise Blocked(
-            f"host {host!r} is neither the Service's own DNS name nor in health_checks.allowed_hosts"
-        )
-    base_path = parts.path.rstrip("/")
-    if base_path:
-        problem = path_problem(base_path, "endpoint path")
-        if problem:
-            raise Blocked(problem)
-    problem = path_problem(health_path)
+    try:
+        endpoint = urlpolicy.parse_endpoint(discovered.endpoint, own, allowed_hosts)
+    except urlpolicy.EndpointRefused as exc:
+        raise Blocked(exc.reason) from None
+    problem = urlpolicy.health_path_problem(health_path)
     if problem:
         raise Blocked(problem)
     return Target(
-        scheme=scheme,
-        host=host.rstrip("."),
-        port=port,
-        path=base_path + health_path,
-        own_host=is_own,
+        scheme=endpoint.scheme,
+        host=endpoint.host.host,
+        port=endpoint.port,
+        path=endpoint.path + health_path,
+        own_host=endpoint.host.own,
     )
 
 

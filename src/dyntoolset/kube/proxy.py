@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import re
 import socket
 import ssl
 import time
 from typing import Any
 
+from dyntoolset import urlpolicy
 from dyntoolset.config import HealthChecksConfig
 from dyntoolset.health.guard import Blocked, Target
 from dyntoolset.health.probe import (
@@ -43,8 +43,6 @@ from dyntoolset.kube.incluster import in_cluster
 from dyntoolset.model import Discovered
 
 __all__ = ["ApiServerProxyTransport", "health_transport"]
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def health_transport(
@@ -91,9 +89,11 @@ class ApiServerProxyTransport:
     def prepare(self, discovered: Discovered, target: Target) -> Prepared:
         """Build ``/api/v1/namespaces/{ns}/services/[https:]{name}:{port}/proxy{path}``."""
         svc = discovered.service
-        for value in (svc.name, svc.namespace):
-            if not _DNS_LABEL.match(value):
-                raise Blocked(f"{value!r} is not a valid Service name or namespace")
+        problem = urlpolicy.dns1035_label_problem(
+            svc.name, "Service name"
+        ) or urlpolicy.dns_label_problem(svc.namespace, "namespace")
+        if problem:
+            raise Blocked(problem)
         scheme = "https:" if target.scheme == "https" else ""
         path = (
             f"/api/v1/namespaces/{svc.namespace}/services/{scheme}{svc.name}:{target.port}"

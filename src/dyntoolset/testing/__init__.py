@@ -30,12 +30,13 @@ from typing import Any
 
 import attrs
 
+from dyntoolset.convert import structure
 from dyntoolset.detector import DetectContext, Detector
 from dyntoolset.errors import ConfigError, InvalidService
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
 from dyntoolset.plugins import PluginSet, load_plugins, validate_extension
 from dyntoolset.renderer import Renderer
-from dyntoolset.strict import health_path_problem, structure
+from dyntoolset.urlpolicy import health_path_problem
 
 __all__ = [
     "check_detector",
