@@ -93,3 +93,53 @@ def test_snapshot_and_manifest_types_are_exported_and_are_dyntoolset_errors():
     assert issubclass(SnapshotError, ValueError)
     assert dyntoolset.ManifestReport is dyntoolset.read_manifests([]).__class__
     assert {"ManifestObject", "ManifestReport", "read_manifests"} <= set(dyntoolset.__all__)
+
+
+def _refuse_no(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value == "no":
+        raise ValueError(f"{attribute.name} must not be 'no'")
+
+
+@attrs.frozen
+class TwoRuleSettings:
+    count: int = 1
+    label: str = attrs.field(default="", validator=_refuse_no)
+    other: str = attrs.field(default="", validator=_refuse_no)
+
+
+class TwoRuleDetector(Detector[TwoRuleSettings]):
+    name = "two-rules"
+    Settings = TwoRuleSettings
+
+    def detect(self, service: Service, ctx: DetectContext[TwoRuleSettings]) -> Discovered | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (
+            "{count: many, label: 'no'}",
+            [
+                "$.detectors.two-rules.config.count: expected int, got 'many'",
+                "$.detectors.two-rules.config.label: label must not be 'no'",
+            ],
+        ),
+        (
+            "{count: many, label: 'no', other: 'no'}",
+            [
+                "$.detectors.two-rules.config.count: expected int, got 'many'",
+                "$.detectors.two-rules.config.label: label must not be 'no'",
+                "$.detectors.two-rules.config.other: other must not be 'no'",
+            ],
+        ),
+    ],
+)
+def test_every_bad_field_of_a_plugin_settings_block_is_reported(block, expected):
+    from dyntoolset import ConfigError, load_config_text
+
+    with pytest.raises(ConfigError) as info:
+        load_config_text(
+            f"detectors: {{two-rules: {{config: {block}}}}}", "t", make_plugin_set(TwoRuleDetector)
+        )
+    assert [str(p) for p in info.value.problems] == expected

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal
 
 import attrs
@@ -138,8 +139,19 @@ def _make_converter() -> Converter:
                 return inner(value, target)
             except ClassValidationError as exc:
                 attributed, unattributed = exc.group_exceptions()
-                if attributed or not unattributed:
+                if not attributed and not unattributed:
                     raise
+                if attributed:
+                    # Fields of the wrong type stopped cattrs before the class
+                    # was built, so no validator ran: run the validators of the
+                    # other fields too, so every bad field is reported at once.
+                    failed = {note.name for _, note in attributed}
+                    more = _attribute_validator_errors(converter, cl, value, skip=failed)
+                    if more is None:
+                        raise
+                    raise ClassValidationError(
+                        exc.message, [*exc.exceptions, *more.exceptions], cl
+                    ) from None
                 # Raised by the class itself (an attrs validator), which cattrs
                 # cannot attribute to a field: find the field it belongs to.
                 raise _attribute_validator_errors(converter, cl, value) or exc from None
@@ -173,15 +185,23 @@ def _make_converter() -> Converter:
 
 
 def _attribute_validator_errors(
-    converter: Converter, cl: Any, value: dict[str, Any]
+    converter: Converter, cl: Any, value: dict[str, Any], skip: AbstractSet[str] = frozenset()
 ) -> ClassValidationError | None:
-    """Re-run each field's validator alone, so its error carries the field's path."""
+    """Re-run each field's validator alone, so its error carries the field's path.
+
+    Fields named in ``skip`` (already reported) and fields whose value does
+    not even structure are left out.
+    """
     errors: list[Exception] = []
     for field in attrs.fields(attrs.resolve_types(cl)):
-        if field.validator is None or field.name not in value:
+        if field.validator is None or field.name not in value or field.name in skip:
             continue
         try:
-            field.validator(None, field, converter.structure(value[field.name], field.type))
+            structured = converter.structure(value[field.name], field.type)
+        except (ClassValidationError, IterableValidationError, TypeError, ValueError):
+            continue
+        try:
+            field.validator(None, field, structured)
         except (ValueError, TypeError) as exc:
             exc.__notes__ = [
                 AttributeValidationNote(
