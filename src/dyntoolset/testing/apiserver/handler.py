@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields
+from dyntoolset.testing.apiserver import fields, openapi, openapi_proto
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
@@ -90,11 +90,11 @@ _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested 
 class Route:
     """What a URL path addresses."""
 
-    kind: str  # "discovery", "resource", "proxy", "health"
+    kind: str  # "discovery", "openapi", "resource", "proxy", "health"
     resource: ResourceType | None = None
     namespace: str | None = None
     name: str | None = None
-    subpath: str = ""  # discovery: the path; proxy: the path after /proxy
+    subpath: str = ""  # discovery, openapi: the path; proxy: the path after /proxy
 
 
 def parse_route(path: str) -> Route | None:
@@ -105,6 +105,8 @@ def parse_route(path: str) -> Route | None:
         return Route("health")
     if path in ("/version", "/api", "/apis") or path in ("/api/v1",):
         return Route("discovery", subpath=path)
+    if path == "/openapi/v2" or path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+        return Route("openapi", subpath=path)
     parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
     if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
         group, version, rest = "", "v1", parts[2:]
@@ -138,7 +140,7 @@ def parse_route(path: str) -> Route | None:
 
 def verb_of(route: Route | None, method: str, query: dict[str, str]) -> str | None:
     """The Kubernetes verb of a request (None for discovery and unknown paths)."""
-    if route is None or route.kind in ("discovery", "health"):
+    if route is None or route.kind in ("discovery", "openapi", "health"):
         return "get" if route is not None else None
     if route.kind == "proxy":
         return "proxy"
@@ -347,6 +349,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_raw(200, b"ok", "text/plain; charset=utf-8")
             elif route.kind == "discovery":
                 self._send_json(200, self._discovery(route.subpath))
+            elif route.kind == "openapi":
+                self._openapi(route.subpath)
             elif route.kind == "proxy":
                 self._proxy(route, method)
             elif verb == "watch":
@@ -568,6 +572,24 @@ class Handler(BaseHTTPRequestHandler):
             "groupVersion": f"{group}/{version}" if group else version,
             "resources": resources,
         }
+
+    def _openapi(self, path: str) -> None:
+        version = self.emulator.version_info["gitVersion"]
+        document: Any
+        if path == "/openapi/v2":
+            document = openapi.swagger_v2(version)
+            if "protobuf" in (self.headers.get("Accept") or ""):
+                # What client-go asks for (and the only encoding it parses).
+                payload = openapi_proto.encode_document(document)
+                self._send_raw(200, payload, openapi_proto.CONTENT_TYPE)
+                return
+        elif path == "/openapi/v3":
+            document = openapi.openapi_v3_index(version)
+        else:
+            document = openapi.openapi_v3(path.removeprefix("/openapi/v3/"), version)
+            if document is None:
+                raise _NOT_FOUND
+        self._send_json(200, document)
 
     # --- resources -----------------------------------------------------------------------
 
