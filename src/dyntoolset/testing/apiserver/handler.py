@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields, openapi, openapi_proto
+from dyntoolset.testing.apiserver import fields, openapi, openapi_proto, strategic
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
@@ -719,12 +719,16 @@ class Handler(BaseHTTPRequestHandler):
                 )
             force = query.get("force", "").lower() in _TRUE
             return emu._apply(res, ns, name, patch, manager, force)
-        if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+        if ctype == "application/merge-patch+json":
             if not isinstance(patch, dict):
                 raise bad_request("a merge patch must be a JSON object")
 
             def change(current: dict[str, Any]) -> dict[str, Any]:
                 return dict(fields.merge_patch(current, patch))
+        elif ctype == "application/strategic-merge-patch+json":
+
+            def change(current: dict[str, Any]) -> dict[str, Any]:
+                return strategic.patch_object(res, current, patch)
         elif ctype == "application/json-patch+json":
 
             def change(current: dict[str, Any]) -> dict[str, Any]:
