@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields, openapi, openapi_proto, strategic
+from dyntoolset.testing.apiserver import fields, openapi, openapi_proto, strategic, table
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
@@ -330,6 +330,11 @@ class Handler(BaseHTTPRequestHandler):
         self._content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         self._body_raw = body
         self._user: str | None = None
+        # Server-side printing (kubectl get): the includeObject option, or None.
+        self._table: str | None = None
+        # On a watch answered as Tables: its resource, and whether a row went out yet.
+        self._table_res: ResourceType | None = None
+        self._table_rows = False
         self._fault_kind: str | None = None
         self._recorded = False
         self._drop = False
@@ -343,6 +348,10 @@ class Handler(BaseHTTPRequestHandler):
                 return
             # A drop cuts whatever answer comes (watches drop between events instead).
             self._drop = fault is not None and fault.kind == "drop" and verb != "watch"
+            if verb in ("get", "list", "watch") and table.wants_table(
+                self.headers.get("Accept") or ""
+            ):
+                self._table = table.include_option(query)
             if route is None:
                 raise _NOT_FOUND
             if route.kind == "health":
@@ -359,6 +368,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 assert res is not None
                 status, payload = self._resource(res, route, method, verb, query)
+                if self._table is not None and verb in ("get", "list"):
+                    payload = self._as_table(res, payload, verb)
                 self._send_json(status, payload)
         except ApiError as exc:
             self._send_json(exc.code, exc.status(), headers=exc.headers)
@@ -831,7 +842,22 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _event(self, etype: str, obj: dict[str, Any]) -> None:
+        if self._table is not None and etype in ("ADDED", "MODIFIED", "DELETED"):
+            # As upstream: the first event's Table carries the column definitions.
+            meta = {"resourceVersion": (obj.get("metadata") or {}).get("resourceVersion", "")}
+            assert self._table_res is not None
+            obj = table.table(
+                self._table_res, [obj], meta, self._table, with_columns=not self._table_rows
+            )
+            self._table_rows = True
         self._chunk(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
+
+    def _as_table(self, res: ResourceType, payload: dict[str, Any], verb: str) -> dict[str, Any]:
+        assert self._table is not None
+        if verb == "list":
+            return table.table(res, payload["items"], payload["metadata"], self._table)
+        meta = {"resourceVersion": payload["metadata"].get("resourceVersion", "")}
+        return table.table(res, [payload], meta, self._table)
 
     def _watch_events(
         self, res: ResourceType, namespace: str | None, labels: Any, field_reqs: Any, event: Event
@@ -864,6 +890,7 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         emu = self.emulator
         store = emu.store
+        self._table_res, self._table_rows = res, False
         labels, field_reqs = self._selected(res, namespace, query)
         check_list_options(query, watch=True)
         bookmarks = query.get("allowWatchBookmarks", "").lower() in _TRUE
