@@ -7,7 +7,9 @@ stored state, not kubectl's own report of it.
 
 from __future__ import annotations
 
+import os
 import queue
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -307,3 +309,36 @@ def test_kustomize_overlay_applied_with_apply_k(
     writes = len(apiserver.writes())
     ok(kubectl.run("apply", "-k", str(KUSTOMIZE / "overlay")))
     assert len(apiserver.writes()) == writes
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("", "1 skipped"), ("1", "1 error")])
+def test_without_kubectl_the_suite_skips_visibly_or_fails_when_required(
+    required: str, outcome: str
+) -> None:
+    """No kubectl: a skip with the reason, or (DYNTOOLSET_REQUIRE_KUBECTL=1, CI) a failure."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if k not in ("KUBECTL", "PATH")},
+        "PATH": str(Path(sys.executable).parent),  # Python, but no kubectl
+        "DYNTOOLSET_REQUIRE_KUBECTL": required,
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"{__file__}::test_delete",
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+        check=False,
+    )
+    assert outcome in result.stdout, result.stdout + result.stderr
+    assert "no kubectl found" in result.stdout
+    assert (result.returncode == 0) == (not required)
