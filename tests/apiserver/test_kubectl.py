@@ -226,6 +226,15 @@ def test_get_shows_the_server_columns_and_wide_adds_the_selector(
     assert wide[1].split()[-1] == "app=web"
 
 
+def test_get_all_includes_services(kubectl: Kubectl, apiserver: ApiServer) -> None:
+    # Services are in the "all" category, as on a real server; ConfigMaps are not.
+    apiserver.create(service("web", "shop"))
+    apiserver.create(configmap("settings", "shop"))
+    lines = ok(kubectl.run("get", "all", "-n", "shop")).splitlines()
+    assert lines[0].split()[:2] == ["NAME", "TYPE"]
+    assert [line.split()[0].removeprefix("service/") for line in lines[1:]] == ["web"]
+
+
 def test_get_with_chunk_size_pages_through_everything(
     kubectl: Kubectl, apiserver: ApiServer
 ) -> None:

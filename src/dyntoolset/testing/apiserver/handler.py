@@ -566,6 +566,8 @@ class Handler(BaseHTTPRequestHandler):
             }
             if res.short_names:
                 entry["shortNames"] = list(res.short_names)
+            if res.categories:
+                entry["categories"] = list(res.categories)
             resources.append(entry)
             if res.plural == "services":
                 resources.append(

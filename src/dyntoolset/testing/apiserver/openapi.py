@@ -397,7 +397,7 @@ def _operation(resource: ResourceType, verb: str) -> dict[str, Any]:
             for name in _QUERY_PARAMETERS[verb]
         ],
         "responses": {"200": {"content": {"application/json": {"schema": body_ref}}}},
-        "x-kubernetes-action": "watchlist" if verb == "watch" else verb,
+        "x-kubernetes-action": verb,
         "x-kubernetes-group-version-kind": _gvk(resource, resource.kind)[0],
     }
     if verb in ("create", "update"):
