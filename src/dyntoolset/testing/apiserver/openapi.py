@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -237,6 +238,25 @@ def definitions() -> Mapping[str, dict[str, Any]]:
             builder.definitions[name]["x-kubernetes-group-version-kind"] = _gvk(resource, kind)
     builder.add("V1Status", _META_PACKAGE)
     return dict(sorted(builder.definitions.items()))
+
+
+_warming = threading.Lock()
+_warmed = False
+
+
+def warm_up() -> None:
+    """Build :func:`definitions` in the background, once per process.
+
+    Building them imports some forty of the client's model classes (about a
+    second): done on the first strategic patch or OpenAPI request instead, it
+    would stall that request long enough to trip a client's short timeout.
+    """
+    global _warmed
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+    threading.Thread(target=definitions, name="apiserver-emulator:openapi", daemon=True).start()
 
 
 def definition_of(resource: ResourceType) -> str:
