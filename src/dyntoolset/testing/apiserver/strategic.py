@@ -17,7 +17,8 @@ reads to compute the patch. Directives, all honoured:
 - ``$deleteFromPrimitiveList/<list>``: scalars to remove from a merge list.
 
 Fields the schema does not know (labels, data) merge like a JSON merge patch.
-Errors are 400 ``BadRequest`` naming the problem, as upstream's.
+Errors name the problem, with upstream's codes: 400 ``BadRequest`` for a
+malformed patch, 422 ``Invalid`` for a patched key missing from ``$retainKeys``.
 """
 
 from __future__ import annotations
