@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -29,6 +30,15 @@ def tests(session: nox.Session) -> None:
     install_project(session, "test")
     holmes = session.run("bash", "scripts/test-deps.sh", external=True, silent=True)
     env = {"DYNTOOLSET_HOLMES_PYTHON": str(holmes).strip().splitlines()[-1]}
+    # Say which kubectl the emulator's kubectl suite runs (tests/apiserver/conftest.py
+    # picks $KUBECTL, else the one on PATH); without one that suite is skipped,
+    # which DYNTOOLSET_REQUIRE_KUBECTL=1 (set by .ci/run) turns into a failure.
+    kubectl = os.environ.get("KUBECTL") or shutil.which("kubectl")
+    if kubectl:
+        session.log(f"kubectl for the API emulator's kubectl suite: {kubectl}")
+        session.run(kubectl, "version", "--client", external=True)
+    else:
+        session.log("no kubectl found: the API emulator's kubectl suite will be skipped")
     session.run("pytest", *(session.posargs or ["-q"]), env=env)
 
 

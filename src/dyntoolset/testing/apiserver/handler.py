@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields
+from dyntoolset.testing.apiserver import fields, openapi, openapi_proto, strategic, table
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
@@ -90,11 +90,11 @@ _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested 
 class Route:
     """What a URL path addresses."""
 
-    kind: str  # "discovery", "resource", "proxy", "health"
+    kind: str  # "discovery", "openapi", "resource", "proxy", "health"
     resource: ResourceType | None = None
     namespace: str | None = None
     name: str | None = None
-    subpath: str = ""  # discovery: the path; proxy: the path after /proxy
+    subpath: str = ""  # discovery, openapi: the path; proxy: the path after /proxy
 
 
 def parse_route(path: str) -> Route | None:
@@ -105,6 +105,8 @@ def parse_route(path: str) -> Route | None:
         return Route("health")
     if path in ("/version", "/api", "/apis") or path in ("/api/v1",):
         return Route("discovery", subpath=path)
+    if path == "/openapi/v2" or path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+        return Route("openapi", subpath=path)
     parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
     if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
         group, version, rest = "", "v1", parts[2:]
@@ -138,7 +140,7 @@ def parse_route(path: str) -> Route | None:
 
 def verb_of(route: Route | None, method: str, query: dict[str, str]) -> str | None:
     """The Kubernetes verb of a request (None for discovery and unknown paths)."""
-    if route is None or route.kind in ("discovery", "health"):
+    if route is None or route.kind in ("discovery", "openapi", "health"):
         return "get" if route is not None else None
     if route.kind == "proxy":
         return "proxy"
@@ -328,6 +330,11 @@ class Handler(BaseHTTPRequestHandler):
         self._content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         self._body_raw = body
         self._user: str | None = None
+        # Server-side printing (kubectl get): the includeObject option, or None.
+        self._table: str | None = None
+        # On a watch answered as Tables: its resource, and whether a row went out yet.
+        self._table_res: ResourceType | None = None
+        self._table_rows = False
         self._fault_kind: str | None = None
         self._recorded = False
         self._drop = False
@@ -341,12 +348,18 @@ class Handler(BaseHTTPRequestHandler):
                 return
             # A drop cuts whatever answer comes (watches drop between events instead).
             self._drop = fault is not None and fault.kind == "drop" and verb != "watch"
+            if verb in ("get", "list", "watch") and table.wants_table(
+                self.headers.get("Accept") or ""
+            ):
+                self._table = table.include_option(query)
             if route is None:
                 raise _NOT_FOUND
             if route.kind == "health":
                 self._send_raw(200, b"ok", "text/plain; charset=utf-8")
             elif route.kind == "discovery":
                 self._send_json(200, self._discovery(route.subpath))
+            elif route.kind == "openapi":
+                self._openapi(route.subpath)
             elif route.kind == "proxy":
                 self._proxy(route, method)
             elif verb == "watch":
@@ -355,6 +368,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 assert res is not None
                 status, payload = self._resource(res, route, method, verb, query)
+                if self._table is not None and verb in ("get", "list"):
+                    payload = self._as_table(res, payload, verb)
                 self._send_json(status, payload)
         except ApiError as exc:
             self._send_json(exc.code, exc.status(), headers=exc.headers)
@@ -551,6 +566,8 @@ class Handler(BaseHTTPRequestHandler):
             }
             if res.short_names:
                 entry["shortNames"] = list(res.short_names)
+            if res.categories:
+                entry["categories"] = list(res.categories)
             resources.append(entry)
             if res.plural == "services":
                 resources.append(
@@ -568,6 +585,24 @@ class Handler(BaseHTTPRequestHandler):
             "groupVersion": f"{group}/{version}" if group else version,
             "resources": resources,
         }
+
+    def _openapi(self, path: str) -> None:
+        version = self.emulator.version_info["gitVersion"]
+        document: Any
+        if path == "/openapi/v2":
+            document = openapi.swagger_v2(version)
+            if "protobuf" in (self.headers.get("Accept") or ""):
+                # What client-go asks for (and the only encoding it parses).
+                payload = openapi_proto.encode_document(document)
+                self._send_raw(200, payload, openapi_proto.CONTENT_TYPE)
+                return
+        elif path == "/openapi/v3":
+            document = openapi.openapi_v3_index(version)
+        else:
+            document = openapi.openapi_v3(path.removeprefix("/openapi/v3/"), version)
+            if document is None:
+                raise _NOT_FOUND
+        self._send_json(200, document)
 
     # --- resources -----------------------------------------------------------------------
 
@@ -697,12 +732,16 @@ class Handler(BaseHTTPRequestHandler):
                 )
             force = query.get("force", "").lower() in _TRUE
             return emu._apply(res, ns, name, patch, manager, force)
-        if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+        if ctype == "application/merge-patch+json":
             if not isinstance(patch, dict):
                 raise bad_request("a merge patch must be a JSON object")
 
             def change(current: dict[str, Any]) -> dict[str, Any]:
                 return dict(fields.merge_patch(current, patch))
+        elif ctype == "application/strategic-merge-patch+json":
+
+            def change(current: dict[str, Any]) -> dict[str, Any]:
+                return strategic.patch_object(res, current, patch)
         elif ctype == "application/json-patch+json":
 
             def change(current: dict[str, Any]) -> dict[str, Any]:
@@ -805,7 +844,22 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _event(self, etype: str, obj: dict[str, Any]) -> None:
+        if self._table is not None and etype in ("ADDED", "MODIFIED", "DELETED"):
+            # As upstream: the first event's Table carries the column definitions.
+            meta = {"resourceVersion": (obj.get("metadata") or {}).get("resourceVersion", "")}
+            assert self._table_res is not None
+            obj = table.table(
+                self._table_res, [obj], meta, self._table, with_columns=not self._table_rows
+            )
+            self._table_rows = True
         self._chunk(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
+
+    def _as_table(self, res: ResourceType, payload: dict[str, Any], verb: str) -> dict[str, Any]:
+        assert self._table is not None
+        if verb == "list":
+            return table.table(res, payload["items"], payload["metadata"], self._table)
+        meta = {"resourceVersion": payload["metadata"].get("resourceVersion", "")}
+        return table.table(res, [payload], meta, self._table)
 
     def _watch_events(
         self, res: ResourceType, namespace: str | None, labels: Any, field_reqs: Any, event: Event
@@ -838,6 +892,7 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         emu = self.emulator
         store = emu.store
+        self._table_res, self._table_rows = res, False
         labels, field_reqs = self._selected(res, namespace, query)
         check_list_options(query, watch=True)
         bookmarks = query.get("allowWatchBookmarks", "").lower() in _TRUE

@@ -19,6 +19,8 @@ class ResourceType:
     namespaced: bool
     verbs: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
     short_names: tuple[str, ...] = ()
+    #: discovery categories: ``all`` makes ``kubectl get all`` include the resource
+    categories: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -39,7 +41,7 @@ class ResourceType:
 _REVIEW_VERBS = ("create",)
 
 RESOURCES: tuple[ResourceType, ...] = (
-    ResourceType("", "v1", "Service", "services", True, short_names=("svc",)),
+    ResourceType("", "v1", "Service", "services", True, short_names=("svc",), categories=("all",)),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, short_names=("cm",)),
     ResourceType("", "v1", "Namespace", "namespaces", False, short_names=("ns",)),
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields, objects
+from dyntoolset.testing.apiserver import fields, objects, openapi
 from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestRecord
 from dyntoolset.testing.apiserver.handler import Handler
 from dyntoolset.testing.apiserver.resources import (
@@ -213,6 +213,7 @@ class ApiServer:
             daemon=True,
         )
         self._thread.start()
+        openapi.warm_up()
         if self._kubeconfig_arg is None:
             self._tmpdir = tempfile.mkdtemp(prefix="apiserver-emulator-")
             self.kubeconfig_path = Path(self._tmpdir) / "kubeconfig"
