@@ -29,7 +29,9 @@ def tests(session: nox.Session) -> None:
     install_project(session, "test")
     holmes = session.run("bash", "scripts/test-deps.sh", external=True, silent=True)
     env = {"DYNTOOLSET_HOLMES_PYTHON": str(holmes).strip().splitlines()[-1]}
-    session.run("pytest", *(session.posargs or ["-q"]), env=env)
+    # --require-integration: a missing plugin, binary or HolmesGPT fails the run
+    # instead of being left out as in a plain `pytest` (conftest.py).
+    session.run("pytest", "--require-integration", *(session.posargs or ["-q"]), env=env)
 
 
 @nox.session
@@ -37,8 +39,8 @@ def lint(session: nox.Session) -> None:
     """ruff (lint and format) and the import layering contracts."""
     install_project(session)
     session.install("ruff", "import-linter")
-    session.run("ruff", "check", "src", "tests", "plugins", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "plugins", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "plugins", "noxfile.py", "conftest.py")
+    session.run("ruff", "format", "--check", "src", "tests", "plugins", "noxfile.py", "conftest.py")
     session.run("lint-imports")
 
 

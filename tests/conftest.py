@@ -1,3 +1,5 @@
+"""Fixtures and hooks of the core test suite (the repository's conftest.py has the collection rules)."""
+
 from __future__ import annotations
 
 from collections.abc import Generator
@@ -5,8 +7,6 @@ from collections.abc import Generator
 import pytest
 
 from tests.property_support import Outcomes
-
-pytest_plugins = ["dyntoolset.testing.pytest_plugin"]
 
 
 @pytest.fixture
