@@ -39,7 +39,9 @@ def tests(session: nox.Session) -> None:
         session.run(kubectl, "version", "--client", external=True)
     else:
         session.log("no kubectl found: the API emulator's kubectl suite will be skipped")
-    session.run("pytest", *(session.posargs or ["-q"]), env=env)
+    # --require-integration: a missing plugin, binary or HolmesGPT fails the run
+    # instead of being left out as in a plain `pytest` (conftest.py).
+    session.run("pytest", "--require-integration", *(session.posargs or ["-q"]), env=env)
 
 
 @nox.session
@@ -47,8 +49,8 @@ def lint(session: nox.Session) -> None:
     """ruff (lint and format) and the import layering contracts."""
     install_project(session)
     session.install("ruff", "import-linter")
-    session.run("ruff", "check", "src", "tests", "plugins", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "plugins", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "plugins", "noxfile.py", "conftest.py")
+    session.run("ruff", "format", "--check", "src", "tests", "plugins", "noxfile.py", "conftest.py")
     session.run("lint-imports")
 
 

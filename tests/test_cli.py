@@ -58,15 +58,36 @@ def test_discover_is_deterministic_apart_from_the_timestamp(capsys):
 
 
 @pytest.mark.parametrize(
-    ("fmt", "check"),
-    [
-        ("holmesgpt", lambda out: "toolsets" in yaml.safe_load(out)),
-        ("kubernaut", lambda out: "tools" in json.loads(out)),
-    ],
+    ("fmt", "data_key"), [("holmesgpt", "custom_toolset.yaml"), ("kubernaut", "toolset.json")]
 )
-def test_discover_single_format(capsys, fmt, check):
+def test_discover_single_format_is_exactly_that_key_of_the_configmap(capsys, fmt, data_key):
     code, out, _ = run(capsys, "discover", "-f", EXAMPLE, "-o", fmt)
-    assert code == 0 and check(out)
+    assert code == 0
+    _, whole, _ = run(capsys, "discover", "-f", EXAMPLE)
+    assert out == yaml.safe_load(whole)["data"][data_key]
+
+
+def test_discover_single_format_holds_every_example_backend(capsys):
+    _, holmes, _ = run(capsys, "discover", "-f", EXAMPLE, "-o", "holmesgpt")
+    assert set(yaml.safe_load(holmes)["toolsets"]) == {
+        "prometheus/metrics",
+        "grafana/dashboards",
+        "grafana/loki",
+        "elasticsearch/cluster",
+        "elasticsearch/data",
+        "billing-api/shop/billing-api",
+        "jaeger/tracing/jaeger-query",
+    }
+    _, kubernaut, _ = run(capsys, "discover", "-f", EXAMPLE, "-o", "kubernaut")
+    assert sorted(t["name"] for t in json.loads(kubernaut)["tools"]) == [
+        "billing-api.shop",
+        "jaeger-query.tracing",
+        "kube-prometheus-stack-grafana.monitoring",
+        "kube-prometheus-stack-prometheus.monitoring",
+        "logs-es-http.elastic",
+        "loki-gateway.logging",
+        "thanos-query.thanos",
+    ]
 
 
 def test_discover_unknown_output_is_a_usage_error(capsys):

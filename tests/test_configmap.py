@@ -159,11 +159,22 @@ def test_merging_twice_is_idempotent(generated):
     assert yaml.safe_load(yaml.safe_dump(second.configmap)) == second.configmap
 
 
-def test_binary_data_and_immutable_flag_of_the_existing_object_are_kept():
+@pytest.mark.parametrize("immutable", [True, False])
+def test_binary_data_and_immutable_flag_of_the_existing_object_are_kept(immutable):
     existing = existing_with_foreign_content()
     existing["binaryData"] = {"logo.png": "iVBORw0KGgo="}
+    existing["immutable"] = immutable
     result = merge_configmap({"toolsets.yaml": "a: 2\n", "toolset.json": "{}"}, OUT, existing, T1)
+    assert result.changed
     assert result.configmap["binaryData"] == {"logo.png": "iVBORw0KGgo="}
+    # Kept exactly as the owner set it (False included): the merge never
+    # changes fields it does not own.
+    assert result.configmap["immutable"] is immutable
+
+
+def test_binary_data_and_immutable_flag_are_not_invented():
+    result = merge_configmap({"toolsets.yaml": "a: 2\n"}, OUT, existing_with_foreign_content(), T1)
+    assert "binaryData" not in result.configmap and "immutable" not in result.configmap
 
 
 def _set(*path_and_value):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import types
 
 import pytest
 
@@ -135,16 +136,35 @@ def test_invalid_service_is_skipped_with_its_reason(caplog):
     )
 
 
-def test_per_detector_statistics():
-    detectors = engine(LabelDetector, BetaDetector)
+def test_per_detector_statistics(monkeypatch):
+    # A clock only the detectors move: alpha costs 1 "second" per Service it
+    # looks at, beta 10. Each detector must be charged exactly its own calls.
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(
+        "dyntoolset.discovery.time", types.SimpleNamespace(perf_counter=lambda: clock.now)
+    )
+
+    class CostlyAlpha(LabelDetector):
+        def detect(self, service, ctx):
+            clock.now += 1.0
+            return super().detect(service, ctx)
+
+    class CostlyBeta(BetaDetector):
+        def detect(self, service, ctx):
+            clock.now += 10.0
+            return super().detect(service, ctx)
+
     services = [make_service(f"s{i}", labels={"app": "beta"}) for i in range(3)] + [
-        make_service("x")
+        make_service("x"),
+        make_service("a", labels={"app": "alpha"}),
     ]
-    result = discover(services, detectors)
-    assert result.detectors["alpha"].found == 0
+    result = discover(services, engine(CostlyAlpha, CostlyBeta))
+    assert result.detectors["alpha"].found == 1
     assert result.detectors["beta"].found == 3
-    assert all(s.seconds >= 0 for s in result.detectors.values())
-    assert result.by_namespace() == {"default": 3}
+    assert result.detectors["alpha"].seconds == 5.0  # all five Services
+    assert result.detectors["beta"].seconds == 40.0  # the four alpha did not take
+    assert result.seconds == 45.0
+    assert result.by_namespace() == {"default": 4}
 
 
 def test_services_without_ports_are_never_toolsets():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import string
+from urllib.parse import unquote
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dyntoolset.detector import NoSettings
@@ -19,6 +21,7 @@ from dyntoolset.detectors.custom import (
 )
 from dyntoolset.errors import InvalidService
 from dyntoolset.model import Discovered
+from tests.property_support import ACCEPT_SHARE, Outcomes, mostly, one_in
 
 from ._support import ctx_for, service
 
@@ -318,6 +321,17 @@ def test_custom_type_without_mapping_gets_http_toolset() -> None:
 
 
 # -- property: arbitrary annotation values ---------------------------------
+#
+# Most drawn values are valid, so the accept path (and an accepted endpoint
+# override in particular) is exercised in most examples; hostile values are a
+# deliberate minority, one in five per annotation. Each test records which path
+# an example took (tests/property_support.py) and fails when the accept path
+# falls under 30% of its examples.
+
+#: The Service's ports in these tests: the endpoint override may use any of them.
+PORTS = [{"name": "http", "port": 8080}, {"name": "web", "port": 80}, {"name": "tls", "port": 443}]
+OWN_NAMES = ["billing.shop", "billing.shop.svc", OWN_HOST]
+PATH_CHARS = string.ascii_letters + string.digits + "_~-"
 
 _ANY_TEXT = st.text(max_size=300) | st.sampled_from(
     ["", "/", "http://billing.shop.svc:8080", "prometheus", "enabled", "true", "/healthz"]
@@ -326,49 +340,209 @@ _URLISH = st.builds(
     "{}://{}{}{}".format,
     st.sampled_from(["http", "https", "HTTP", "file", "gopher", "", "ftp"]),
     st.sampled_from([OWN_HOST, "billing.shop", "169.254.169.254", "[::1]", "a@b", "", "x.y"]),
-    st.sampled_from(["", ":8080", ":0", ":65536", ":abc", ":443"]),
+    st.sampled_from(["", ":8080", ":0", ":65536", ":abc", ":443", ":9999"]),
     st.text(alphabet=string.printable, max_size=40),
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    type_=_ANY_TEXT,
-    endpoint=st.none() | _ANY_TEXT | _URLISH,
-    health=st.none() | _ANY_TEXT,
-    headless=st.booleans(),
+@attrs.frozen
+class Drawn:
+    """An annotation value, and what the detector must make of it: ``expected``
+    for a valid value, ``None`` for a hostile one (refused, or accepted only if
+    it happens to be valid after all)."""
+
+    text: str
+    expected: str | None
+
+
+def _kept(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[Drawn]:
+    """Valid values the detector keeps as they are."""
+    return strategy.map(lambda text: Drawn(text, text))
+
+
+def _hostile(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[Drawn]:
+    """Values the detector may refuse (or accept, if they happen to be valid)."""
+    return strategy.map(lambda text: Drawn(text, None))
+
+
+@st.composite
+def valid_overrides(draw: st.DrawFn) -> Drawn:
+    """An endpoint override on the Service's own name and ports, and its normal form."""
+    scheme = draw(st.sampled_from(["http", "https"]))
+    host = draw(st.sampled_from(OWN_NAMES))
+    port = draw(st.sampled_from([None, 8080, 80, 443]))
+    segments = draw(st.lists(st.text(PATH_CHARS, min_size=1, max_size=10), max_size=3))
+    path = "".join(f"/{s}" for s in segments)
+    slash = "/" if draw(st.booleans()) else ""  # a trailing slash is dropped
+    text = f"{scheme}://{host}{'' if port is None else f':{port}'}{path}{slash}"
+    number = port if port is not None else (443 if scheme == "https" else 80)
+    return Drawn(text, f"{scheme}://{host}:{number}{path}")
+
+
+#: One thing wrong with an otherwise valid override: what an attacker would try.
+CORRUPTIONS = {
+    "host": [
+        "169.254.169.254",
+        "[::ffff:169.254.169.254]",
+        "0xA9FEA9FE",
+        "localhost",
+        "metadata.google.internal",
+        "vault.vault.svc",
+        "kubernetes.default.svc",
+        f"{OWN_HOST}.evil.com",
+        "billing",
+    ],
+    "scheme": ["file", "gopher", "ftp", "javascript"],
+    "port": ["0", "99999", "x", "9999"],  # 9999: not exposed (a headless Service allows it)
+    "userinfo": ["user@", "billing.shop@", ":@"],
+    "suffix": ["?x=1", "#frag", "/../../etc", "/%2e%2e/x", "/a%2Fb", "/!!python/object", "/a b"],
+}
+
+
+@st.composite
+def corrupted_overrides(draw: st.DrawFn) -> str:
+    """A valid override with exactly one part replaced by something hostile."""
+    valid = draw(valid_overrides()).expected
+    assert valid is not None
+    scheme, rest = valid.split("://", 1)
+    authority, slash, path = rest.partition("/")
+    host, port = authority.rsplit(":", 1)
+    # The host twice as often: pointing the agent elsewhere is the attack that matters most.
+    part = draw(st.sampled_from(["host", *sorted(CORRUPTIONS)]))
+    bad = draw(st.sampled_from(CORRUPTIONS[part]))
+    if part == "host":
+        host = bad
+    elif part == "scheme":
+        scheme = bad
+    elif part == "port":
+        port = bad
+    elif part == "userinfo":
+        host = bad + host
+    else:
+        path += bad
+    return f"{scheme}://{host}:{port}{slash}{path}"
+
+
+VALID_TYPES = st.sampled_from(
+    ["billing-api", "prometheus", "loki", "grafana", "x"]
+) | st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+VALID_HEALTH = st.sampled_from(["/", "/healthz", "/-/healthy", "/ready?full=1"]) | st.from_regex(
+    r"/([A-Za-z0-9_~-]{1,12}(/[A-Za-z0-9_~-]{1,8}){0,2})?(\?[a-z]{1,5}=[a-z0-9]{1,5})?",
+    fullmatch=True,
 )
+TYPES = mostly(_kept(VALID_TYPES), _hostile(_ANY_TEXT))
+HEALTH_PATHS = st.none() | mostly(_kept(VALID_HEALTH), _hostile(_ANY_TEXT))
+
+# Most hostile overrides are nearly valid (one part wrong), the rest noise.
+HOSTILE_ENDPOINTS = mostly(corrupted_overrides(), _ANY_TEXT | _URLISH, hostile_one_in=3)
+
+
+@st.composite
+def endpoints(draw: st.DrawFn) -> Drawn | None:
+    """No override one time in four; else a valid one, or (a minority) a hostile one."""
+    if one_in(draw, 4):
+        return None
+    return draw(mostly(valid_overrides(), _hostile(HOSTILE_ENDPOINTS)))
+
+
+ENDPOINTS = endpoints()
+
+
+def _check_refusal(exc: InvalidService) -> None:
+    assert exc.reason and "\n" not in exc.reason and len(exc.reason) < 400
+
+
+@settings(max_examples=150, deadline=None)
+@given(corrupted_overrides())
+def test_an_override_with_one_part_wrong_is_refused(endpoint: str) -> None:
+    """Every example is a nearly valid override (own name and port, plain path)
+    with one part made hostile: each one must be refused, with a reason."""
+    with pytest.raises(InvalidService, match=re.escape(f"annotation {ENDPOINT} ")) as info:
+        _detect({**OPT_IN, ENDPOINT: endpoint}, ports=PORTS)
+    _check_refusal(info.value)
+
+
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.outcomes({"accepted": ACCEPT_SHARE, "endpoint override accepted": 0.15})
+@settings(PROPERTY, max_examples=200)
+@given(type_=TYPES, endpoint=ENDPOINTS, health=HEALTH_PATHS, headless=st.booleans())
 def test_arbitrary_annotations_give_a_valid_result_or_invalid_service(
-    type_: str, endpoint: str | None, health: str | None, headless: bool
+    outcomes: Outcomes, type_: Drawn, endpoint: Drawn | None, health: Drawn | None, headless: bool
 ) -> None:
-    annotations = {ENABLED: "enabled", TYPE: type_}
+    annotations = {ENABLED: "enabled", TYPE: type_.text}
     if endpoint is not None:
-        annotations[ENDPOINT] = endpoint
+        annotations[ENDPOINT] = endpoint.text
     if health is not None:
-        annotations[HEALTH_PATH] = health
+        annotations[HEALTH_PATH] = health.text
+    drawn = [d for d in (type_, endpoint, health) if d is not None]
     try:
-        found = _detect(annotations, cluster_ip="None" if headless else "10.0.0.1")
+        found = _detect(annotations, ports=PORTS, cluster_ip="None" if headless else "10.0.0.1")
     except InvalidService as exc:
-        assert exc.reason and "\n" not in exc.reason and len(exc.reason) < 400
+        _check_refusal(exc)
+        assert any(d.expected is None for d in drawn), f"valid annotations refused: {exc}"
+        outcomes.saw("refused")
         return
     assert found is not None  # opted in, so never silently ignored
-    assert found.type == type_
+    assert found.type == type_.text
     assert found.endpoint.startswith(("http://", "https://"))
     host, port = found.endpoint.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    assert host in {"billing.shop", "billing.shop.svc", OWN_HOST}
+    assert host in OWN_NAMES
     assert found.port is not None and port == str(found.port.port) and found.port.port > 0
+    assert found.health_path == (health.text if health is not None else "/")
     assert found.health_path.startswith("/") and ".." not in found.health_path
-    assert found.port is not None
     assert all(spec.kind for spec in DETECTOR.toolsets(found, NoSettings()))
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from([ENABLED, TYPE, ENDPOINT, HEALTH_PATH]), _ANY_TEXT))
-def test_any_annotation_combination_never_raises_anything_else(annotations: dict[str, str]) -> None:
-    try:
-        found = _detect(annotations)
-    except InvalidService:
+    if endpoint is None:
+        assert found.endpoint == f"http://{OWN_HOST}:8080"  # the port named http
+        outcomes.saw("accepted", "own endpoint")
         return
-    if found is not None:
-        assert attrs.has(type(found))
-        assert found.key == "shop/billing"
+    if endpoint.expected is not None:
+        assert found.endpoint == endpoint.expected
+    # Whatever was accepted is a plain base URL on the Service's own name.
+    assert not any(c in found.endpoint for c in "?#@ ") and ".." not in unquote(found.endpoint)
+    outcomes.saw("accepted", "endpoint override accepted")
+
+
+ENABLED_VALUES = mostly(
+    _kept(st.sampled_from(["enabled", "true", "TRUE", " Enabled "])), _hostile(_ANY_TEXT)
+)
+OPT_OUT = frozenset({"disabled", "false", ""})
+
+
+@st.composite
+def annotation_sets(draw: st.DrawFn) -> dict[str, str]:
+    """The four annotations, each usually present and valid; any may be missing."""
+    annotations = {}
+    for key, values in ((ENABLED, ENABLED_VALUES), (TYPE, TYPES)):
+        if not one_in(draw, 20):  # missing one time in twenty
+            annotations[key] = draw(values).text
+    for key, optional in ((ENDPOINT, ENDPOINTS), (HEALTH_PATH, HEALTH_PATHS)):
+        value = draw(optional)
+        if value is not None:
+            annotations[key] = value.text
+    return annotations
+
+
+@pytest.mark.outcomes({"found": ACCEPT_SHARE})
+@settings(PROPERTY, max_examples=200)
+@given(annotation_sets())
+def test_any_annotation_combination_never_raises_anything_else(
+    outcomes: Outcomes, annotations: dict[str, str]
+) -> None:
+    try:
+        found = _detect(annotations, ports=PORTS)
+    except InvalidService as exc:
+        _check_refusal(exc)
+        outcomes.saw("refused")
+        return
+    if found is None:
+        # Only a Service that did not opt in is ignored without a reason.
+        switch = annotations.get(ENABLED)
+        assert switch is None or switch.strip().lower() in OPT_OUT, switch
+        outcomes.saw("not opted in")
+        return
+    assert attrs.has(type(found))
+    assert found.key == "shop/billing" and found.detector == "custom"
+    assert found.type == annotations[TYPE]
+    outcomes.saw("found")

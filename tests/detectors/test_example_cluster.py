@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dyntoolset.errors import InvalidService
+from dyntoolset import Engine, load_config
 from dyntoolset.manifests import read_manifests
 from dyntoolset.snapshot import service_from_object
-
-from ._support import DETECTORS, ctx_for
+from dyntoolset.testing import make_plugin_set
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster"
 
@@ -18,20 +17,13 @@ def test_example_cluster_discovery() -> None:
     assert report.errors == []
     kinds = {obj.kind for obj in report.objects}
     assert {"Service", "Deployment"} <= kinds  # other kinds are present, and ignored
-    found: dict[str, tuple[str, str, str]] = {}
-    invalid: dict[str, str] = {}
     services = [service_from_object(o.obj) for o in report.objects if o.kind == "Service"]
     assert len(services) == len({s.key for s in services}) == 34
-    for svc in services:
-        for detector in DETECTORS:  # priority order; the first match wins
-            try:
-                result = detector.detect(svc, ctx_for(detector))
-            except InvalidService as exc:
-                invalid[svc.key] = exc.reason
-                break
-            if result is not None:
-                found[svc.key] = (result.detector, result.type, result.endpoint)
-                break
+    # The engine as the CLI builds it: every built-in at its default priority.
+    plugins = make_plugin_set()
+    result = Engine(load_config(None, plugins), plugins).discover(services)
+    assert result.failures == []
+    found = {d.key: (d.detector, d.type, d.endpoint) for d in result.discovered}
     assert found == {
         "monitoring/kube-prometheus-stack-prometheus": (
             "prometheus",
@@ -69,5 +61,12 @@ def test_example_cluster_discovery() -> None:
             "http://loki-gateway.logging.svc.cluster.local:80",
         ),
     }
-    assert list(invalid) == ["shop/reports"]
-    assert "kubernaut.io/toolset-endpoint" in invalid["shop/reports"]
+    assert dict(result.skipped) == {
+        "no_match": 26,
+        "namespace_filtered": 0,
+        "annotation_filtered": 0,
+        "invalid": 1,
+    }
+    [skip] = result.skips
+    assert (skip.service, skip.reason, skip.detector) == ("shop/reports", "invalid", "custom")
+    assert "kubernaut.io/toolset-endpoint" in skip.detail

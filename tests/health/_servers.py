@@ -153,6 +153,30 @@ class Backend:
 
         return script
 
+    def gathered(self, count: int, hold: float) -> Script:
+        """Hold every request until ``count`` have waited at the same time, then
+        answer 200 after ``hold`` more seconds. :attr:`max_waiting` is then at
+        least ``count`` whenever the client runs ``count`` requests in
+        parallel, and exceeds it when the client sends more at once: a
+        concurrency limit is checked by counting, not by timing."""
+        full = threading.Event()
+
+        def script(_i: int, handler: BaseHTTPRequestHandler) -> None:
+            with self.lock:
+                self.waiting += 1
+                self.max_waiting = max(self.max_waiting, self.waiting)
+                if self.waiting >= count:
+                    full.set()
+            while not full.wait(0.05) and not self.stopping.is_set():
+                pass
+            stopped = self.stopping.wait(hold)
+            with self.lock:
+                self.waiting -= 1
+            if not stopped:
+                reply(handler, 200)
+
+        return script
+
     def huge(self, code: int = 200, size: int = 1 << 30) -> Script:
         """Announce and stream ``size`` bytes (1 GiB by default) until the client leaves."""
 

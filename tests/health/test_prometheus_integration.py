@@ -4,8 +4,9 @@ Needs the Debian packages (``.ci/run`` installs them)::
 
     apt-get install -y --no-install-recommends prometheus prometheus-alertmanager
 
-A missing binary fails the test (it is not skipped): the integration is part
-of the definition of done.
+Without the binaries a plain ``pytest`` skips these tests with that command
+as the reason; under ``nox`` and CI (``pytest --require-integration``) a
+missing binary fails them: the integration is part of the definition of done.
 """
 
 from __future__ import annotations

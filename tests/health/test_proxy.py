@@ -251,7 +251,7 @@ def _health_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("health-check")]
 
 
-def _wait_for_no_health_threads(seconds: float = 3.0) -> list[str]:
+def _wait_for_no_health_threads(seconds: float = 20.0) -> list[str]:
     import time
 
     deadline = time.monotonic() + seconds
@@ -270,7 +270,7 @@ def test_a_dripping_body_through_the_proxy_cannot_stretch_the_timeout(
     client = _fake_api_client(server)
     try:
         checker = proxied_checker(
-            options(mode="apiserver-proxy", deadline=20.0),
+            options(mode="apiserver-proxy", deadline=60.0),
             {"prometheus": settings(0.5, 0)},
             client,
         )
@@ -283,8 +283,8 @@ def test_a_dripping_body_through_the_proxy_cannot_stretch_the_timeout(
     # The status is the verdict; the body is read best effort within the attempt.
     assert result.health.reason == "ok", result.health
     assert not checker.statistics().last_round_deadline_exceeded
-    # One attempt of 0.5 s; the round's 20 s deadline must not be what ended it.
-    assert elapsed < 5.0
+    # One attempt of 0.5 s; the round's 60 s deadline must not be what ended it.
+    assert elapsed < 30
 
 
 def test_a_stalled_body_through_the_proxy_is_no_internal_error(
@@ -325,7 +325,8 @@ def test_no_worker_outlives_a_round_cut_during_a_dripping_body(
         )
         started = time.monotonic()
         (result,) = checker.check([discovered()])
-        assert time.monotonic() - started < 5.0  # the round's 0.5 s deadline, plus slack
+        # The round's 0.5 s deadline, not the attempt's 30 s timeout.
+        assert time.monotonic() - started < 20
         assert result.health is not None
         # Cut by the round ("timeout"), or its status counted when the attempt's own
         # deadline (the round's) ended the best-effort body read an instant earlier.
@@ -361,16 +362,17 @@ def test_1gb_body_through_the_proxy_is_cut_by_the_cap(
     add_service(apiserver)
     apiserver.register_proxy("monitoring", "prom", 9090, f"http://127.0.0.1:{server.port}")
     started = time.monotonic()
-    health = check(apiserver, discovered(), timeout=5.0, max_body_bytes=65536)
+    health = check(apiserver, discovered(), timeout=60.0, max_body_bytes=65536)
     assert (health.healthy, health.reason) == (True, "ok")
-    assert time.monotonic() - started < 4.0
+    assert time.monotonic() - started < 30  # ended by the cap, not by the 60 s timeout
     server.stop()  # ends the backend's writing loop so bytes_sent is final
     # The API server streams the body; the checker stops reading at the cap, so
     # what was sent is what socket buffers along the way absorbed, far from 1 GiB.
-    deadline = time.monotonic() + 3
-    while server.in_flight and time.monotonic() < deadline:
+    give_up = time.monotonic() + 20
+    while server.in_flight and time.monotonic() < give_up:
         time.sleep(0.02)
-    assert server.bytes_sent < 64 * 1024 * 1024
+    assert server.in_flight == 0
+    assert 0 < server.bytes_sent < 64 * 1024 * 1024
 
 
 def test_a_parallel_round_fits_the_connection_pool(

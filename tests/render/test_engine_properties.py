@@ -16,19 +16,24 @@ what reaches the ConfigMap:
 * output is deterministic: the same input twice, or shuffled, gives
   byte-identical documents.
 
-Labels are drawn so that every detector gets to match (chart labels, ports),
-and the ``kubernaut.io/toolset*`` annotations take valid, borderline and
-hostile values.
+Most Services are ones a detector finds: the detector fixtures' chart
+Services (tests/detectors/fixtures) and Services annotated for the custom
+detector with mostly valid values. Near misses, hostile names, labels,
+annotations, ports and Service types are deliberate minorities, and the test
+fails when fewer than 30% of the Services are discovered
+(tests/property_support.py).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 from collections import Counter
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,10 +41,14 @@ from render_samples import HOSTILE_TEXT
 
 from dyntoolset import Engine, load_config, service_from_object
 from dyntoolset.config import load_config_text
+from dyntoolset.discovery import DiscoveryResult
+from dyntoolset.model import Service
 from dyntoolset.render import holmesgpt, kubernaut
 from dyntoolset.snapshot import SnapshotError
 from dyntoolset.testing import make_plugin_set
 from dyntoolset.toolsets import BUILTIN_URL_KEYS, HTTP_KIND
+from tests.detectors._support import fixture_documents
+from tests.property_support import ACCEPT_SHARE, Outcomes, mostly, one_in
 
 HOSTILE = HOSTILE_TEXT
 
@@ -49,75 +58,78 @@ NAME = st.from_regex(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True)
 hostile = st.sampled_from(HOSTILE) | st.text(max_size=30)
 anytext = DNS | hostile | st.builds(lambda a, b: a + b, st.sampled_from(HOSTILE), DNS)
 
-#: Label sets that make each built-in detector (or a near miss) look twice.
-CHART_LABELS: list[dict[str, str]] = [
-    {},
-    {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"},
-    {"app.kubernetes.io/name": "prometheus"},
-    {"app": "prometheus", "component": "server"},
-    {"app": "kps-prometheus", "app.kubernetes.io/part-of": "kps"},
-    {"app.kubernetes.io/name": "thanos", "app.kubernetes.io/component": "query"},
-    {"app.kubernetes.io/name": "thanos-query"},
-    {"app.kubernetes.io/name": "vmselect"},
-    {"app.kubernetes.io/name": "victoria-metrics-single"},
-    {"app.kubernetes.io/name": "victoria-metrics-cluster", "app": "vmselect"},
-    {"app.kubernetes.io/name": "kube-prometheus", "app.kubernetes.io/component": "prometheus"},
-    {"app.kubernetes.io/name": "grafana"},
-    {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/component": "grafana"},
-    {"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "query"},
-    {"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "all-in-one"},
-    {"app": "jaeger", "app.kubernetes.io/component": "service-query"},
-    {"common.k8s.elastic.co/type": "elasticsearch"},
-    {"chart": "elasticsearch", "app": "es-master"},
-    {"app.kubernetes.io/name": "elasticsearch", "app.kubernetes.io/component": "master"},
-]
 
-PORT_NAMES = [
-    "",
-    "http",
-    "https",
-    "web",
-    "http-web",
-    "grafana",
-    "query",
-    "http-query",
-    "tcp-rest-api",
-    "grpc",
-    "tls",
-]
+def _fixture_services() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The detector fixtures (real chart Services): (what a built-in detector
+    finds, near misses it must leave alone)."""
+    found, near_misses = [], []
+    for _, doc in fixture_documents():
+        expect = doc["expect"]
+        obj = {k: v for k, v in doc.items() if k != "expect"}
+        if "none" in expect:
+            near_misses.append(obj)
+        elif expect["detector"] != "custom" and "invalid" not in expect:
+            found.append(obj)
+    return found, near_misses
+
+
+DETECTED, NEAR_MISSES = _fixture_services()
+
+PORT_NAMES = ["", "http", "https", "web", "http-web", "grafana", "query", "tcp-rest-api", "grpc"]
 PORT_NUMBERS = [80, 443, 3000, 8080, 8428, 8481, 9090, 9091, 9200, 9300, 16686, 10901]
 
-ENABLED = st.sampled_from(["enabled", "true", "TRUE", " enabled ", "disabled", "false", ""])
-TYPES = st.sampled_from(
-    [
-        "prometheus",
-        "grafana",
-        "elasticsearch",
-        "loki",
-        "tempo",
-        "jaeger",
-        "thanos",
-        "victoria-metrics",
-        "billing-api",
-        "x",
-        "a" * 63,
-        "a" * 64,
-        "Prometheus",
-        "-x-",
-    ]
+ENABLED = mostly(
+    st.sampled_from(["enabled", "true", "TRUE", " enabled "]),
+    st.sampled_from(["disabled", "false", ""]) | hostile,
 )
-HEALTH = st.sampled_from(["/", "/healthz", "/ready?full=1", "//evil", "/../x", "/%2e%2e/"])
+TYPES = mostly(
+    st.sampled_from(
+        [
+            "prometheus",
+            "grafana",
+            "elasticsearch",
+            "loki",
+            "tempo",
+            "jaeger",
+            "thanos",
+            "victoria-metrics",
+            "billing-api",
+            "x",
+            "a" * 63,
+        ]
+    ),
+    st.sampled_from(["a" * 64, "Prometheus", "-x-"]) | hostile,
+)
+HEALTH = mostly(
+    st.sampled_from(["/", "/healthz", "/ready?full=1", "/-/healthy"]),
+    st.sampled_from(["//evil", "/../x", "/%2e%2e/"]) | hostile,
+)
 
 
 @st.composite
-def endpoints(draw: st.DrawFn, name: str, namespace: str) -> str:
-    scheme = draw(st.sampled_from(["http", "https", "ftp", "HTTP"]))
+def valid_endpoints(draw: st.DrawFn, name: str, namespace: str, port: int) -> str:
+    """An override the custom detector accepts: own name, a declared port, a plain path."""
+    scheme = draw(st.sampled_from(["http", "https"]))
     host = draw(
         st.sampled_from(
             [
                 f"{name}.{namespace}",
                 f"{name}.{namespace}.svc",
                 f"{name}.{namespace}.svc.cluster.local",
+            ]
+        )
+    )
+    path = draw(st.sampled_from(["", "/", "/api", "/api/v1/", "/select/0/prometheus"]))
+    return f"{scheme}://{host}:{port}{path}"
+
+
+@st.composite
+def hostile_endpoints(draw: st.DrawFn, name: str, namespace: str) -> str:
+    scheme = draw(st.sampled_from(["http", "https", "ftp", "HTTP"]))
+    host = draw(
+        st.sampled_from(
+            [
+                f"{name}.{namespace}",
                 f"{name}.{namespace}.svc.cluster.local.",
                 "169.254.169.254",
                 "[::ffff:169.254.169.254]",
@@ -128,30 +140,76 @@ def endpoints(draw: st.DrawFn, name: str, namespace: str) -> str:
         )
     )
     port = draw(st.sampled_from(["", ":80", ":443", ":8080", ":9090", ":0", ":99999", ":x"]))
-    path = draw(st.sampled_from(["", "/", "/api", "/api/v1/", "/a/../b", "/%2F", "/a b", "/é"]))
+    path = draw(st.sampled_from(["", "/", "/api", "/a/../b", "/%2F", "/a b", "/é"]))
     return f"{scheme}://{host}{port}{path}"
 
 
 @st.composite
-def service_objects(draw: st.DrawFn, index: int) -> dict[str, Any]:
-    name = draw(NAME | anytext) if draw(st.booleans()) else f"svc-{index}"
-    namespace = draw(st.sampled_from(["monitoring", "team-a", "default"]) | anytext)
-    if not name:
-        name = f"svc-{index}"
-    labels = dict(draw(st.sampled_from(CHART_LABELS)))
-    labels.update(draw(st.dictionaries(anytext, anytext, max_size=2)))
-    annotations: dict[str, str] = {}
+def odd_ports(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """None, several, odd names and numbers, UDP, appProtocol."""
+    return [
+        {
+            "port": draw(st.sampled_from(PORT_NUMBERS) | st.integers(1, 65535)),
+            "name": draw(st.sampled_from(PORT_NAMES) | anytext),
+            "protocol": draw(st.sampled_from(["TCP", "TCP", "UDP", "SCTP", "tcp"])),
+            **({"appProtocol": "https"} if draw(st.booleans()) else {}),
+        }
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+
+
+@st.composite
+def custom_services(draw: st.DrawFn, index: int) -> dict[str, Any]:
+    """A plain Service that opts in with kubernaut.io/toolset* annotations."""
+    name = draw(mostly(NAME, anytext, hostile_one_in=10)) or f"svc-{index}"
+    namespace = draw(
+        mostly(st.sampled_from(["monitoring", "team-a", "default"]) | DNS, anytext, 10)
+    )
+    port = draw(st.sampled_from([80, 443, 8080, 9090]))
+    annotations = {"kubernaut.io/toolset": draw(ENABLED)}
+    if not one_in(draw, 10):
+        annotations["kubernaut.io/toolset-type"] = draw(TYPES)
     if draw(st.booleans()):
-        annotations["kubernaut.io/toolset"] = draw(ENABLED | hostile)
-        if draw(st.integers(0, 9)):
-            annotations["kubernaut.io/toolset-type"] = draw(TYPES | hostile)
-        if draw(st.booleans()):
-            annotations["kubernaut.io/toolset-endpoint"] = draw(
-                endpoints(name, namespace) | hostile
+        annotations["kubernaut.io/toolset-endpoint"] = draw(
+            mostly(
+                valid_endpoints(name, namespace, port), hostile_endpoints(name, namespace) | hostile
             )
-        if draw(st.booleans()):
-            annotations["kubernaut.io/toolset-health-path"] = draw(HEALTH | hostile)
-    if draw(st.integers(0, 4)) == 0:
+        )
+    if draw(st.booleans()):
+        annotations["kubernaut.io/toolset-health-path"] = draw(HEALTH)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "api"}},
+        "spec": {"ports": [{"name": "http", "port": port, "protocol": "TCP"}]},
+        "annotations": annotations,
+    }
+
+
+@st.composite
+def service_objects(draw: st.DrawFn, index: int) -> dict[str, Any]:
+    """Mostly Services that some detector finds (a chart's query Service, or one
+    annotated for the custom detector), some near misses; then, each a
+    deliberate minority, the hostile variations: names and namespaces no API
+    server accepts, odd ports and Service types, hostile labels and annotations."""
+    profile = draw(st.sampled_from(["detected", "detected", "custom", "custom", "near miss"]))
+    if profile == "custom":
+        obj = draw(custom_services(index))
+        annotations = obj.pop("annotations")
+    else:
+        obj = copy.deepcopy(
+            draw(st.sampled_from(DETECTED if profile == "detected" else NEAR_MISSES))
+        )
+        annotations = dict(obj["metadata"].get("annotations") or {})
+        if one_in(draw, 10):
+            obj["metadata"]["name"] = draw(anytext) or f"svc-{index}"
+        if one_in(draw, 10):
+            obj["metadata"]["namespace"] = draw(anytext)
+    meta, spec = obj["metadata"], obj["spec"]
+    labels = dict(meta.get("labels") or {})
+    if one_in(draw, 5):
+        labels.update(draw(st.dictionaries(anytext, anytext, max_size=2)))
+    if one_in(draw, 5):
         annotations[
             draw(
                 st.sampled_from(
@@ -163,32 +221,16 @@ def service_objects(draw: st.DrawFn, index: int) -> dict[str, Any]:
                 )
             )
         ] = draw(anytext)
-    annotations.update(draw(st.dictionaries(anytext, anytext, max_size=2)))
-    ports = [
-        {
-            "port": draw(st.sampled_from(PORT_NUMBERS) | st.integers(1, 65535)),
-            "name": draw(st.sampled_from(PORT_NAMES) | anytext),
-            "protocol": draw(st.sampled_from(["TCP", "TCP", "UDP", "SCTP", "tcp"])),
-            **({"appProtocol": "https"} if draw(st.integers(0, 5)) == 0 else {}),
-        }
-        for _ in range(draw(st.integers(0, 3)))
-    ]
-    spec: dict[str, Any] = {
-        "type": draw(st.sampled_from(["ClusterIP", "ClusterIP", "NodePort", "ExternalName"])),
-        "clusterIP": draw(st.sampled_from(["10.96.0.1", "None", ""])),
-        "ports": ports,
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": annotations,
-        },
-        "spec": spec,
-    }
+    if one_in(draw, 5):
+        annotations.update(draw(st.dictionaries(anytext, anytext, max_size=2)))
+    if one_in(draw, 10):
+        spec["ports"] = draw(odd_ports())
+    if one_in(draw, 10):
+        spec["type"] = draw(st.sampled_from(["NodePort", "ExternalName"]))
+    if one_in(draw, 10):
+        spec["clusterIP"] = draw(st.sampled_from(["None", ""]))
+    meta.update(labels=labels, annotations=annotations)
+    return obj
 
 
 @st.composite
@@ -221,7 +263,11 @@ SECRET = re.compile(r"{{ env\.[A-Za-z_][A-Za-z0-9_]* }}")
 PROPERTY = settings(
     max_examples=int(os.environ.get("DYNTOOLSET_EXAMPLES", "150")),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # the outcomes fixture counts across examples
+    ],
 )
 
 
@@ -237,10 +283,26 @@ def _walk(value: Any, key: str = "") -> Any:
         yield key, value
 
 
+def _record(outcomes: Outcomes, services: list[Service], result: DiscoveryResult) -> None:
+    """One observation per Service the snapshot accepted: what became of it."""
+    found = {d.key: d.detector for d in result.discovered}
+    skipped = {skip.service: skip.reason for skip in result.skips}
+    for service in services:
+        detector = found.get(service.key)
+        if detector is None:
+            outcomes.saw("snapshot accepted", f"skipped: {skipped.get(service.key, 'no_match')}")
+        else:
+            labels = ["custom discovered"] if detector == "custom" else []
+            outcomes.saw("snapshot accepted", "discovered", f"found by {detector}", *labels)
+
+
+@pytest.mark.outcomes(
+    {"snapshot accepted": 0.7, "discovered": ACCEPT_SHARE, "custom discovered": 0.1}
+)
 @PROPERTY
 @given(clusters(), st.booleans(), st.randoms(use_true_random=False))
 def test_any_services_give_valid_deterministic_documents(
-    objects: list[dict[str, Any]], grafana_key: bool, rnd: Any
+    outcomes: Outcomes, objects: list[dict[str, Any]], grafana_key: bool, rnd: Any
 ) -> None:
     engine = ENGINES[grafana_key]
     services = []
@@ -254,8 +316,10 @@ def test_any_services_give_valid_deterministic_documents(
             assert not (
                 NAME_LABEL.fullmatch(meta["name"]) and DNS_LABEL.fullmatch(meta["namespace"])
             )
+            outcomes.saw("refused by the snapshot")
     result = engine.discover(services)
     assert result.failures == []
+    _record(outcomes, services, result)
     documents = engine.cycle(
         services, formats=["holmesgpt", "kubernaut"], configmap=False
     ).documents

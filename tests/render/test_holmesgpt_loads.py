@@ -6,8 +6,10 @@ venv: it pins kubernetes<33). Point ``DYNTOOLSET_HOLMES_PYTHON`` at it::
 
     export DYNTOOLSET_HOLMES_PYTHON="$(scripts/holmes-venv.sh)"
 
-Without it these tests fail on purpose: they are the proof that the output
-is loadable, and a silent skip would hide its absence.
+Without it a plain ``pytest`` skips them with that command as the reason;
+under ``nox`` and CI (``pytest --require-integration``) they fail on purpose:
+they are the proof that the output is loadable, and a skip there would hide
+its absence.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from render_samples import found, realistic
 
 from dyntoolset.model import Discovered
 from dyntoolset.render.holmesgpt import HolmesGPTRenderer
+
+pytestmark = pytest.mark.holmesgpt
 
 PROBE = Path(__file__).with_name("holmes_probe.py")
 HOLMES_VERSION = "0.45.0"

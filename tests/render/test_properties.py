@@ -154,12 +154,23 @@ def test_kubernaut_structure_and_round_trip(items: list[Discovered]) -> None:
         assert {"detector", "service", "health_path", "port", "port_name"} <= set(tool["metadata"])
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 @settings(max_examples=40, deadline=None)
 @given(text, text)
 def test_plain_text_survives_verbatim(description: str, annotation: str) -> None:
-    """Text without placeholders or lone surrogates reaches the agent unchanged."""
-    if HOLMES_ENV.search(description) or re.search("[\ud800-\udfff]", description):
+    """Text without placeholders or lone surrogates reaches the agent unchanged.
+
+    ``annotation`` is a Service annotation a detector copied into its
+    metadata (the way cluster text reaches ``toolset.json``): Kubernaut gets
+    it verbatim. HolmesGPT's document carries no metadata, so the annotation
+    left on the Service changes nothing there.
+    """
+    if HOLMES_ENV.search(description) or LONE_SURROGATE.search(description):
         description = "plain"
+    if LONE_SURROGATE.search(annotation):
+        annotation = "plain"
     service = Service(
         name="api", namespace="ns", annotations={"note": annotation}, ports=(Port(port=80),)
     )
@@ -170,17 +181,14 @@ def test_plain_text_survives_verbatim(description: str, annotation: str) -> None
         endpoint="http://api.ns.svc.cluster.local:80",
         health_path="/",
         description=description,
+        metadata={"note": annotation},
     )
-    found = Discovered(
-        service=service,
-        detector="custom",
-        type="custom",
-        endpoint=found.endpoint,
-        health_path="/",
-        description=description,
-        toolsets=(http_toolset(found),),
-    )
-    [entry] = yaml.safe_load(holmesgpt.HolmesGPTRenderer().render([found]))["toolsets"].values()
+    found = attrs.evolve(found, toolsets=(http_toolset(found),))
+    holmes_text = holmesgpt.HolmesGPTRenderer().render([found])
+    [entry] = yaml.safe_load(holmes_text)["toolsets"].values()
     assert entry["description"] == f"{description or 'custom service'} api in namespace ns"
+    unannotated = attrs.evolve(found, service=attrs.evolve(service, annotations={}))
+    assert holmesgpt.HolmesGPTRenderer().render([unannotated]) == holmes_text
     [tool] = json.loads(kubernaut.KubernautRenderer().render([found]))["tools"]
     assert tool["description"] == (description or "api service in ns namespace (type: custom)")
+    assert tool["metadata"]["note"] == annotation
