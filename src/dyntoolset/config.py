@@ -11,13 +11,13 @@ phases so that every problem is reported in one :class:`ConfigError`:
    renderers: unknown names, each detector's own ``config:`` block
    (structured by that detector's ``Settings`` class) and output formats.
 
-:func:`load_config` does both; a missing file falls back to the defaults
-(every installed detector enabled at its default priority).
+:func:`load_config` does both; no path at all means the defaults (every
+installed detector enabled at its default priority), a path that does not
+exist is an error.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,8 +44,6 @@ from dyntoolset.values import (
 
 if TYPE_CHECKING:
     from dyntoolset.plugins import PluginSet
-
-log = logging.getLogger(__name__)
 
 #: Configuration files larger than this are refused before parsing.
 MAX_CONFIG_BYTES = MAX_YAML_BYTES
@@ -344,8 +342,11 @@ def parse_and_resolve(text: str, plugins: PluginSet, source: str) -> Config:
 def read_config_text(path: str | Path | None) -> tuple[str, str]:
     """The text of the configuration file and its source name.
 
-    ``None`` or a missing file gives ``("", "defaults")`` (a missing file is
-    logged). Unreadable or oversized files raise :class:`ConfigError`.
+    ``None`` (no file named) gives ``("", "defaults")``. A file named
+    explicitly must exist: a missing, unreadable or oversized file raises
+    :class:`ConfigError`, since a typo in the path would otherwise silently
+    run every detector with the defaults. A caller with a default location
+    that may be absent checks for it and passes ``None``.
     """
     if path is None:
         return "", "defaults"
@@ -362,8 +363,9 @@ def read_config_text(path: str | Path | None) -> tuple[str, str]:
             )
         return data.decode("utf-8"), source
     except FileNotFoundError:
-        log.warning("configuration file %s not found; using defaults (all detectors enabled)", file)
-        return "", "defaults"
+        raise ConfigError(
+            [Problem("$", "no such file (leave the path out to use the defaults)")], source
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem("$", f"file is not UTF-8 text: {exc.reason}")], source) from exc
     except OSError as exc:
@@ -375,9 +377,9 @@ def read_config_text(path: str | Path | None) -> tuple[str, str]:
 def load_config(path: str | Path | None, plugins: PluginSet) -> Config:
     """Load the configuration file at ``path`` against ``plugins``.
 
-    ``None`` or a missing file gives the defaults (every installed detector
-    enabled at its default priority; a missing file is logged). A file that
-    exists but is invalid raises :class:`ConfigError`: never a silent fallback.
+    ``None`` gives the defaults (every installed detector enabled at its
+    default priority). A path that does not exist, or a file that is
+    invalid, raises :class:`ConfigError`: never a silent fallback.
     """
     text, source = read_config_text(path)
     return parse_and_resolve(text, plugins, source)

@@ -86,7 +86,9 @@ class MergeResult:
     drifted: tuple[str, ...] = ()
     #: Generated keys of formats no longer enabled, removed from ``data``.
     removed: tuple[str, ...] = ()
-    #: Why the operator's ``overrides.yaml`` (or part of it) was not applied.
+    #: What the caller should report: why the operator's ``overrides.yaml`` (or
+    #: part of it) was not applied, or that an immutable ConfigMap cannot take
+    #: the change.
     problems: tuple[str, ...] = ()
 
 
@@ -225,12 +227,20 @@ def merge_configmap(
         or labels != dict(old_meta.get("labels") or {})
         or annotations != old_annotations
     )
+    problems: tuple[str, ...] = ()
+    if existing is not None and existing.get("immutable") is True and data != old_data:
+        # Kept as it is (the API server refuses to unset it too), but said out loud.
+        problems = (
+            "the existing ConfigMap is immutable (immutable: true) and its data changes: "
+            "the API server will refuse the update; delete the ConfigMap and create it again",
+        )
     return MergeResult(
         configmap=configmap,
         changed=changed,
         created=existing is None,
         drifted=tuple(drifted),
         removed=tuple(removed),
+        problems=problems,
     )
 
 

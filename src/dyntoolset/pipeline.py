@@ -172,4 +172,4 @@ class Engine:
         for text in problems:
             log.warning("%s", text)
         merge = merge_configmap(documents, self.config.output, existing, stamp)
-        return attrs.evolve(merge, problems=tuple(problems))
+        return attrs.evolve(merge, problems=(*problems, *merge.problems))
