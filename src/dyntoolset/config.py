@@ -1,9 +1,10 @@
 """Configuration: schema, strict loading, and every problem reported at once.
 
-The file is YAML (``safe_load``, size- and alias-capped). It is structured by
-the strict converter of :mod:`dyntoolset.convert` (strict scalars (``enabled: "false"`` is a
-type error, never ``True``; unknown keys rejected). Loading happens in two
-phases so that every problem is reported in one :class:`ConfigError`:
+The file is YAML, read by :mod:`dyntoolset.boundedyaml` (size, expansion and
+depth bounds), and structured by the strict converter of
+:mod:`dyntoolset.convert` (``enabled: "false"`` is a type error, never
+``True``; unknown keys are rejected). Loading happens in two phases so that
+every problem is reported in one :class:`ConfigError`:
 
 1. :func:`parse_config` checks the document against the schema, with no
    knowledge of plugins;
