@@ -449,3 +449,31 @@ def test_duplicate_services_are_named(capsys, tmp_path):
         f"warning: Service a/p is read 2 times ({tmp_path / 'one.yaml'}:document 1, "
         f"{tmp_path / 'two.yaml'}:document 1); only the last one is used"
     ) in err
+
+
+def test_a_missing_config_file_is_an_error(capsys, tmp_path):
+    missing = str(tmp_path / "detector-config.yaml")
+    for argv in (("discover", "-f", EXAMPLE, "-c", missing), ("plugins", "-c", missing)):
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (2, "")
+        assert f"invalid configuration in {missing}" in err
+        assert "$: no such file (leave the path out to use the defaults)" in err
+
+
+def test_an_immutable_existing_configmap_that_would_change_is_warned_about(capsys, tmp_path):
+    code, out, _ = run(capsys, "discover", "-f", EXAMPLE)
+    existing = yaml.safe_load(out)
+    existing["immutable"] = True
+    path = tmp_path / "cm.yaml"
+    path.write_text(yaml.safe_dump(existing))
+    # Unchanged data: nothing to refuse, nothing said.
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert code == 0 and "immutable" not in err
+    existing["data"]["toolset.json"] = "{}"
+    path.write_text(yaml.safe_dump(existing))
+    code, out, err = run(capsys, "discover", "-f", EXAMPLE, "--existing", str(path))
+    assert code == 0 and yaml.safe_load(out)["immutable"] is True
+    assert (
+        "warning: the existing ConfigMap is immutable (immutable: true) and its data changes: "
+        "the API server will refuse the update; delete the ConfigMap and create it again"
+    ) in err

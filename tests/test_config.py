@@ -52,12 +52,15 @@ def test_defaults_enable_every_detector_at_its_default_priority(plugins):
     assert config.source == "defaults"
 
 
-def test_missing_file_falls_back_to_defaults_and_says_so(plugins, tmp_path, caplog):
-    caplog.set_level(logging.WARNING)
-    config = load_config(tmp_path / "absent.yaml", plugins)
-    assert config.source == "defaults"
-    assert len(config.enabled_detectors()) == 3
-    assert "absent.yaml not found; using defaults" in caplog.text
+def test_a_missing_file_named_explicitly_is_an_error_not_the_defaults(plugins, tmp_path):
+    # A typo in the path once ran every detector with the defaults, silently.
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "absent.yaml", plugins)
+    assert info.value.source == str(tmp_path / "absent.yaml")
+    assert [str(p) for p in info.value.problems] == [
+        "$: no such file (leave the path out to use the defaults)"
+    ]
+    assert load_config(None, plugins).source == "defaults"  # only "no path" means defaults
 
 
 def test_empty_file_and_empty_detectors_section_mean_defaults(plugins):

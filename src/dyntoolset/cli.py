@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
@@ -358,12 +357,8 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _validate(path: str, out: TextIO, err: TextIO) -> int:
-    # Only absence needs a check here (loading treats a missing file as "use
-    # the defaults"); a directory or an unreadable file is reported by loading,
-    # and a pipe such as <(...) is read like a file.
-    if not Path(path).exists():
-        print(f"dyntoolset: {path}: no such file", file=err)
-        return EXIT_USAGE
+    # A missing, unreadable or invalid file is a ConfigError from loading
+    # (exit 2); a pipe such as <(...) is read like a file.
     plugins = load_plugins()
     config = load_config(path, plugins)  # raises ConfigError with every problem
     for failure in plugins.failures:

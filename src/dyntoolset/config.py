@@ -1,9 +1,10 @@
 """Configuration: schema, strict loading, and every problem reported at once.
 
-The file is YAML (``safe_load``, size- and alias-capped). It is structured by
-the strict converter of :mod:`dyntoolset.convert` (strict scalars (``enabled: "false"`` is a
-type error, never ``True``; unknown keys rejected). Loading happens in two
-phases so that every problem is reported in one :class:`ConfigError`:
+The file is YAML, read by :mod:`dyntoolset.boundedyaml` (size, expansion and
+depth bounds), and structured by the strict converter of
+:mod:`dyntoolset.convert` (``enabled: "false"`` is a type error, never
+``True``; unknown keys are rejected). Loading happens in two phases so that
+every problem is reported in one :class:`ConfigError`:
 
 1. :func:`parse_config` checks the document against the schema, with no
    knowledge of plugins;
@@ -352,8 +353,11 @@ def load_config_text(text: str, source: str, plugins: PluginSet) -> Config:
 def read_config_text(path: str | Path | None) -> tuple[str, str]:
     """The text of the configuration file and its source name.
 
-    ``None`` or a missing file gives ``("", "defaults")`` (a missing file is
-    logged). Unreadable or oversized files raise :class:`ConfigError`.
+    ``None`` (no file named) gives ``("", "defaults")``. A file named
+    explicitly must exist: a missing, unreadable or oversized file raises
+    :class:`ConfigError`, since a typo in the path would otherwise silently
+    run every detector with the defaults. A caller with a default location
+    that may be absent checks for it and passes ``None``.
     """
     if path is None:
         return "", "defaults"
@@ -370,8 +374,9 @@ def read_config_text(path: str | Path | None) -> tuple[str, str]:
             )
         return data.decode("utf-8"), source
     except FileNotFoundError:
-        log.warning("configuration file %s not found; using defaults (all detectors enabled)", file)
-        return "", "defaults"
+        raise ConfigError(
+            [Problem("$", "no such file (leave the path out to use the defaults)")], source
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem("$", f"file is not UTF-8 text: {exc.reason}")], source) from exc
     except OSError as exc:

@@ -85,7 +85,9 @@ class MergeResult:
     drifted: tuple[str, ...] = ()
     #: Generated keys of formats no longer enabled, removed from ``data``.
     removed: tuple[str, ...] = ()
-    #: Why the operator's ``overrides.yaml`` (or part of it) was not applied.
+    #: What the caller should report: why the operator's ``overrides.yaml`` (or
+    #: part of it) was not applied, or that an immutable ConfigMap cannot take
+    #: the change.
     problems: tuple[str, ...] = ()
 
 
@@ -224,12 +226,20 @@ def merge_configmap(
         or labels != dict(old_meta.get("labels") or {})
         or annotations != old_annotations
     )
+    problems: tuple[str, ...] = ()
+    if existing is not None and existing.get("immutable") is True and data != old_data:
+        # Kept as it is (the API server refuses to unset it too), but said out loud.
+        problems = (
+            "the existing ConfigMap is immutable (immutable: true) and its data changes: "
+            "the API server will refuse the update; delete the ConfigMap and create it again",
+        )
     return MergeResult(
         configmap=configmap,
         changed=changed,
         created=existing is None,
         drifted=tuple(drifted),
         removed=tuple(removed),
+        problems=problems,
     )
 
 
@@ -266,8 +276,17 @@ class _BlockDumper(yaml.SafeDumper):
     """SafeDumper that prints multi-line strings as literal blocks (``|``)."""
 
 
+# Characters YAML 1.1 reads as line breaks besides LF. PyYAML writes them raw
+# (allow_unicode) in block and single-quoted scalars, where a reader turns them
+# into newlines or spaces; only the double-quoted style escapes them (\N, \L, \P).
+_OTHER_LINE_BREAKS = frozenset("\x85\u2028\u2029")
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    if not _OTHER_LINE_BREAKS.isdisjoint(value):
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -278,6 +297,8 @@ def to_yaml(configmap: Mapping[str, Any]) -> str:
     """``configmap`` as YAML for people and ``kubectl apply``; documents stay readable.
 
     PyYAML falls back to a quoted style on its own whenever a literal block
-    could not represent the string exactly, so the output always round-trips.
+    could not represent the string exactly, and strings holding the other YAML
+    line breaks (NEL, LS, PS) are double-quoted, so every string round-trips
+    byte for byte.
     """
     return yaml.dump(dict(configmap), Dumper=_BlockDumper, sort_keys=False, allow_unicode=True)

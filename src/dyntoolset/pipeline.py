@@ -191,10 +191,11 @@ class Engine:
         merge = None
         if configmap:
             stamp = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            merge = attrs.evolve(
-                merge_configmap(documents, self.config.output, existing, stamp),
-                problems=tuple(problems),
-            )
+            merged = merge_configmap(documents, self.config.output, existing, stamp)
+            # The merge's own warnings (an immutable ConfigMap that would change)
+            # join the overrides problems: callers report one list.
+            problems = [*problems, *merged.problems]
+            merge = attrs.evolve(merged, problems=tuple(problems))
         return attrs.evolve(cycle, documents=documents, merge=merge, problems=tuple(problems))
 
     def _apply_overrides(

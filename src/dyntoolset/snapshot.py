@@ -15,6 +15,8 @@ from dyntoolset import urlpolicy
 from dyntoolset.errors import DyntoolsetError, describe
 from dyntoolset.model import Port, Service
 
+_PROTOCOLS = ("TCP", "UDP", "SCTP")
+
 
 class SnapshotError(DyntoolsetError, ValueError):
     """A Service object is missing required fields, has the wrong shape, or is not a Service."""
@@ -59,13 +61,28 @@ def _port(raw: Any, index: int) -> Port:
         raise SnapshotError(f"spec.ports[{index}] must be a mapping")
     number = raw.get("port")
     if type(number) is not int or not 0 < number < 65536:
-        raise SnapshotError(f"spec.ports[{index}].port must be an integer 1-65535, got {number!r}")
-    return Port(
-        port=number,
-        name=_port_string(raw, "name", index),
-        protocol=_port_string(raw, "protocol", index, "TCP"),
-        app_protocol=_port_string(raw, "appProtocol", index),
-    )
+        raise SnapshotError(
+            f"spec.ports[{index}].port must be an integer 1-65535, got {describe(number)}"
+        )
+    # Checked as the API server checks them (a Service port name is a DNS
+    # label; only container ports use IANA service names): these strings reach
+    # the rendered documents, and one with a NEL or NUL once broke toolset.json.
+    name = _port_string(raw, "name", index)
+    problem = urlpolicy.dns_label_problem(name, "port name") if name else None
+    if problem:
+        raise SnapshotError(f"spec.ports[{index}].name {problem}")
+    protocol = _port_string(raw, "protocol", index, "TCP")
+    if protocol not in _PROTOCOLS:
+        raise SnapshotError(
+            f"spec.ports[{index}].protocol must be one of {', '.join(_PROTOCOLS)}, "
+            f"got {describe(protocol)}"
+        )
+    app_protocol = _port_string(raw, "appProtocol", index)
+    if app_protocol:
+        problem = urlpolicy.qualified_name_problem(app_protocol, "appProtocol")
+        if problem:
+            raise SnapshotError(f"spec.ports[{index}].appProtocol: {problem}")
+    return Port(port=number, name=name, protocol=protocol, app_protocol=app_protocol)
 
 
 def _name_problem(value: str, rule: Callable[[str, str], str | None], what: str) -> str:
@@ -93,8 +110,10 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
     if not isinstance(meta, dict):
         raise SnapshotError("metadata must be a mapping")
     name = meta.get("name")
-    if not isinstance(name, str) or not name:
+    if name is None or name == "":
         raise SnapshotError("metadata.name is required")
+    if not isinstance(name, str):  # name: 2024-01-01 is a date in YAML
+        raise SnapshotError(f"metadata.name must be a string, got {describe(name)}")
     # What the API server accepts: a Service name is a DNS-1035 label, a
     # namespace a DNS-1123 label. Both become the endpoint's host name.
     if urlpolicy.dns1035_label_problem(name):
@@ -103,7 +122,7 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
         )
     namespace = meta.get("namespace") or "default"
     if not isinstance(namespace, str):
-        raise SnapshotError("metadata.namespace must be a string")
+        raise SnapshotError(f"metadata.namespace must be a string, got {describe(namespace)}")
     if urlpolicy.dns_label_problem(namespace):
         raise SnapshotError(
             "metadata.namespace "

@@ -54,8 +54,6 @@ _LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
 _DNS_LABEL = re.compile(_LABEL)
 _DNS1035_LABEL = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-# IANA service names (RFC 6335), what Kubernetes requires of port names.
-_PORT_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,13}[a-z0-9])?")
 # The name part of a Kubernetes qualified name (annotation and label keys).
 _QUALIFIED_NAME_PART = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _HOST_PATTERN = re.compile(r"[a-z0-9*](?:[a-z0-9*.-]{0,251}[a-z0-9*])?")
@@ -121,16 +119,6 @@ def cluster_domain_problem(domain: str) -> str | None:
             f"leave room for Service host names within the {MAX_DNS_NAME} DNS allows"
         )
     return problem
-
-
-def port_name_problem(name: str) -> str | None:
-    """Why ``name`` is not an IANA service name (a Kubernetes port name), or ``None``."""
-    if _PORT_NAME.fullmatch(name) and "--" not in name and any("a" <= c <= "z" for c in name):
-        return None
-    return (
-        f"{name[:40]!r} is not a valid port name: 1-15 lowercase letters, digits and '-' "
-        f"with at least one letter (an IANA service name)"
-    )
 
 
 def qualified_name_problem(key: str, what: str = "annotation key") -> str | None:

@@ -307,14 +307,21 @@ def test_any_services_give_valid_deterministic_documents(
     engine = ENGINES[grafana_key]
     services = []
     for obj in objects:
-        # Names and namespaces no API server accepts are refused by the
+        # Names, namespaces and ports no API server accepts are refused by the
         # snapshot (as they would be by the API server); nothing else may raise.
         try:
             services.append(service_from_object(obj))
         except SnapshotError:
             meta = obj["metadata"]
+            ports_ok = all(
+                (not p["name"] or DNS_LABEL.fullmatch(p["name"]))
+                and p["protocol"] in ("TCP", "UDP", "SCTP")
+                for p in obj["spec"]["ports"]
+            )
             assert not (
-                NAME_LABEL.fullmatch(meta["name"]) and DNS_LABEL.fullmatch(meta["namespace"])
+                NAME_LABEL.fullmatch(meta["name"])
+                and DNS_LABEL.fullmatch(meta["namespace"])
+                and ports_ok
             )
             outcomes.saw("refused by the snapshot")
     result = engine.discover(services)

@@ -64,16 +64,18 @@ def _one_line(key: str, value: str, limit: int) -> None:
         )
 
 
-# How each endpoint rule of the URL policy is worded for this annotation.
+# How each endpoint rule of the URL policy is worded for this annotation
+# ({reason}: the policy's own words, where they add what exactly is wrong).
 _ENDPOINT_REFUSALS: dict[str, str] = {
-    "characters": "must be one line of printable ASCII",
-    "url": "is not a valid URL",
+    # One line of printable ASCII without spaces is checked first: what is left is '\\'.
+    "characters": "must not contain backslashes",
+    "url": "is not a valid URL ({reason})",
     "scheme": "must be an http:// or https:// URL",
     "credentials": "must not contain user information (user@host)",
     "query": "must not have a query string or fragment",
     "port": "has port 0",
     "path": "path may only contain letters, digits and - . _ ~ : / (no '..', no encoded "
-    "'/', '%' or control characters)",
+    "'/', '%' or control characters): {reason}",
 }
 
 
@@ -98,7 +100,10 @@ def _parse_endpoint(
                 f"got host {_quote(exc.host.host)}"
             )
         else:
-            message = f"{_ENDPOINT_REFUSALS[exc.rule]} ({exc.reason})"
+            reason = exc.reason
+            if exc.rule == "url":  # "endpoint is not a valid URL (why)": keep the why
+                reason = reason.removeprefix("endpoint is not a valid URL (").removesuffix(")")
+            message = _ENDPOINT_REFUSALS[exc.rule].format(reason=reason)
         raise InvalidService(f"annotation {ENDPOINT} {message}") from None
     port = service.port_numbered(endpoint.port)
     if port is None:

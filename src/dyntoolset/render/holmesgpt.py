@@ -138,6 +138,9 @@ class HolmesGPTRenderer(Renderer):
         problem = _dotted_key(wanted, "$.toolsets")
         if problem:
             raise ValueError(problem)
+        # Our own document, just written by _dump: not untrusted input, and read
+        # with the YAML 1.1 rules the dumper quoted it for (the bounded loader's
+        # YAML 1.2 integers would turn an unquoted "0o17" into 15).
         data = yaml.safe_load(document)
         toolsets: dict[str, Any] = data["toolsets"]
         for name, entry in wanted.items():
