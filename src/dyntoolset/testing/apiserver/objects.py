@@ -8,6 +8,7 @@ import threading
 import uuid
 from typing import Any
 
+from dyntoolset.testing.apiserver import typecheck
 from dyntoolset.testing.apiserver.fields import now
 from dyntoolset.testing.apiserver.resources import ApiError, ResourceType, bad_request, invalid
 
@@ -59,8 +60,7 @@ def prepare(
     Raises:
         ApiError: 400 for a malformed or mismatched object, 422 for an invalid one.
     """
-    if not isinstance(obj, dict):
-        raise bad_request(f"the body must be a {res.kind} object")
+    typecheck.check_body(res, obj)
     obj = dict[str, Any](obj)
     kind = obj.get("kind")
     if kind not in (None, "", res.kind):

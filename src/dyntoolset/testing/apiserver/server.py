@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -22,7 +24,7 @@ from typing import Any
 import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields, objects
+from dyntoolset.testing.apiserver import fields, objects, typecheck
 from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestRecord
 from dyntoolset.testing.apiserver.handler import Handler
 from dyntoolset.testing.apiserver.resources import (
@@ -71,6 +73,20 @@ _MATCH_FIELDS = (
 )
 
 
+#: Where clients reach a server bound to a wildcard address.
+_WILDCARD_CLIENT_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback IP address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -82,6 +98,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], emulator: ApiServer) -> None:
         self.emulator = emulator
+        # Read by socketserver when it creates the socket: IPv6 for IPv6 literals.
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.open_sockets: set[socket.socket] = set()
         #: Connections the service proxy opened to backends (cut on stop).
         self.backend_sockets: set[socket.socket] = set()
@@ -130,7 +148,8 @@ class ApiServer:
             v1.read_namespaced_config_map("x", "default")
 
     Args:
-        host: loopback address to bind.
+        host: the address to bind: a loopback address (``127.0.0.1``, ``::1``,
+            ``localhost``) unless ``allow_non_loopback`` is set.
         port: 0 picks a free port.
         history_limit: how many events the watch history keeps; watches and
             continue tokens older than that get 410 Expired.
@@ -141,6 +160,13 @@ class ApiServer:
         kubeconfig: where to write the kubeconfig (default: a temporary file).
         seed: seed of the random numbers used by probabilistic faults.
         proxy_timeout: seconds the service proxy waits for a backend.
+        allow_non_loopback: allow ``host`` to be another interface or the
+            wildcard (``0.0.0.0``, ``::``). The emulator speaks plain HTTP and,
+            without ``tokens``, authenticates nobody, so this is refused by default.
+
+    Raises:
+        ValueError: ``host`` is not a loopback address and ``allow_non_loopback``
+            is not set, or ``port`` is not in 0..65535.
     """
 
     def __init__(
@@ -155,7 +181,16 @@ class ApiServer:
         kubeconfig: str | os.PathLike[str] | None = None,
         seed: int | None = 0,
         proxy_timeout: float = 5.0,
+        allow_non_loopback: bool = False,
     ) -> None:
+        if not allow_non_loopback and not is_loopback(host):
+            raise ValueError(
+                f"{host!r} is not a loopback address: the emulator speaks plain HTTP and "
+                "authenticates nobody unless tokens are set, so it serves other interfaces "
+                "only with allow_non_loopback=True (--allow-non-loopback)"
+            )
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not in 0..65535")
         self.host = host
         self._requested_port = port
         self.store = Store(history_limit=history_limit)
@@ -269,9 +304,15 @@ class ApiServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def address(self) -> str:
+        """``HOST:PORT`` for clients: a wildcard bind is reached on loopback, IPv6 in brackets."""
+        host = _WILDCARD_CLIENT_HOST.get(self.host, self.host)
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """``http://127.0.0.1:PORT`` (``http://[::1]:PORT`` for IPv6)."""
+        return f"http://{self.address}"
 
     # --- client setup --------------------------------------------------------------------
 
@@ -528,6 +569,7 @@ class ApiServer:
     ) -> dict[str, Any]:
         def change(current: dict[str, Any]) -> dict[str, Any]:
             new = patch(copy.deepcopy(current))
+            typecheck.check_patched(res, new, json.dumps(new))
             new.setdefault("metadata", {})
             rv = new["metadata"].get("resourceVersion")
             if rv and rv != current["metadata"]["resourceVersion"]:
@@ -541,6 +583,7 @@ class ApiServer:
     ) -> tuple[int, dict[str, Any]]:
         if not isinstance(applied, dict):
             raise bad_request("an apply patch must be an object")
+        typecheck.check_applied(res, applied)
         meta = applied.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
             raise bad_request(
