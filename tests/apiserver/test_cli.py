@@ -105,7 +105,15 @@ def test_serves_manifests_until_interrupted(serve: object) -> None:
     assert v1.read_namespaced_config_map("dyntoolset-toolsets", "tracing").data == {
         "overrides.yaml": "toolsets: {}\n"
     }
-    assert [n.metadata.name for n in v1.list_namespace().items] == ["monitoring"]
+    # Every namespace holding an object exists, as do the system ones.
+    assert [n.metadata.name for n in v1.list_namespace().items] == [
+        "default",
+        "kube-node-lease",
+        "kube-public",
+        "kube-system",
+        "monitoring",
+        "tracing",
+    ]
     api_client.close()
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(timeout=10) == 0

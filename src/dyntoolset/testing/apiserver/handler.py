@@ -664,7 +664,7 @@ class Handler(BaseHTTPRequestHandler):
         if (
             verb is None
             or verb not in (*res.verbs, "deletecollection")
-            or (verb == "deletecollection" and not res.stored)
+            or (verb == "deletecollection" and (not res.stored or res.plural == "namespaces"))
         ):
             raise ApiError(
                 405,
@@ -722,6 +722,8 @@ class Handler(BaseHTTPRequestHandler):
                 options = self._json_body() or {}
                 pre = options.get("preconditions") or {} if isinstance(options, dict) else {}
                 expect_rv, expect_uid = pre.get("resourceVersion"), pre.get("uid")
+            if res.plural == "namespaces":  # answered with the Terminating namespace
+                return 200, emu._delete_namespace(name, expect_rv, expect_uid)
             last = emu.store.delete(res, ns, name, expect_rv, expect_uid)
             return 200, _status_success(res, last)
         raise ApiError(405, "MethodNotAllowed", "method not allowed")

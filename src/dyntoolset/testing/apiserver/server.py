@@ -28,6 +28,7 @@ from dyntoolset.testing.apiserver import fields, objects, typecheck
 from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestRecord
 from dyntoolset.testing.apiserver.handler import Handler
 from dyntoolset.testing.apiserver.resources import (
+    RESOURCES,
     ApiError,
     ResourceType,
     bad_request,
@@ -72,6 +73,12 @@ _MATCH_FIELDS = (
     "skip",
 )
 
+
+NAMESPACES = resolve("namespaces")
+#: The namespaces every cluster starts with.
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+#: The namespaces the real server refuses to delete (NamespaceLifecycle admission).
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-public", "kube-system"})
 
 #: Where clients reach a server bound to a wildcard address.
 _WILDCARD_CLIENT_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
@@ -222,6 +229,13 @@ class ApiServer:
         #: tracebacks of unexpected errors in request handling (should stay empty)
         self.server_errors: list[str] = []
         self._allocator = objects.ClusterIPAllocator()
+        self.store.preload(
+            NAMESPACES,
+            [
+                objects.prepare(NAMESPACES, {"metadata": {"name": name}}, None, None, None)
+                for name in SYSTEM_NAMESPACES
+            ],
+        )
         self._proxies: dict[tuple[str, str, str], str] = {}
         self._log_lock = threading.Lock()
         self._requests: list[RequestRecord] = []
@@ -388,15 +402,17 @@ class ApiServer:
     def create(self, obj: Mapping[str, Any], *, manager: str | None = None) -> dict[str, Any]:
         """Store a new object as if some client created it (ADDED event, new resourceVersion).
 
-        Namespaced objects without a namespace go to ``default``. ``manager``
-        (optional) becomes the owner of its fields, to simulate another writer.
+        Namespaced objects without a namespace go to ``default``; their namespace
+        is created if it does not exist yet (as it would exist in a real cluster
+        holding the object). ``manager`` (optional) becomes the owner of its
+        fields, to simulate another writer.
 
         Raises:
             ApiError: 409 AlreadyExists, or 4xx for an invalid object.
             KeyError: the kind is not served.
         """
         res = resource_for_object(obj)
-        return self._create(res, dict(obj), None, manager)
+        return self._create(res, dict(obj), None, manager, create_namespace=True)
 
     def seed(self, *objs: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Create several objects; returns them as stored."""
@@ -406,15 +422,21 @@ class ApiServer:
         """Create every object in manifest files or directories (YAML, JSON, Lists).
 
         Returns one message per problem (unreadable documents, unserved kinds,
-        duplicates); the other objects are still created.
+        duplicates); the other objects are still created. Namespaces come first,
+        and a Namespace that already exists (``default``, or one created for an
+        earlier object) is replaced by the manifest's, labels and all.
         """
         from dyntoolset.manifests import read_manifests
 
         report = read_manifests([str(p) for p in paths])
         problems = [str(error) for error in report.errors]
-        for item in report.objects:
+        ordered = sorted(report.objects, key=lambda item: item.obj.get("kind") != "Namespace")
+        for item in ordered:
             try:
-                self.create(item.obj)
+                if item.obj.get("kind") == "Namespace" and item.obj.get("apiVersion") == "v1":
+                    self.put(item.obj)
+                else:
+                    self.create(item.obj)
             except KeyError as exc:
                 problems.append(f"{item.source} ({item.position}): skipped: {exc.args[0]}")
             except ApiError as exc:
@@ -440,7 +462,7 @@ class ApiServer:
         body = copy.deepcopy(dict(obj))
         body.setdefault("metadata", {}).pop("resourceVersion", None)
         if self.store.get(res, namespace, str(meta.get("name") or "")) is None:
-            return self._create(res, body, namespace or None, manager)
+            return self._create(res, body, namespace or None, manager, create_namespace=True)
         return self._replace(res, namespace, str(meta["name"]), body, manager)
 
     def modify(
@@ -473,10 +495,17 @@ class ApiServer:
     def delete(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
         """Delete a stored object (DELETED event); returns its last state.
 
+        Deleting a Namespace deletes everything in it, as the real namespace
+        controller does (see :meth:`_delete_namespace`).
+
         Raises:
-            ApiError: 404 when it does not exist.
+            ApiError: 404 when it does not exist; 403 for ``default``,
+                ``kube-system`` and ``kube-public``.
         """
-        return self.store.delete(self._res(resource), namespace or "", name)
+        res = self._res(resource)
+        if res is NAMESPACES:
+            return self._delete_namespace(name)
+        return self.store.delete(res, namespace or "", name)
 
     def compact(self) -> int:
         """Drop the whole event history: older watches and continue tokens get 410."""
@@ -527,14 +556,80 @@ class ApiServer:
         return prepared
 
     def _create(
-        self, res: ResourceType, body: Any, namespace: str | None, manager: str | None
+        self,
+        res: ResourceType,
+        body: Any,
+        namespace: str | None,
+        manager: str | None,
+        *,
+        create_namespace: bool = False,
     ) -> dict[str, Any]:
         if not res.stored:
             raise bad_request(f"{res.plural} are not stored")
         obj = objects.prepare(res, body, namespace, None, self._allocator)
         if manager is not None:
             fields.track_update(None, obj, manager, res.api_version)
-        return self.store.create(res, obj)
+        with self.store.cond:  # the namespace cannot go away between the check and the write
+            if res.namespaced:
+                self._require_namespace(obj["metadata"]["namespace"], create=create_namespace)
+            return self.store.create(res, obj)
+
+    # --- namespaces ----------------------------------------------------------------------
+
+    def _require_namespace(self, name: str, *, create: bool) -> None:
+        """Make sure namespace ``name`` exists: create it, or refuse as the real server does.
+
+        Raises:
+            ApiError: 404 ``namespaces "name" not found`` (what the real
+                server's NamespaceLifecycle admission answers a create in a
+                namespace that does not exist), unless ``create``.
+        """
+        if self.store.get(NAMESPACES, "", name) is not None:
+            return
+        if not create:
+            raise not_found(NAMESPACES, name)
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        self.store.create(NAMESPACES, objects.prepare(NAMESPACES, namespace, None, None, None))
+
+    def _delete_namespace(
+        self, name: str, expect_rv: str | None = None, expect_uid: str | None = None
+    ) -> dict[str, Any]:
+        """Delete a namespace and everything in it; returns it as it was while terminating.
+
+        The real server marks the namespace ``Terminating`` (with a
+        ``deletionTimestamp``), its namespace controller deletes the contents,
+        then the namespace goes. The emulator does the same, but at once and
+        under one lock: watchers see MODIFIED (Terminating), a DELETED for each
+        object, then the namespace's DELETED; nothing can be created in it
+        meanwhile. As upstream, the answer is the Terminating namespace.
+
+        Raises:
+            ApiError: 403 for the namespaces that may never be deleted, 404 when
+                missing, 409 when a precondition fails.
+        """
+        if name in IMMORTAL_NAMESPACES:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                {"name": name, "kind": "namespaces"},
+            )
+
+        def terminate(current: dict[str, Any]) -> dict[str, Any]:
+            if expect_uid and expect_uid != current["metadata"].get("uid"):
+                raise conflict(NAMESPACES, name)
+            current["metadata"].setdefault("deletionTimestamp", fields.now())
+            current["status"] = {"phase": "Terminating"}
+            return current
+
+        with self.store.cond:
+            terminating = self.store.update(NAMESPACES, "", name, terminate, expect_rv=expect_rv)
+            for res in RESOURCES:
+                if res.stored and res.namespaced:
+                    for obj in self.store.items(res, name):
+                        self.store.delete(res, name, obj["metadata"]["name"])
+            self.store.delete(NAMESPACES, "", name)
+        return terminating
 
     def _replace(
         self, res: ResourceType, namespace: str, name: str, body: Any, manager: str | None
@@ -607,9 +702,13 @@ class ApiServer:
                 new = fields.apply(None, config, manager, force, res.api_version)
                 new["metadata"]["namespace"] = namespace
                 obj = objects.prepare(res, new, namespace or None, None, self._allocator)
-                obj["metadata"]["managedFields"] = new["metadata"]["managedFields"]
+                if "managedFields" in new["metadata"]:  # none when it applies no field
+                    obj["metadata"]["managedFields"] = new["metadata"]["managedFields"]
                 try:
-                    return 201, self.store.create(res, obj)
+                    with self.store.cond:  # an apply that creates is a create
+                        if res.namespaced:
+                            self._require_namespace(namespace, create=False)
+                        return 201, self.store.create(res, obj)
                 except ApiError as exc:
                     if exc.code != 409:
                         raise

@@ -128,6 +128,21 @@ class Store:
 
     # --- writes --------------------------------------------------------------------------
 
+    def preload(self, res: ResourceType, objs: list[dict[str, Any]]) -> None:
+        """Objects that exist from the start, as if written before the retained history.
+
+        They take resourceVersions 1, 2, ... (below the starting version) and
+        make no events, so the first write is still ``start_resource_version + 1``.
+        """
+        with self.cond:
+            stored = self._objects.setdefault(res.plural, {})
+            for index, obj in enumerate(objs, start=1):
+                if index >= self._compacted:
+                    raise ValueError("too many preloaded objects for the starting version")
+                obj = copy.deepcopy(obj)
+                obj.setdefault("metadata", {})["resourceVersion"] = str(index)
+                stored[object_key(obj)] = obj
+
     def _record(
         self,
         res: ResourceType,
