@@ -21,6 +21,7 @@ import attrs
 
 from dyntoolset.testing.apiserver import bodies, fields, typecheck
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
+from dyntoolset.testing.apiserver.identity import ANONYMOUS, TokenUser, authenticated
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
     ApiError,
@@ -370,6 +371,7 @@ class Handler(BaseHTTPRequestHandler):
         self._body_raw = b""
         self._decoded: Any = _UNDECODED
         self._user: str | None = None
+        self._identity: TokenUser = ANONYMOUS
         self._fault_kind: str | None = None
         self._recorded = False
         self._drop = False
@@ -475,7 +477,8 @@ class Handler(BaseHTTPRequestHandler):
             given = token.strip().encode("utf-8", "surrogateescape")
             for known, user in tokens.items():
                 if hmac.compare_digest(given, known.encode("utf-8")):
-                    self._user = user
+                    self._identity = authenticated(user)
+                    self._user = self._identity.username
                     return
         raise ApiError(401, "Unauthorized", "Unauthorized")
 
@@ -661,6 +664,11 @@ class Handler(BaseHTTPRequestHandler):
             return 201, emu._review_token(self._json_body())
         if res.plural == "subjectaccessreviews" and verb == "create":
             return 201, emu._review_access(self._json_body())
+        if res.plural == "selfsubjectaccessreviews" and verb == "create":
+            return 201, emu._review_self_access(self._json_body(), self._identity)
+        if res.plural == "selfsubjectreviews" and verb == "create":
+            self._json_body()  # a body is required, though it says nothing
+            return 201, emu._review_self(self._identity)
         if (
             verb is None
             or verb not in (*res.verbs, "deletecollection")

@@ -21,12 +21,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields, objects, typecheck
+from dyntoolset.testing.apiserver import fields, objects, typecheck, validation
 from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestRecord
 from dyntoolset.testing.apiserver.handler import Handler
+from dyntoolset.testing.apiserver.identity import TokenUser
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
     ApiError,
@@ -38,22 +38,6 @@ from dyntoolset.testing.apiserver.resources import (
     resource_for_object,
 )
 from dyntoolset.testing.apiserver.store import Store
-
-
-@attrs.frozen
-class TokenUser:
-    """Who a token belongs to, as a TokenReview reports it.
-
-    ``audiences`` None accepts whatever audiences the review asks for;
-    otherwise the review succeeds only if it asks for at least one of them.
-    """
-
-    username: str
-    uid: str = ""
-    groups: tuple[str, ...] = ()
-    audiences: tuple[str, ...] | None = None
-    extra: Mapping[str, tuple[str, ...]] = attrs.Factory(dict)
-
 
 #: What an access policy may answer: allowed or not, optionally with a reason.
 AccessDecision = bool | tuple[bool, str]
@@ -162,8 +146,10 @@ class ApiServer:
             continue tokens older than that get 410 Expired.
         bookmark_interval: seconds between BOOKMARK events on watches that allow them.
         watch_timeout: how long a watch without ``timeoutSeconds`` lasts.
-        tokens: token → user name; when non-empty every request needs one of
-            these bearer tokens (401 otherwise).
+        tokens: token → user name (or :class:`TokenUser`, to give it a uid and
+            groups); when non-empty every request needs one of these bearer
+            tokens (401 otherwise). Without tokens, requests are anonymous
+            (``system:anonymous``).
         kubeconfig: where to write the kubeconfig (default: a temporary file).
         seed: seed of the random numbers used by probabilistic faults.
         proxy_timeout: seconds the service proxy waits for a backend.
@@ -184,7 +170,7 @@ class ApiServer:
         history_limit: int = 1000,
         bookmark_interval: float = 1.0,
         watch_timeout: float = 1800.0,
-        tokens: Mapping[str, str] | None = None,
+        tokens: Mapping[str, str | TokenUser] | None = None,
         kubeconfig: str | os.PathLike[str] | None = None,
         seed: int | None = 0,
         proxy_timeout: float = 5.0,
@@ -205,7 +191,7 @@ class ApiServer:
         self.watch_timeout = watch_timeout
         self.proxy_timeout = proxy_timeout
         #: token → user name; non-empty means callers must authenticate
-        self.tokens: dict[str, str] = dict(tokens or {})
+        self.tokens: dict[str, str | TokenUser] = dict(tokens or {})
         #: token → identity answered by TokenReview
         self.token_reviews: dict[str, TokenUser] = {}
         #: decides SubjectAccessReviews; None denies everything
@@ -769,10 +755,8 @@ class ApiServer:
             "status": status,
         }
 
-    def _review_access(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise bad_request("a SubjectAccessReview must be an object")
-        spec = body.get("spec") or {}
+    def _decide(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The ``status`` of an access review: what :attr:`access_policy` says of ``spec``."""
         if self.access_policy is None:
             allowed, reason = False, "no access policy is configured in the emulator"
         else:
@@ -781,12 +765,76 @@ class ApiServer:
         status: dict[str, Any] = {"allowed": bool(allowed)}
         if reason:
             status["reason"] = reason
+        return status
+
+    def _review_access(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("a SubjectAccessReview must be an object")
+        spec = body.get("spec") or {}
         return {
             "kind": "SubjectAccessReview",
             "apiVersion": "authorization.k8s.io/v1",
             "metadata": {"creationTimestamp": None},
             "spec": spec,
-            "status": status,
+            "status": self._decide(spec),
+        }
+
+    def _review_self_access(self, body: Any, who: TokenUser) -> dict[str, Any]:
+        """A SelfSubjectAccessReview: the policy decides it as a SubjectAccessReview of ``who``.
+
+        The policy sees the spec with ``user``, ``groups``, ``uid`` and
+        ``extra`` of the requester filled in, as the real server builds the
+        authorization attributes from the request's user.
+
+        Raises:
+            ApiError: 400 for a body that is not an object; 422 unless exactly
+                one of ``resourceAttributes`` and ``nonResourceAttributes`` is set.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("spec") or {}, dict):
+            raise bad_request("a SelfSubjectAccessReview must be an object with a spec")
+        spec = body.get("spec") or {}
+        errors = []
+        if spec.get("resourceAttributes") and spec.get("nonResourceAttributes"):
+            errors.append(
+                validation.invalid(
+                    "spec.nonResourceAttributes",
+                    validation.GoValue(json.dumps(spec["nonResourceAttributes"])),
+                    "cannot be specified in combination with resourceAttributes",
+                )
+            )
+        if not spec.get("resourceAttributes") and not spec.get("nonResourceAttributes"):
+            errors.append(
+                validation.invalid(
+                    "spec.resourceAttributes",
+                    "null",
+                    "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+                )
+            )
+        if errors:
+            raise validation.refuse(resolve("selfsubjectaccessreviews"), "", errors)
+        info = who.user_info()
+        subject = {
+            **spec,
+            "user": info["username"],
+            "groups": info["groups"],
+            "uid": who.uid,
+            "extra": info.get("extra", {}),
+        }
+        return {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": self._decide(subject),
+        }
+
+    def _review_self(self, who: TokenUser) -> dict[str, Any]:
+        """A SelfSubjectReview: who the requester is (``kubectl auth whoami``)."""
+        return {
+            "kind": "SelfSubjectReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": who.user_info()},
         }
 
     def add_token(
