@@ -14,6 +14,8 @@ import socket
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kubernetes import client
 
 from dyntoolset.testing.apiserver import ApiServer
@@ -464,3 +466,180 @@ def test_the_emulator_serves_ipv6_loopback_with_a_bracketed_url() -> None:
 def test_a_port_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match=r"port 99999 is not in 0\.\.65535"):
         ApiServer(port=99999)
+
+
+def test_a_watch_from_a_future_resource_version_is_504(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
+    future = apiserver.resource_version + 5
+    status, payload = call(
+        apiserver, "GET", f"{CM_PATH}?watch=true&resourceVersion={future}&timeoutSeconds=1"
+    )
+    assert (status, payload["reason"]) == (504, "Timeout")
+    assert apiserver.active_watches == 0
+
+
+def forged_token(raw: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"rv": 1e400, "start": "a/b"}',
+        '{"rv": "nan", "start": "a/b"}',
+        "[" * 5000 + "]" * 5000,
+        '{"rv": [], "start": 5}',
+        "5",
+    ],
+)
+def test_a_forged_continue_token_is_400(apiserver: ApiServer, raw: str) -> None:
+    status, payload = call(apiserver, "GET", f"{CM_PATH}?limit=1&continue={forged_token(raw)}")
+    assert (status, payload["message"]) == (
+        400,
+        "continue key is not valid: could not decode the token",
+    )
+    assert apiserver.server_errors == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"preconditions": 5},
+            "json: cannot unmarshal number into Go struct field DeleteOptions.preconditions "
+            "of type v1.Preconditions",
+        ),
+        (
+            {"preconditions": {"uid": 5}},
+            "json: cannot unmarshal number into Go struct field Preconditions.preconditions.uid "
+            "of type string",
+        ),
+        ([], "json: cannot unmarshal array into Go value of type DeleteOptions"),
+    ],
+)
+def test_malformed_delete_options_are_400(apiserver: ApiServer, options: Any, message: str) -> None:
+    stored = apiserver.create(configmap("cm"))
+    status, payload = call(apiserver, "DELETE", f"{CM_PATH}/cm", options)
+    assert status == 400
+    assert payload["message"] == (
+        f'DeleteOptions in version "v1" cannot be handled as a DeleteOptions: {message}'
+    )
+    assert apiserver.get("configmaps", "default", "cm") == stored
+
+
+def test_null_delete_options_are_no_options(apiserver: ApiServer) -> None:
+    apiserver.create(configmap("cm"))
+    status, payload = call(apiserver, "DELETE", f"{CM_PATH}/cm", b"null")
+    assert (status, payload["status"]) == (200, "Success")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/apis/authentication.k8s.io/v1/tokenreviews", {"spec": 5}),
+        ("/apis/authentication.k8s.io/v1/tokenreviews", {"spec": {"audiences": 5}}),
+        ("/apis/authorization.k8s.io/v1/subjectaccessreviews", {"spec": {"groups": "a"}}),
+        (
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            {"spec": {"resourceAttributes": {"verb": 1}}},
+        ),
+        ("/apis/authentication.k8s.io/v1/selfsubjectreviews", []),
+    ],
+)
+def test_malformed_reviews_are_400(apiserver: ApiServer, path: str, body: Any) -> None:
+    apiserver.access_policy = lambda spec: True
+    status, payload = call(apiserver, "POST", path, body)
+    assert status == 400
+    assert "cannot be handled as a" in payload["message"]
+    assert apiserver.server_errors == []
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        ("NONSENSE", 400),
+        ("BREW /api HTTP/1.1", 501),
+        ("GET /api HTTP/9.0", 505),
+        ("GET /" + "a" * 70000 + " HTTP/1.1", 414),
+    ],
+)
+def test_what_http_server_refuses_itself_gets_a_status_body(
+    apiserver: ApiServer, request_line: str, status: int
+) -> None:
+    answered, headers, payload = raw_request(apiserver, request_line + "\r\nHost: x")
+    assert answered == status
+    assert headers["connection"] == "close"
+    assert (payload["kind"], payload["code"]) == ("Status", status)
+    still_serves(apiserver)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(
+    ["metadata", "spec", "data", "binaryData", "immutable", "status", "kind", "apiVersion"]
+)
+SUBFIELDS = st.sampled_from(["name", "labels", "ports", "port", "namespace", "k", "0", "-"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    top=st.dictionaries(FIELDS, JSON_VALUES | st.dictionaries(SUBFIELDS, JSON_VALUES), max_size=4),
+    operations=st.lists(
+        st.fixed_dictionaries(
+            {
+                "op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test"]),
+                "path": st.lists(FIELDS | SUBFIELDS, max_size=3).map(lambda p: "/" + "/".join(p)),
+                "from": st.lists(FIELDS | SUBFIELDS, max_size=3).map(lambda p: "/" + "/".join(p)),
+                "value": JSON_VALUES,
+            }
+        ),
+        max_size=3,
+    ),
+)
+def test_no_document_makes_the_emulator_fail_or_store_garbage(
+    top: dict[str, Any], operations: list[dict[str, Any]]
+) -> None:
+    """Whatever JSON arrives, the answer is a success or a 4xx, never a 500 or a traceback."""
+    with ApiServer() as api:
+        seeded = api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "svc", "labels": {"a": "b"}},
+                "spec": {"ports": [{"name": "web", "port": 80}]},
+            }
+        )
+        svc_path = "/api/v1/namespaces/default/services"
+        attempts = [
+            ("POST", svc_path, top, "application/json"),
+            ("POST", CM_PATH, top, "application/json"),
+            ("PUT", f"{svc_path}/svc", top, "application/json"),
+            ("PATCH", f"{svc_path}/svc", top, "application/merge-patch+json"),
+            ("PATCH", f"{svc_path}/svc", operations, "application/json-patch+json"),
+            ("PATCH", f"{CM_PATH}/cm?fieldManager=f", top, "application/apply-patch+yaml"),
+        ]
+        for method, path, body, content_type in attempts:
+            status, payload = call(api, method, path, body, content_type)
+            assert status < 500, (method, path, body, payload)
+            if status >= 400:
+                assert payload["kind"] == "Status"
+        assert api.server_errors == []
+        stored = api.get("services", "default", "svc")
+        assert stored is not None
+        # Whatever is stored still passes the emulator's own checks.
+        for obj in [*api.list_objects("services"), *api.list_objects("configmaps")]:
+            assert isinstance(obj["metadata"]["name"], str)
+        if stored["metadata"]["resourceVersion"] == seeded["metadata"]["resourceVersion"]:
+            assert stored == seeded

@@ -144,6 +144,8 @@ def json_patch(target: Any, operations: Any) -> Any:
                     continue
                 raise bad_request(f"cannot {name} the whole document")
             parent = _parent(doc, parts)
+            if not isinstance(parent, dict | list):
+                raise _unprocessable(f"doc is missing path: {op['path']}")
             last = parts[-1]
             if name == "test":
                 actual = (

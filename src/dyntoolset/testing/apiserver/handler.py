@@ -86,6 +86,14 @@ _PATCH_TYPES = (
 )
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
 _INT64 = re.compile(r"[+-]?[0-9]+")
+#: Status reasons of the errors ``http.server`` answers before a request is routed.
+_PROTOCOL_REASONS = {
+    400: "BadRequest",
+    405: "MethodNotAllowed",
+    413: "RequestEntityTooLarge",
+    414: "RequestURITooLong",
+    431: "RequestHeaderFieldsTooLarge",
+}
 _UNDECODED = object()  # marks a body not decoded yet (None is a valid decoded body)
 
 
@@ -172,7 +180,7 @@ def _decode_continue(token: str) -> tuple[int, Key]:
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         rv = int(data["rv"])
         namespace, _, name = str(data["start"]).rstrip("\x00").partition("/")
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise bad_request("continue key is not valid: could not decode the token") from None
     return rv, (namespace, name)
 
@@ -319,6 +327,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is the record."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What ``http.server`` refuses by itself, answered with a ``Status`` body too.
+
+        That is a malformed request line, an unsupported method or HTTP
+        version, a request line or headers over its limits; the connection is
+        then closed, as nothing more can be read from it reliably.
+        """
+        reason = _PROTOCOL_REASONS.get(code, "")
+        error = ApiError(code, reason, message or http.client.responses.get(code, "error"))
+        payload = json.dumps(error.status()).encode()
+        self.close_connection = True
+        # http.server answers an unparsable request line as HTTP/0.9 (a bare body);
+        # like Go's server, answer HTTP/1.1 with a status line and headers instead.
+        self.request_version = "HTTP/1.1"
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
 
     def do_GET(self) -> None:
         """Serve GET."""
@@ -660,6 +690,8 @@ class Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any]:
         emu = self.emulator
         namespace = route.namespace
+        if not res.stored and verb == "create":
+            typecheck.check_body(res, self._json_body())
         if res.plural == "tokenreviews" and verb == "create":
             return 201, emu._review_token(self._json_body())
         if res.plural == "subjectaccessreviews" and verb == "create":
@@ -727,8 +759,10 @@ class Handler(BaseHTTPRequestHandler):
         if verb == "delete":
             expect_rv = expect_uid = None
             if self._body_raw:
-                options = self._json_body() or {}
-                pre = options.get("preconditions") or {} if isinstance(options, dict) else {}
+                options = self._json_body()
+                if options is not None:  # JSON null decodes as no options, as in Go
+                    typecheck.check_body(res, options, "DeleteOptions")
+                pre = (options or {}).get("preconditions") or {}
                 expect_rv, expect_uid = pre.get("resourceVersion"), pre.get("uid")
             if res.plural == "namespaces":  # answered with the Terminating namespace
                 return 200, emu._delete_namespace(name, expect_rv, expect_uid)
@@ -948,6 +982,8 @@ class Handler(BaseHTTPRequestHandler):
                 ]
             else:
                 cursor = int(rv_param)
+                if cursor > store.resource_version:  # as for a list: never silently skip
+                    raise too_large_resource_version(cursor, store.resource_version)
                 if cursor < store.compacted_resource_version:
                     too_old = gone(
                         f"too old resource version: {cursor} ({store.compacted_resource_version})"

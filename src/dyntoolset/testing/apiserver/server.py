@@ -37,7 +37,7 @@ from dyntoolset.testing.apiserver.resources import (
     resolve,
     resource_for_object,
 )
-from dyntoolset.testing.apiserver.store import Store
+from dyntoolset.testing.apiserver.store import Store, metadata_of
 
 #: What an access policy may answer: allowed or not, optionally with a reason.
 AccessDecision = bool | tuple[bool, str]
@@ -446,7 +446,7 @@ class ApiServer:
         meta = obj.get("metadata") or {}
         namespace = (meta.get("namespace") or "default") if res.namespaced else ""
         body = copy.deepcopy(dict(obj))
-        body.setdefault("metadata", {}).pop("resourceVersion", None)
+        metadata_of(body).pop("resourceVersion", None)
         if self.store.get(res, namespace, str(meta.get("name") or "")) is None:
             return self._create(res, body, namespace or None, manager, create_namespace=True)
         return self._replace(res, namespace, str(meta["name"]), body, manager)
@@ -471,9 +471,7 @@ class ApiServer:
             working = copy.deepcopy(current)
             result = change(working)
             new = result if isinstance(result, dict) else working
-            new.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
-                "resourceVersion"
-            ]
+            metadata_of(new)["resourceVersion"] = current["metadata"]["resourceVersion"]
             return self._finish_write(res, new, current, manager)
 
         return self.store.update(res, namespace or "", name, apply_change)
@@ -626,9 +624,7 @@ class ApiServer:
 
         def change(current: dict[str, Any]) -> dict[str, Any]:
             new = copy.deepcopy(body)
-            new.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
-                "resourceVersion"
-            ]
+            metadata_of(new)["resourceVersion"] = current["metadata"]["resourceVersion"]
             if res.plural == "services" and "status" not in new:
                 new["status"] = current.get("status")
             # managedFields sent by the client are ignored: the server keeps its own.
@@ -651,7 +647,7 @@ class ApiServer:
         def change(current: dict[str, Any]) -> dict[str, Any]:
             new = patch(copy.deepcopy(current))
             typecheck.check_patched(res, new, json.dumps(new))
-            new.setdefault("metadata", {})
+            metadata_of(new)
             rv = new["metadata"].get("resourceVersion")
             if rv and rv != current["metadata"]["resourceVersion"]:
                 raise conflict(res, name)
@@ -680,7 +676,7 @@ class ApiServer:
             raise bad_request("apiVersion and kind must be set in an apply patch")
         wanted_rv = meta.get("resourceVersion")
         config = copy.deepcopy(applied)
-        config.setdefault("metadata", {})["name"] = name
+        metadata_of(config)["name"] = name
         for _ in range(3):
             if self.store.get(res, namespace, name) is None:
                 if wanted_rv:

@@ -196,7 +196,47 @@ _KINDS: dict[str, dict[str, Any]] = {
 }
 
 
+_ATTRIBUTES = {"resourceAttributes", "nonResourceAttributes"}
+_ACCESS_SPEC = {
+    "resourceAttributes": Struct(
+        "ResourceAttributes",
+        {
+            key: STRING
+            for key in ("namespace", "verb", "group", "version", "resource", "subresource", "name")
+        },
+    ),
+    "nonResourceAttributes": Struct("NonResourceAttributes", {"path": STRING, "verb": STRING}),
+    "user": STRING,
+    "groups": STRINGS,
+    "uid": STRING,
+    "extra": MapOf(STRINGS, "map[string]v1.ExtraValue"),
+}
+#: The bodies that are not stored objects: reviews and the options of a delete.
+_OTHER_KINDS: dict[str, dict[str, Any]] = {
+    "TokenReview": {
+        "spec": Struct("TokenReviewSpec", {"token": STRING, "audiences": STRINGS}),
+    },
+    "SubjectAccessReview": {"spec": Struct("SubjectAccessReviewSpec", _ACCESS_SPEC)},
+    "SelfSubjectAccessReview": {
+        "spec": Struct(
+            "SelfSubjectAccessReviewSpec",
+            {k: v for k, v in _ACCESS_SPEC.items() if k in _ATTRIBUTES},
+        )
+    },
+    "SelfSubjectReview": {},
+    "DeleteOptions": {
+        "gracePeriodSeconds": INT64,
+        "preconditions": Struct("Preconditions", {"uid": STRING, "resourceVersion": STRING}),
+        "orphanDependents": BOOL,
+        "propagationPolicy": STRING,
+        "dryRun": STRINGS,
+    },
+}
+
+
 def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -267,30 +307,34 @@ def _first_error(value: Any, expected: Any, owner: str, path: str) -> str | None
     return None
 
 
-def decoding_error(res: ResourceType, obj: Any) -> str | None:
-    """Go's decoding error for ``obj`` as a ``res`` object, or None when it decodes."""
+def decoding_error(res: ResourceType | str, obj: Any) -> str | None:
+    """Go's decoding error for ``obj`` as a ``res`` object (or kind), or None when it decodes."""
+    kind = res if isinstance(res, str) else res.kind
     if not isinstance(obj, dict):
-        return f"json: cannot unmarshal {_json_kind(obj)} into Go value of type {res.kind}"
-    top = Struct(res.kind, {"apiVersion": STRING, "kind": STRING, "metadata": OBJECT_META})
-    top.fields.update(_KINDS.get(res.kind, {}))
+        return f"json: cannot unmarshal {_json_kind(obj)} into Go value of type {kind}"
+    top = Struct(kind, {"apiVersion": STRING, "kind": STRING, "metadata": OBJECT_META})
+    top.fields.update(_KINDS.get(kind) or _OTHER_KINDS.get(kind) or {})
     for key, expected in top.fields.items():
         if key in obj:
-            found = _first_error(obj[key], expected, res.kind, key)
+            found = _first_error(obj[key], expected, kind, key)
             if found:
                 return found
     return None
 
 
-def check_body(res: ResourceType, obj: Any) -> None:
-    """Refuse a create or update body that does not decode, as the real server does.
+def check_body(res: ResourceType, obj: Any, kind: str | None = None) -> None:
+    """Refuse a body that does not decode, as the real server does.
+
+    ``kind`` names a body that is not the resource's object: ``DeleteOptions``.
 
     Raises:
         ApiError: 400 ``… in version "v1" cannot be handled as a …``.
     """
-    problem = decoding_error(res, obj)
+    kind = kind or res.kind
+    problem = decoding_error(kind, obj)
     if problem is not None:
         raise bad_request(
-            f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: {problem}'
+            f'{kind} in version "{res.version}" cannot be handled as a {kind}: {problem}'
         )
 
 
