@@ -242,11 +242,11 @@ def test_nothing_is_created_in_a_namespace_while_it_is_deleted(
     writer = threading.Thread(target=keep_creating)
     writer.start()
     try:
-        while len(outcomes) < 3:
+        while len(outcomes) < 3 and writer.is_alive():
             stop.wait(0.01)
         v1.delete_namespace("ops")
         count = len(outcomes)
-        while len(outcomes) < count + 3:
+        while len(outcomes) < count + 3 and writer.is_alive():
             stop.wait(0.01)
     finally:
         stop.set()
