@@ -643,3 +643,17 @@ def test_no_document_makes_the_emulator_fail_or_store_garbage(
             assert isinstance(obj["metadata"]["name"], str)
         if stored["metadata"]["resourceVersion"] == seeded["metadata"]["resourceVersion"]:
             assert stored == seeded
+
+
+def test_endless_chunked_trailers_are_400(apiserver: ApiServer) -> None:
+    head = (
+        f"POST {CM_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked"
+    )
+    trailers = b"0\r\n" + b"X-Trailer: y\r\n" * 200 + b"\r\n"
+    status, _, payload = raw_request(apiserver, head, trailers)
+    assert (status, payload["message"]) == (
+        400,
+        "malformed chunked encoding: too many trailer lines",
+    )
+    assert apiserver.list_objects("configmaps") == []

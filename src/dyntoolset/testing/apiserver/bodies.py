@@ -31,6 +31,7 @@ MAX_DEPTH = 100
 #: aliases expanding one node many times.
 _VALUES_PER_BYTE = 1
 _LENGTH = re.compile(r"[0-9]{1,19}")
+_MAX_TRAILERS = 100
 _CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,16})(;[^\r\n]*)?")
 
 
@@ -78,9 +79,10 @@ def read_chunked(rfile: io.BufferedIOBase) -> bytes:
             raise bad_request("malformed chunked encoding")
         size = int(match.group(1), 16)
         if size == 0:
-            while rfile.readline(1000) not in (b"\r\n", b"\n", b""):
-                pass  # trailers are ignored
-            return b"".join(parts)
+            for _ in range(_MAX_TRAILERS):  # trailers are read and ignored
+                if rfile.readline(1000) in (b"\r\n", b"\n", b""):
+                    return b"".join(parts)
+            raise bad_request("malformed chunked encoding: too many trailer lines")
         total += size
         if total > MAX_BODY_BYTES:
             raise too_large()
