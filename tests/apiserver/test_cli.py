@@ -105,7 +105,15 @@ def test_serves_manifests_until_interrupted(serve: object) -> None:
     assert v1.read_namespaced_config_map("dyntoolset-toolsets", "tracing").data == {
         "overrides.yaml": "toolsets: {}\n"
     }
-    assert [n.metadata.name for n in v1.list_namespace().items] == ["monitoring"]
+    # Every namespace holding an object exists, as do the system ones.
+    assert [n.metadata.name for n in v1.list_namespace().items] == [
+        "default",
+        "kube-node-lease",
+        "kube-public",
+        "kube-system",
+        "monitoring",
+        "tracing",
+    ]
     api_client.close()
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(timeout=10) == 0
@@ -198,3 +206,59 @@ def test_malformed_proxy_flag_is_exit_2() -> None:
         timeout=30,
     )
     assert result.returncode == 2 and "NS/SVC:PORT=URL" in result.stderr
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dyntoolset.testing.apiserver", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--port", "99999"), "argument --port: 99999 is not in 0..65535"),
+        (("--port", "-1"), "argument --port: -1 is not in 0..65535"),
+        (("--port", "http"), "argument --port: 'http' is not a number"),
+        (("--host", "::"), "'::' is not a loopback address"),
+        (("--host", "0.0.0.0"), "--allow-non-loopback"),
+        (("--history-limit", "0"), "argument --history-limit: 0 is not in 1.."),
+        (("--bookmark-interval", "nan"), "argument --bookmark-interval: nan is not in"),
+    ],
+)
+def test_bad_listen_options_are_usage_errors_not_tracebacks(
+    args: tuple[str, ...], message: str
+) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_an_address_that_cannot_be_bound_is_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_cli("--port", str(taken.getsockname()[1]))
+    assert result.returncode == 1
+    assert "error: cannot listen on 127.0.0.1 port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_help_tells_the_truth_about_non_loopback_hosts() -> None:
+    result = run_cli("--help")
+    assert "only loopback addresses" in " ".join(result.stdout.split())
+    assert "--allow-non-loopback" in result.stdout
+
+
+def test_a_wildcard_host_needs_the_explicit_flag_and_is_reached_on_loopback(
+    serve: object,
+) -> None:
+    running = serve("--host", "0.0.0.0", "--allow-non-loopback")  # type: ignore[operator]
+    text = running.kubeconfig.read_text(encoding="utf-8")
+    assert "server: http://127.0.0.1:" in text
+    assert services(running.kubeconfig) == []

@@ -194,6 +194,7 @@ def test_latency(apiserver: ApiServer, v1: client.CoreV1Api) -> None:
 def test_request_log_records_method_path_query_status_body(
     apiserver: ApiServer, v1: client.CoreV1Api
 ) -> None:
+    apiserver.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ops"}})
     v1.create_namespaced_config_map("ops", configmap("toolsets", "ops", data={"a": "1"}))
     v1.list_namespaced_config_map("ops", label_selector="x=y", limit=5)
     with pytest.raises(ApiException):

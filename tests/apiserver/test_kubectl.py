@@ -54,6 +54,7 @@ def ok(result: Any) -> str:
 def test_apply_twice_with_a_changed_port_leaves_exactly_the_new_port(
     kubectl: Kubectl, v1: client.CoreV1Api, tmp_path: Path
 ) -> None:
+    ok(kubectl.run("create", "namespace", "monitoring"))  # as in a real cluster: first
     path = manifest(tmp_path / "svc.yaml", 9090)
     assert "service/prometheus created" in ok(kubectl.run("apply", "-f", str(path)))
     manifest(path, 9091)
@@ -193,10 +194,14 @@ def test_get_shows_the_server_columns_and_wide_adds_the_selector(
 ) -> None:
     apiserver.create(
         {
-            **service("web", "shop", ports=[{"port": 80}, {"port": 53, "protocol": "UDP"}]),
+            **service("web", "shop"),
             "spec": {
                 "selector": {"app": "web"},
-                "ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}],
+                # Several ports need names (the API server's validation).
+                "ports": [
+                    {"name": "http", "port": 80},
+                    {"name": "dns", "port": 53, "protocol": "UDP"},
+                ],
             },
         }
     )
@@ -302,6 +307,7 @@ def test_explain_reads_the_openapi_schema(kubectl: Kubectl) -> None:
 def test_kustomize_overlay_applied_with_apply_k(
     kubectl: Kubectl, v1: client.CoreV1Api, apiserver: ApiServer
 ) -> None:
+    ok(kubectl.run("create", "namespace", "monitoring"))
     out = ok(kubectl.run("apply", "-k", str(KUSTOMIZE / "overlay")))
     assert "service/team-prometheus created" in out
     stored = v1.read_namespaced_service("team-prometheus", "monitoring")

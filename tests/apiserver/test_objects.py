@@ -153,6 +153,8 @@ def test_delete_with_stale_precondition_is_409(v1: client.CoreV1Api) -> None:
 
 
 def test_cluster_wide_and_namespaced_paths(v1: client.CoreV1Api) -> None:
+    for name in ("a", "b"):
+        v1.create_namespace({"metadata": {"name": name}})
     v1.create_namespaced_service("a", service("s1", "a"))
     v1.create_namespaced_service("b", service("s2", "b"))
     everywhere = v1.list_service_for_all_namespaces()
@@ -192,10 +194,11 @@ def test_missing_name_is_422(v1: client.CoreV1Api) -> None:
 
 def test_configmap_over_one_mebibyte_is_422(v1: client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as caught:
-        v1.create_namespaced_config_map("default", configmap("big", data={"k": "x" * 1048576}))
+        v1.create_namespaced_config_map("default", configmap("big", data={"k": "x" * 1048577}))
     assert caught.value.status == 422
     assert "Too long" in status_of(caught.value)["message"]
-    fits = configmap("fits", data={"k": "x" * (1048576 - 1)})
+    # As upstream, the limit counts the values only, not the keys.
+    fits = configmap("fits", data={"k": "x" * 1048576})
     assert v1.create_namespaced_config_map("default", fits).metadata.name == "fits"
 
 
@@ -227,7 +230,13 @@ def test_lease_lifecycle_with_conflict(leases: client.CoordinationV1Api) -> None
 def test_namespaces_are_cluster_scoped(v1: client.CoreV1Api) -> None:
     v1.create_namespace({"metadata": {"name": "monitoring"}})
     assert v1.read_namespace("monitoring").status.phase == "Active"
-    assert [n.metadata.name for n in v1.list_namespace().items] == ["monitoring"]
+    assert [n.metadata.name for n in v1.list_namespace().items] == [
+        "default",
+        "kube-node-lease",
+        "kube-public",
+        "kube-system",
+        "monitoring",
+    ]
 
 
 def test_delete_collection_by_label(v1: client.CoreV1Api) -> None:
@@ -242,6 +251,8 @@ def test_official_lease_lock_sees_conflicts(apiserver: ApiServer) -> None:
 
     from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
     from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+    apiserver.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ops"}})
 
     def lock(identity: str) -> LeaseLock:
         made = LeaseLock("dyntoolset", "ops", identity)

@@ -281,3 +281,14 @@ def test_apply_on_leases(apiserver: ApiServer) -> None:
         "leader", "default", body, field_manager="x", _content_type=APPLY
     )
     assert created.spec.holder_identity == "a"
+
+
+def test_an_apply_that_sets_no_field_still_creates_the_object(
+    apiserver: ApiServer, v1: client.CoreV1Api
+) -> None:
+    applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bare"}}
+    v1.patch_namespaced_config_map(
+        "bare", "default", applied, field_manager="me", _content_type="application/apply-patch+yaml"
+    )
+    assert apiserver.get("configmaps", "default", "bare") is not None
+    assert apiserver.server_errors == []

@@ -111,18 +111,18 @@ def test_configmaps_count_data_and_binary_data(apiserver: ApiServer) -> None:
 def test_leases_and_namespaces(apiserver: ApiServer) -> None:
     apiserver.create(
         {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": "leader", "namespace": "ops"},
-            "spec": {"holderIdentity": "pod-1"},
-        }
-    )
-    apiserver.create(
-        {
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {"name": "ops"},
             "status": {"phase": "Active"},
+        }
+    )
+    apiserver.create(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "leader", "namespace": "ops"},
+            "spec": {"holderIdentity": "pod-1"},
         }
     )
     _, leases = get(apiserver, "/apis/coordination.k8s.io/v1/leases")

@@ -6,8 +6,9 @@ test uses the real ``kubernetes`` client against it. See
 """
 
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
+from dyntoolset.testing.apiserver.identity import TokenUser
 from dyntoolset.testing.apiserver.resources import RESOURCES, ApiError, ResourceType
-from dyntoolset.testing.apiserver.server import AccessDecision, AccessPolicy, ApiServer, TokenUser
+from dyntoolset.testing.apiserver.server import AccessDecision, AccessPolicy, ApiServer
 
 __all__ = [
     "RESOURCES",

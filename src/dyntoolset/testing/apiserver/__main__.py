@@ -14,11 +14,27 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Any
 
 from dyntoolset.testing.apiserver.resources import RESOURCES
 from dyntoolset.testing.apiserver.server import ApiServer
+
+
+def _bounded(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` in ``low..high`` (NaN never is)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"{text} is not in {low}..{high}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a manifest file, directory or '-' (repeatable)",
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="port to listen on (default: any free port)"
+        "--port",
+        type=_bounded(int, 0, 65535),
+        default=0,
+        help="port to listen on, 0..65535 (default 0: any free port)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); only loopback addresses "
+        "(127.0.0.1, ::1, localhost) unless --allow-non-loopback is given",
+    )
+    parser.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow --host to be another interface or a wildcard (0.0.0.0, ::): the "
+        "emulator speaks plain HTTP and, without --token, authenticates nobody",
+    )
     parser.add_argument(
         "--kubeconfig",
         metavar="FILE",
@@ -54,13 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--history-limit",
-        type=int,
+        type=_bounded(int, 1, 10**9),
         default=1000,
         help="watch history window in events (older is 410 Expired)",
     )
     parser.add_argument(
         "--bookmark-interval",
-        type=float,
+        type=_bounded(float, 0.001, 86400.0),
         default=60.0,
         help="seconds between watch bookmarks (default 60, as the API server)",
     )
@@ -90,14 +120,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --proxy {spec!r} is not NS/SVC:PORT=URL", file=sys.stderr)
             return 2
         proxies.append((namespace, service, port, url))
-    server = ApiServer(
-        host=args.host,
-        port=args.port,
-        kubeconfig=args.kubeconfig,
-        tokens={token: f"user-{index}" for index, token in enumerate(args.token)},
-        history_limit=args.history_limit,
-        bookmark_interval=args.bookmark_interval,
-    )
+    try:
+        server = ApiServer(
+            host=args.host,
+            port=args.port,
+            kubeconfig=args.kubeconfig,
+            tokens={token: f"user-{index}" for index, token in enumerate(args.token)},
+            history_limit=args.history_limit,
+            bookmark_interval=args.bookmark_interval,
+            allow_non_loopback=args.allow_non_loopback,
+        )
+    except ValueError as exc:
+        print(f"error: --host: {exc}", file=sys.stderr)
+        return 2
     problems = server.seed_manifests(*args.manifests) if args.manifests else []
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
@@ -112,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host} port {args.port}: {exc}", file=sys.stderr)
+        return 1
     with server:
         count = sum(len(server.list_objects(res.plural)) for res in RESOURCES if res.stored)
         print(f"Kubernetes API emulator serving {count} objects on {server.url}", flush=True)

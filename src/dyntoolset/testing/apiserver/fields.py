@@ -62,7 +62,9 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _pointer(path: str) -> list[str]:
+def _pointer(path: Any) -> list[str]:
+    if not isinstance(path, str):
+        raise bad_request(f"a JSON pointer must be a string, not {type(path).__name__}")
     if path == "":
         return []
     if not path.startswith("/"):
@@ -70,11 +72,35 @@ def _pointer(path: str) -> list[str]:
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
+def _index(items: list[Any], part: str, adding: bool = False) -> int:
+    """A list index of a JSON pointer: decimal, in range (``len`` allowed to add at the end).
+
+    Raises:
+        ApiError: 422 for anything else, as the real server's JSON patch answers.
+    """
+    if part == "-" and adding:
+        return len(items)
+    limit = len(items) + (1 if adding else 0)
+    if not (part.isdecimal() and part.isascii()) or (len(part) > 1 and part[0] == "0"):
+        raise _unprocessable(f"invalid array index {part[:40]!r}")
+    if len(part) > 18 or int(part) >= limit:
+        raise _unprocessable(f"Unable to access invalid index: {part[:40]}")
+    return int(part)
+
+
+def _unprocessable(problem: str) -> ApiError:
+    return ApiError(
+        422,
+        "Invalid",
+        f"the server rejected our request due to an error in our request: {problem}",
+    )
+
+
 def _parent(doc: Any, parts: list[str]) -> Any:
     node = doc
     for part in parts[:-1]:
         if isinstance(node, list):
-            node = node[int(part)]
+            node = node[_index(node, part)]
         elif isinstance(node, dict) and part in node:
             node = node[part]
         else:
@@ -94,7 +120,7 @@ def json_patch(target: Any, operations: Any) -> Any:
     doc = copy.deepcopy(target)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise bad_request(f"invalid JSON patch operation {op!r}")
+            raise bad_request(f"invalid JSON patch operation {repr(op)[:200]}")
         name = op["op"]
         parts = _pointer(op["path"])
         try:
@@ -102,7 +128,11 @@ def json_patch(target: Any, operations: Any) -> Any:
                 src = _pointer(op["from"])
                 source_parent = _parent(doc, src)
                 value = copy.deepcopy(
-                    source_parent[int(src[-1]) if isinstance(source_parent, list) else src[-1]]
+                    source_parent[
+                        _index(source_parent, src[-1])
+                        if isinstance(source_parent, list)
+                        else src[-1]
+                    ]
                 )
                 if name == "move":
                     doc = json_patch(doc, [{"op": "remove", "path": op["from"]}])
@@ -114,10 +144,14 @@ def json_patch(target: Any, operations: Any) -> Any:
                     continue
                 raise bad_request(f"cannot {name} the whole document")
             parent = _parent(doc, parts)
+            if not isinstance(parent, dict | list):
+                raise _unprocessable(f"doc is missing path: {op['path']}")
             last = parts[-1]
             if name == "test":
                 actual = (
-                    parent[int(last)] if isinstance(parent, list) else parent.get(last, _MISSING)
+                    parent[_index(parent, last)]
+                    if isinstance(parent, list)
+                    else parent.get(last, _MISSING)
                 )
                 if actual != op.get("value"):
                     raise ApiError(
@@ -128,13 +162,12 @@ def json_patch(target: Any, operations: Any) -> Any:
                     )
             elif name == "add":
                 if isinstance(parent, list):
-                    index = len(parent) if last == "-" else int(last)
-                    parent.insert(index, copy.deepcopy(op["value"]))
+                    parent.insert(_index(parent, last, adding=True), copy.deepcopy(op["value"]))
                 else:
                     parent[last] = copy.deepcopy(op["value"])
             elif name == "replace" or name == "remove":
                 if isinstance(parent, list):
-                    index = int(last)
+                    index = _index(parent, last)
                     if name == "remove":
                         del parent[index]
                     else:

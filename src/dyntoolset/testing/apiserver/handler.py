@@ -8,6 +8,7 @@ import contextlib
 import hmac
 import http.client
 import json
+import re
 import select
 import socket
 import time
@@ -17,10 +18,18 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import yaml
 
-from dyntoolset.testing.apiserver import fields, openapi, openapi_proto, strategic, table
+from dyntoolset.testing.apiserver import (
+    bodies,
+    fields,
+    openapi,
+    openapi_proto,
+    strategic,
+    table,
+    typecheck,
+)
 from dyntoolset.testing.apiserver.faults import Fault, RequestInfo, RequestRecord
+from dyntoolset.testing.apiserver.identity import ANONYMOUS, TokenUser, authenticated
 from dyntoolset.testing.apiserver.resources import (
     RESOURCES,
     ApiError,
@@ -84,6 +93,16 @@ _PATCH_TYPES = (
     "application/apply-patch+json",
 )
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
+_INT64 = re.compile(r"[+-]?[0-9]+")
+#: Status reasons of the errors ``http.server`` answers before a request is routed.
+_PROTOCOL_REASONS = {
+    400: "BadRequest",
+    405: "MethodNotAllowed",
+    413: "RequestEntityTooLarge",
+    414: "RequestURITooLong",
+    431: "RequestHeaderFieldsTooLarge",
+}
+_UNDECODED = object()  # marks a body not decoded yet (None is a valid decoded body)
 
 
 @attrs.frozen
@@ -171,9 +190,48 @@ def _decode_continue(token: str) -> tuple[int, Key]:
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         rv = int(data["rv"])
         namespace, _, name = str(data["start"]).rstrip("\x00").partition("/")
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise bad_request("continue key is not valid: could not decode the token") from None
     return rv, (namespace, name)
+
+
+def int_param(query: dict[str, str], name: str) -> int | None:
+    """An integer query parameter (``limit``, ``timeoutSeconds``), None when absent.
+
+    Raises:
+        ApiError: 400 with the message the real server's parameter decoding
+            gives (Go's ``strconv.ParseInt``) for anything but a decimal int64:
+            ``nan``, ``1.5``, ``1e3``, out of range.
+    """
+    text = query.get(name)
+    if text is None or text == "":
+        return None
+    if not _INT64.fullmatch(text):
+        raise bad_request(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    value = int(text)
+    if not -(2**63) <= value < 2**63:
+        raise bad_request(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return value
+
+
+def too_large_resource_version(wanted: int, current: int) -> ApiError:
+    """504, as the real server answers a list from a version it has not reached.
+
+    (The real server first waits about 3 s for the version to arrive; the
+    emulator's versions only move when someone writes, so it answers at once.)
+    """
+    return ApiError(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {wanted}, current: {current}",
+        {
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+        {"Retry-After": "1"},
+    )
 
 
 def check_list_options(query: dict[str, str], watch: bool) -> None:
@@ -185,6 +243,8 @@ def check_list_options(query: dict[str, str], watch: bool) -> None:
     422 ``Invalid`` on ``ListOptions.meta.k8s.io``. A continue token with a
     ``resourceVersion`` other than ``0`` is a 400.
     """
+    int_param(query, "limit")
+    int_param(query, "timeoutSeconds")
     match = query.get("resourceVersionMatch") or ""
     rv = query.get("resourceVersion") or ""
     token = query.get("continue") or ""
@@ -278,6 +338,28 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is the record."""
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What ``http.server`` refuses by itself, answered with a ``Status`` body too.
+
+        That is a malformed request line, an unsupported method or HTTP
+        version, a request line or headers over its limits; the connection is
+        then closed, as nothing more can be read from it reliably.
+        """
+        reason = _PROTOCOL_REASONS.get(code, "")
+        error = ApiError(code, reason, message or http.client.responses.get(code, "error"))
+        payload = json.dumps(error.status()).encode()
+        self.close_connection = True
+        # http.server answers an unparsable request line as HTTP/0.9 (a bare body);
+        # like Go's server, answer HTTP/1.1 with a status line and headers instead.
+        self.request_version = "HTTP/1.1"
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
     def do_GET(self) -> None:
         """Serve GET."""
         self._serve("GET")
@@ -311,8 +393,6 @@ class Handler(BaseHTTPRequestHandler):
         query = {
             k: v[-1] for k, v in urllib.parse.parse_qs(split.query, keep_blank_values=True).items()
         }
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         route = parse_route(path)
         verb = verb_of(route, method, query)
         res = route.resource if route is not None else None
@@ -328,17 +408,20 @@ class Handler(BaseHTTPRequestHandler):
         self._info = info
         self._raw_query = split.query
         self._content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-        self._body_raw = body
+        self._body_raw = b""
+        self._decoded: Any = _UNDECODED
         self._user: str | None = None
         # Server-side printing (kubectl get): the includeObject option, or None.
         self._table: str | None = None
         # On a watch answered as Tables: its resource, and whether a row went out yet.
         self._table_res: ResourceType | None = None
         self._table_rows = False
+        self._identity: TokenUser = ANONYMOUS
         self._fault_kind: str | None = None
         self._recorded = False
         self._drop = False
         try:
+            self._body_raw = self._read_body()
             self._authenticate()
             latency, fault = emu.faults.select(info)
             if latency and emu.stopping.wait(latency):
@@ -388,17 +471,15 @@ class Handler(BaseHTTPRequestHandler):
         self._recorded = True
         info = self._info
         parsed: Any = None
-        if self._body_raw:
-            try:
-                if "yaml" in self._content_type:
-                    parsed = yaml.safe_load(self._body_raw)
-                else:
-                    parsed = json.loads(self._body_raw)
-            except (ValueError, yaml.YAMLError):
-                parsed = self._body_raw
+        if self._decoded is not _UNDECODED:
+            parsed = self._decoded
+        elif self._body_raw:
+            parsed = bodies.decode_or_raw(self._body_raw, self._content_type)
         name = info.name
         if name is None and info.verb == "create" and isinstance(parsed, dict):
-            name = (parsed.get("metadata") or {}).get("name")  # creates name it in the body
+            meta = parsed.get("metadata")  # creates name it in the body (if it is well formed)
+            body_name = meta.get("name") if isinstance(meta, dict) else None
+            name = body_name if isinstance(body_name, str) else None
         self.emulator._log(
             RequestRecord(
                 info.method,
@@ -416,6 +497,29 @@ class Handler(BaseHTTPRequestHandler):
             )
         )
 
+    def _read_body(self) -> bytes:
+        """The request body, within the real server's limits.
+
+        A body that is refused is not read, so the connection cannot be reused
+        (its unread bytes would be taken for the next request): it is closed
+        after the answer.
+        """
+        try:
+            encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+            if encoding == "chunked":
+                return bodies.read_chunked(self.rfile)
+            if encoding:
+                raise ApiError(501, "", f"unsupported transfer encoding: {encoding!r}")
+            length = bodies.content_length(self.headers.get_all("Content-Length") or [])
+            body = self.rfile.read(length) if length else b""
+        except ApiError:
+            self.close_connection = True
+            raise
+        if len(body) < length:
+            self.close_connection = True
+            raise bad_request(f"the body ended after {len(body)} of {length} bytes")
+        return body
+
     def _authenticate(self) -> None:
         tokens = self.emulator.tokens
         if not tokens:
@@ -426,7 +530,8 @@ class Handler(BaseHTTPRequestHandler):
             given = token.strip().encode("utf-8", "surrogateescape")
             for known, user in tokens.items():
                 if hmac.compare_digest(given, known.encode("utf-8")):
-                    self._user = user
+                    self._identity = authenticated(user)
+                    self._user = self._identity.username
                     return
         raise ApiError(401, "Unauthorized", "Unauthorized")
 
@@ -496,6 +601,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")  # as Go's server says it
         for name, value in [*(headers or {}).items(), *extra_headers]:
             self.send_header(name, value)
         self.end_headers()
@@ -525,7 +632,7 @@ class Handler(BaseHTTPRequestHandler):
                 "kind": "APIVersions",
                 "versions": ["v1"],
                 "serverAddressByClientCIDRs": [
-                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{emu.host}:{emu.port}"}
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": emu.address}
                 ],
             }
         groups: dict[str, list[ResourceType]] = {}
@@ -607,14 +714,12 @@ class Handler(BaseHTTPRequestHandler):
     # --- resources -----------------------------------------------------------------------
 
     def _json_body(self) -> Any:
+        """The decoded body (JSON, or YAML for YAML media types), decoded once."""
         if not self._body_raw:
             raise bad_request("the request has no body")
-        try:
-            if "yaml" in self._content_type:
-                return yaml.safe_load(self._body_raw)
-            return json.loads(self._body_raw)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise bad_request(f"the body could not be decoded: {exc}") from None
+        if self._decoded is _UNDECODED:
+            self._decoded = bodies.decode(self._body_raw, self._content_type)
+        return self._decoded
 
     def _manager(self, query: dict[str, str]) -> str:
         manager = query.get("fieldManager")
@@ -628,14 +733,21 @@ class Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any]:
         emu = self.emulator
         namespace = route.namespace
+        if not res.stored and verb == "create":
+            typecheck.check_body(res, self._json_body())
         if res.plural == "tokenreviews" and verb == "create":
             return 201, emu._review_token(self._json_body())
         if res.plural == "subjectaccessreviews" and verb == "create":
             return 201, emu._review_access(self._json_body())
+        if res.plural == "selfsubjectaccessreviews" and verb == "create":
+            return 201, emu._review_self_access(self._json_body(), self._identity)
+        if res.plural == "selfsubjectreviews" and verb == "create":
+            self._json_body()  # a body is required, though it says nothing
+            return 201, emu._review_self(self._identity)
         if (
             verb is None
             or verb not in (*res.verbs, "deletecollection")
-            or (verb == "deletecollection" and not res.stored)
+            or (verb == "deletecollection" and (not res.stored or res.plural == "namespaces"))
         ):
             raise ApiError(
                 405,
@@ -655,7 +767,8 @@ class Handler(BaseHTTPRequestHandler):
             if res.namespaced and namespace is None:
                 raise _NOT_FOUND
             body = self._json_body()
-            if isinstance(body, dict) and (body.get("metadata") or {}).get("resourceVersion"):
+            typecheck.check_body(res, body)
+            if (body.get("metadata") or {}).get("resourceVersion"):
                 # Upstream's storage refuses it with a plain error: a 500 with no reason.
                 # (Direct seeding, e.g. from exported manifests, accepts it.)
                 raise ApiError(
@@ -676,9 +789,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, obj
         if verb == "update":
             body = self._json_body()
-            body_name = (
-                ((body or {}).get("metadata") or {}).get("name") if isinstance(body, dict) else None
-            )
+            typecheck.check_body(res, body)
+            body_name = (body.get("metadata") or {}).get("name")
             if body_name and body_name != name:
                 raise bad_request(
                     f"the name of the object ({body_name}) does not match the "
@@ -690,9 +802,13 @@ class Handler(BaseHTTPRequestHandler):
         if verb == "delete":
             expect_rv = expect_uid = None
             if self._body_raw:
-                options = self._json_body() or {}
-                pre = options.get("preconditions") or {} if isinstance(options, dict) else {}
+                options = self._json_body()
+                if options is not None:  # JSON null decodes as no options, as in Go
+                    typecheck.check_body(res, options, "DeleteOptions")
+                pre = (options or {}).get("preconditions") or {}
                 expect_rv, expect_uid = pre.get("resourceVersion"), pre.get("uid")
+            if res.plural == "namespaces":  # answered with the Terminating namespace
+                return 200, emu._delete_namespace(name, expect_rv, expect_uid)
             last = emu.store.delete(res, ns, name, expect_rv, expect_uid)
             return 200, _status_success(res, last)
         raise ApiError(405, "MethodNotAllowed", "method not allowed")
@@ -772,10 +888,7 @@ class Handler(BaseHTTPRequestHandler):
         store = self.emulator.store
         labels, field_reqs = self._selected(res, namespace, query)
         check_list_options(query, watch=False)
-        try:
-            limit = int(query.get("limit") or 0)
-        except ValueError:
-            raise bad_request(f"invalid limit {query.get('limit')!r}") from None
+        limit = int_param(query, "limit") or 0
         token = query.get("continue")
         rv_param = query.get("resourceVersion") or ""
         start: Key | None = None
@@ -789,12 +902,20 @@ class Handler(BaseHTTPRequestHandler):
                     "list result. You can start a new list without the continue "
                     "parameter."
                 ) from None
-        elif query.get("resourceVersionMatch") == "Exact" and rv_param:
+        elif rv_param not in ("", "0"):
             try:
-                list_rv = int(rv_param)
+                wanted = int(rv_param)
             except ValueError:
                 raise bad_request(f"invalid resourceVersion {rv_param!r}") from None
-            state = store.snapshot(res, list_rv)
+            with store.cond:
+                current = store.resource_version
+                if wanted > current:
+                    raise too_large_resource_version(wanted, current)
+                # Exact lists the state at that version; NotOlderThan (or no
+                # match) may answer from anything as new, so the current state.
+                exact = query.get("resourceVersionMatch") == "Exact"
+                list_rv = wanted if exact else current
+                state = store.snapshot(res, list_rv)
         else:
             with store.cond:
                 list_rv = store.resource_version
@@ -896,12 +1017,10 @@ class Handler(BaseHTTPRequestHandler):
         labels, field_reqs = self._selected(res, namespace, query)
         check_list_options(query, watch=True)
         bookmarks = query.get("allowWatchBookmarks", "").lower() in _TRUE
-        try:
-            requested = float(query.get("timeoutSeconds") or 0)
-        except ValueError:
-            raise bad_request("invalid timeoutSeconds") from None
-        # As upstream: 0 is the same as unset, the server's own (long) timeout.
-        timeout = requested or emu.watch_timeout
+        requested = int_param(query, "timeoutSeconds") or 0
+        # As upstream: 0 is the same as unset, the server's own (long) timeout; a
+        # negative one ends the watch at once. Capped to keep the deadline a sane float.
+        timeout = min(requested, 10**9) if requested else emu.watch_timeout
         rv_param = query.get("resourceVersion") or ""
         if rv_param not in ("", "0"):
             try:
@@ -926,6 +1045,8 @@ class Handler(BaseHTTPRequestHandler):
                 ]
             else:
                 cursor = int(rv_param)
+                if cursor > store.resource_version:  # as for a list: never silently skip
+                    raise too_large_resource_version(cursor, store.resource_version)
                 if cursor < store.compacted_resource_version:
                     too_old = gone(
                         f"too old resource version: {cursor} ({store.compacted_resource_version})"

@@ -1,21 +1,19 @@
-"""Defaulting and validation of objects before they are stored, per resource."""
+"""Identity, server-set fields and defaults of objects before they are stored, per resource.
+
+The type check (:mod:`.typecheck`) comes first and validation (:mod:`.validation`) last.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import threading
 import uuid
 from typing import Any
 
+from dyntoolset.testing.apiserver import typecheck, validation
 from dyntoolset.testing.apiserver.fields import now
-from dyntoolset.testing.apiserver.resources import ApiError, ResourceType, bad_request, invalid
+from dyntoolset.testing.apiserver.resources import ResourceType, bad_request, invalid
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-#: The API server's limit on a ConfigMap's data (keys and values together).
-CONFIGMAP_MAX_BYTES = 1024 * 1024
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -49,7 +47,7 @@ def prepare(
     obj: Any,
     namespace: str | None,
     existing: dict[str, Any] | None,
-    allocator: ClusterIPAllocator,
+    allocator: ClusterIPAllocator | None,
 ) -> dict[str, Any]:
     """The object as it will be stored: identity checked, server fields set, defaults applied.
 
@@ -59,8 +57,7 @@ def prepare(
     Raises:
         ApiError: 400 for a malformed or mismatched object, 422 for an invalid one.
     """
-    if not isinstance(obj, dict):
-        raise bad_request(f"the body must be a {res.kind} object")
+    typecheck.check_body(res, obj)
     obj = dict[str, Any](obj)
     kind = obj.get("kind")
     if kind not in (None, "", res.kind):
@@ -103,29 +100,14 @@ def prepare(
         meta["creationTimestamp"] = now()
         meta.pop("resourceVersion", None)
         meta.pop("managedFields", None)
-    name = str(meta["name"])
-    pattern = _DNS_LABEL if res.plural in ("services", "namespaces") else _DNS_SUBDOMAIN
-    if not pattern.match(name) or len(name) > (63 if pattern is _DNS_LABEL else 253):
-        raise invalid(
-            res,
-            name,
-            "metadata.name",
-            f'Invalid value: "{name}": must be a valid '
-            f"DNS {'label' if pattern is _DNS_LABEL else 'subdomain'} name",
-        )
-    for field in ("labels", "annotations"):
-        values = meta.get(field)
-        if values is not None and (
-            not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values())
-        ):
-            raise bad_request(f"metadata.{field} must be a map of strings")
     if res.plural == "services":
+        if allocator is None:
+            raise TypeError("Services need a cluster IP allocator")
         _service(res, obj, existing, allocator)
-    elif res.plural == "configmaps":
-        _configmap(res, obj, existing)
     elif res.plural == "namespaces":
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj["status"] = {"phase": "Active"}
+    validation.validate(res, obj, existing)
     prepared: dict[str, Any] = obj
     return prepared
 
@@ -140,21 +122,16 @@ def _service(
     spec = dict(obj.get("spec") or {})
     obj["spec"] = spec
     spec.setdefault("type", "ClusterIP")
-    ports = spec.get("ports") or []
-    if not isinstance(ports, list):
-        raise bad_request("spec.ports must be a list")
     fixed = []
-    for index, port in enumerate(ports):
-        if not isinstance(port, dict) or not isinstance(port.get("port"), int):
-            raise invalid(res, name, f"spec.ports[{index}].port", "Required value")
-        port = dict(port)
-        port.setdefault("protocol", "TCP")
-        port.setdefault("targetPort", port["port"])
+    for port in spec.get("ports") or []:
+        port = dict(port or {})
+        # As upstream's defaulting: an empty protocol is TCP, a zero target the port.
+        port["protocol"] = port.get("protocol") or "TCP"
+        if port.get("targetPort") in (None, 0, ""):
+            port["targetPort"] = port.get("port") or 0
         fixed.append(port)
     if fixed:
         spec["ports"] = fixed
-    elif spec["type"] != "ExternalName":
-        raise invalid(res, name, "spec.ports", "Required value")
     old_ip = ((existing or {}).get("spec") or {}).get("clusterIP")
     if spec["type"] == "ExternalName":
         spec.pop("clusterIP", None)
@@ -165,53 +142,3 @@ def _service(
         spec["clusterIPs"] = [spec["clusterIP"]]
     spec.setdefault("sessionAffinity", "None")
     obj.setdefault("status", {"loadBalancer": {}})
-
-
-def _configmap(res: ResourceType, obj: dict[str, Any], existing: dict[str, Any] | None) -> None:
-    name = obj["metadata"]["name"]
-    size = 0
-    for field in ("data", "binaryData"):
-        values = obj.get(field)
-        if values is None:
-            continue
-        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-            raise bad_request(f"{field} must be a map of strings")
-        for key, value in values.items():
-            if not _CONFIG_KEY.match(key) or len(key) > 253:
-                raise invalid(
-                    res,
-                    name,
-                    f"{field}[{key}]",
-                    f'Invalid value: "{key}": a valid '
-                    "config key must consist of alphanumeric characters, '-', '_' or "
-                    "'.'",
-                )
-            size += len(key.encode()) + len(value.encode())
-    if size > CONFIGMAP_MAX_BYTES:
-        raise ApiError(
-            422,
-            "Invalid",
-            f'ConfigMap "{name}" is invalid: []: Too long: must have at most '
-            f"{CONFIGMAP_MAX_BYTES} bytes",
-            {
-                "name": name,
-                "kind": "ConfigMap",
-                "causes": [
-                    {
-                        "reason": "FieldValueTooLong",
-                        "message": f"Too long: must have at most {CONFIGMAP_MAX_BYTES} bytes",
-                        "field": "[]",
-                    }
-                ],
-            },
-        )
-    if (
-        existing is not None
-        and existing.get("immutable")
-        and (
-            existing.get("data") != obj.get("data")
-            or existing.get("binaryData") != obj.get("binaryData")
-            or not obj.get("immutable")
-        )
-    ):
-        raise invalid(res, name, "data", "Forbidden: field is immutable when `immutable` is set")

@@ -49,10 +49,26 @@ RESOURCES: tuple[ResourceType, ...] = (
         "authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, _REVIEW_VERBS
     ),
     ResourceType(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        False,
+        _REVIEW_VERBS,
+    ),
+    ResourceType(
         "authorization.k8s.io",
         "v1",
         "SubjectAccessReview",
         "subjectaccessreviews",
+        False,
+        _REVIEW_VERBS,
+    ),
+    ResourceType(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
         False,
         _REVIEW_VERBS,
     ),

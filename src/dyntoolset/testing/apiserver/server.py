@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -19,13 +21,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import attrs
 import yaml
 
-from dyntoolset.testing.apiserver import fields, objects, openapi
+from dyntoolset.testing.apiserver import fields, objects, openapi, typecheck, validation
 from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestRecord
 from dyntoolset.testing.apiserver.handler import Handler
+from dyntoolset.testing.apiserver.identity import TokenUser
 from dyntoolset.testing.apiserver.resources import (
+    RESOURCES,
     ApiError,
     ResourceType,
     bad_request,
@@ -34,23 +37,7 @@ from dyntoolset.testing.apiserver.resources import (
     resolve,
     resource_for_object,
 )
-from dyntoolset.testing.apiserver.store import Store
-
-
-@attrs.frozen
-class TokenUser:
-    """Who a token belongs to, as a TokenReview reports it.
-
-    ``audiences`` None accepts whatever audiences the review asks for;
-    otherwise the review succeeds only if it asks for at least one of them.
-    """
-
-    username: str
-    uid: str = ""
-    groups: tuple[str, ...] = ()
-    audiences: tuple[str, ...] | None = None
-    extra: Mapping[str, tuple[str, ...]] = attrs.Factory(dict)
-
+from dyntoolset.testing.apiserver.store import Store, metadata_of
 
 #: What an access policy may answer: allowed or not, optionally with a reason.
 AccessDecision = bool | tuple[bool, str]
@@ -71,6 +58,26 @@ _MATCH_FIELDS = (
 )
 
 
+NAMESPACES = resolve("namespaces")
+#: The namespaces every cluster starts with.
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+#: The namespaces the real server refuses to delete (NamespaceLifecycle admission).
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-public", "kube-system"})
+
+#: Where clients reach a server bound to a wildcard address.
+_WILDCARD_CLIENT_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback IP address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -82,6 +89,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], emulator: ApiServer) -> None:
         self.emulator = emulator
+        # Read by socketserver when it creates the socket: IPv6 for IPv6 literals.
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.open_sockets: set[socket.socket] = set()
         #: Connections the service proxy opened to backends (cut on stop).
         self.backend_sockets: set[socket.socket] = set()
@@ -130,17 +139,27 @@ class ApiServer:
             v1.read_namespaced_config_map("x", "default")
 
     Args:
-        host: loopback address to bind.
+        host: the address to bind: a loopback address (``127.0.0.1``, ``::1``,
+            ``localhost``) unless ``allow_non_loopback`` is set.
         port: 0 picks a free port.
         history_limit: how many events the watch history keeps; watches and
             continue tokens older than that get 410 Expired.
         bookmark_interval: seconds between BOOKMARK events on watches that allow them.
         watch_timeout: how long a watch without ``timeoutSeconds`` lasts.
-        tokens: token → user name; when non-empty every request needs one of
-            these bearer tokens (401 otherwise).
+        tokens: token → user name (or :class:`TokenUser`, to give it a uid and
+            groups); when non-empty every request needs one of these bearer
+            tokens (401 otherwise). Without tokens, requests are anonymous
+            (``system:anonymous``).
         kubeconfig: where to write the kubeconfig (default: a temporary file).
         seed: seed of the random numbers used by probabilistic faults.
         proxy_timeout: seconds the service proxy waits for a backend.
+        allow_non_loopback: allow ``host`` to be another interface or the
+            wildcard (``0.0.0.0``, ``::``). The emulator speaks plain HTTP and,
+            without ``tokens``, authenticates nobody, so this is refused by default.
+
+    Raises:
+        ValueError: ``host`` is not a loopback address and ``allow_non_loopback``
+            is not set, or ``port`` is not in 0..65535.
     """
 
     def __init__(
@@ -151,11 +170,20 @@ class ApiServer:
         history_limit: int = 1000,
         bookmark_interval: float = 1.0,
         watch_timeout: float = 1800.0,
-        tokens: Mapping[str, str] | None = None,
+        tokens: Mapping[str, str | TokenUser] | None = None,
         kubeconfig: str | os.PathLike[str] | None = None,
         seed: int | None = 0,
         proxy_timeout: float = 5.0,
+        allow_non_loopback: bool = False,
     ) -> None:
+        if not allow_non_loopback and not is_loopback(host):
+            raise ValueError(
+                f"{host!r} is not a loopback address: the emulator speaks plain HTTP and "
+                "authenticates nobody unless tokens are set, so it serves other interfaces "
+                "only with allow_non_loopback=True (--allow-non-loopback)"
+            )
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not in 0..65535")
         self.host = host
         self._requested_port = port
         self.store = Store(history_limit=history_limit)
@@ -163,7 +191,7 @@ class ApiServer:
         self.watch_timeout = watch_timeout
         self.proxy_timeout = proxy_timeout
         #: token → user name; non-empty means callers must authenticate
-        self.tokens: dict[str, str] = dict(tokens or {})
+        self.tokens: dict[str, str | TokenUser] = dict(tokens or {})
         #: token → identity answered by TokenReview
         self.token_reviews: dict[str, TokenUser] = {}
         #: decides SubjectAccessReviews; None denies everything
@@ -187,6 +215,13 @@ class ApiServer:
         #: tracebacks of unexpected errors in request handling (should stay empty)
         self.server_errors: list[str] = []
         self._allocator = objects.ClusterIPAllocator()
+        self.store.preload(
+            NAMESPACES,
+            [
+                objects.prepare(NAMESPACES, {"metadata": {"name": name}}, None, None, None)
+                for name in SYSTEM_NAMESPACES
+            ],
+        )
         self._proxies: dict[tuple[str, str, str], str] = {}
         self._log_lock = threading.Lock()
         self._requests: list[RequestRecord] = []
@@ -270,9 +305,15 @@ class ApiServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def address(self) -> str:
+        """``HOST:PORT`` for clients: a wildcard bind is reached on loopback, IPv6 in brackets."""
+        host = _WILDCARD_CLIENT_HOST.get(self.host, self.host)
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """``http://127.0.0.1:PORT`` (``http://[::1]:PORT`` for IPv6)."""
+        return f"http://{self.address}"
 
     # --- client setup --------------------------------------------------------------------
 
@@ -348,15 +389,17 @@ class ApiServer:
     def create(self, obj: Mapping[str, Any], *, manager: str | None = None) -> dict[str, Any]:
         """Store a new object as if some client created it (ADDED event, new resourceVersion).
 
-        Namespaced objects without a namespace go to ``default``. ``manager``
-        (optional) becomes the owner of its fields, to simulate another writer.
+        Namespaced objects without a namespace go to ``default``; their namespace
+        is created if it does not exist yet (as it would exist in a real cluster
+        holding the object). ``manager`` (optional) becomes the owner of its
+        fields, to simulate another writer.
 
         Raises:
             ApiError: 409 AlreadyExists, or 4xx for an invalid object.
             KeyError: the kind is not served.
         """
         res = resource_for_object(obj)
-        return self._create(res, dict(obj), None, manager)
+        return self._create(res, dict(obj), None, manager, create_namespace=True)
 
     def seed(self, *objs: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Create several objects; returns them as stored."""
@@ -366,15 +409,21 @@ class ApiServer:
         """Create every object in manifest files or directories (YAML, JSON, Lists).
 
         Returns one message per problem (unreadable documents, unserved kinds,
-        duplicates); the other objects are still created.
+        duplicates); the other objects are still created. Namespaces come first,
+        and a Namespace that already exists (``default``, or one created for an
+        earlier object) is replaced by the manifest's, labels and all.
         """
         from dyntoolset.manifests import read_manifests
 
         report = read_manifests([str(p) for p in paths])
         problems = [str(error) for error in report.errors]
-        for item in report.objects:
+        ordered = sorted(report.objects, key=lambda item: item.obj.get("kind") != "Namespace")
+        for item in ordered:
             try:
-                self.create(item.obj)
+                if item.obj.get("kind") == "Namespace" and item.obj.get("apiVersion") == "v1":
+                    self.put(item.obj)
+                else:
+                    self.create(item.obj)
             except KeyError as exc:
                 problems.append(f"{item.source} ({item.position}): skipped: {exc.args[0]}")
             except ApiError as exc:
@@ -398,9 +447,9 @@ class ApiServer:
         meta = obj.get("metadata") or {}
         namespace = (meta.get("namespace") or "default") if res.namespaced else ""
         body = copy.deepcopy(dict(obj))
-        body.setdefault("metadata", {}).pop("resourceVersion", None)
+        metadata_of(body).pop("resourceVersion", None)
         if self.store.get(res, namespace, str(meta.get("name") or "")) is None:
-            return self._create(res, body, namespace or None, manager)
+            return self._create(res, body, namespace or None, manager, create_namespace=True)
         return self._replace(res, namespace, str(meta["name"]), body, manager)
 
     def modify(
@@ -423,9 +472,7 @@ class ApiServer:
             working = copy.deepcopy(current)
             result = change(working)
             new = result if isinstance(result, dict) else working
-            new.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
-                "resourceVersion"
-            ]
+            metadata_of(new)["resourceVersion"] = current["metadata"]["resourceVersion"]
             return self._finish_write(res, new, current, manager)
 
         return self.store.update(res, namespace or "", name, apply_change)
@@ -433,10 +480,17 @@ class ApiServer:
     def delete(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
         """Delete a stored object (DELETED event); returns its last state.
 
+        Deleting a Namespace deletes everything in it, as the real namespace
+        controller does (see :meth:`_delete_namespace`).
+
         Raises:
-            ApiError: 404 when it does not exist.
+            ApiError: 404 when it does not exist; 403 for ``default``,
+                ``kube-system`` and ``kube-public``.
         """
-        return self.store.delete(self._res(resource), namespace or "", name)
+        res = self._res(resource)
+        if res is NAMESPACES:
+            return self._delete_namespace(name)
+        return self.store.delete(res, namespace or "", name)
 
     def compact(self) -> int:
         """Drop the whole event history: older watches and continue tokens get 410."""
@@ -487,14 +541,80 @@ class ApiServer:
         return prepared
 
     def _create(
-        self, res: ResourceType, body: Any, namespace: str | None, manager: str | None
+        self,
+        res: ResourceType,
+        body: Any,
+        namespace: str | None,
+        manager: str | None,
+        *,
+        create_namespace: bool = False,
     ) -> dict[str, Any]:
         if not res.stored:
             raise bad_request(f"{res.plural} are not stored")
         obj = objects.prepare(res, body, namespace, None, self._allocator)
         if manager is not None:
             fields.track_update(None, obj, manager, res.api_version)
-        return self.store.create(res, obj)
+        with self.store.cond:  # the namespace cannot go away between the check and the write
+            if res.namespaced:
+                self._require_namespace(obj["metadata"]["namespace"], create=create_namespace)
+            return self.store.create(res, obj)
+
+    # --- namespaces ----------------------------------------------------------------------
+
+    def _require_namespace(self, name: str, *, create: bool) -> None:
+        """Make sure namespace ``name`` exists: create it, or refuse as the real server does.
+
+        Raises:
+            ApiError: 404 ``namespaces "name" not found`` (what the real
+                server's NamespaceLifecycle admission answers a create in a
+                namespace that does not exist), unless ``create``.
+        """
+        if self.store.get(NAMESPACES, "", name) is not None:
+            return
+        if not create:
+            raise not_found(NAMESPACES, name)
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        self.store.create(NAMESPACES, objects.prepare(NAMESPACES, namespace, None, None, None))
+
+    def _delete_namespace(
+        self, name: str, expect_rv: str | None = None, expect_uid: str | None = None
+    ) -> dict[str, Any]:
+        """Delete a namespace and everything in it; returns it as it was while terminating.
+
+        The real server marks the namespace ``Terminating`` (with a
+        ``deletionTimestamp``), its namespace controller deletes the contents,
+        then the namespace goes. The emulator does the same, but at once and
+        under one lock: watchers see MODIFIED (Terminating), a DELETED for each
+        object, then the namespace's DELETED; nothing can be created in it
+        meanwhile. As upstream, the answer is the Terminating namespace.
+
+        Raises:
+            ApiError: 403 for the namespaces that may never be deleted, 404 when
+                missing, 409 when a precondition fails.
+        """
+        if name in IMMORTAL_NAMESPACES:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                {"name": name, "kind": "namespaces"},
+            )
+
+        def terminate(current: dict[str, Any]) -> dict[str, Any]:
+            if expect_uid and expect_uid != current["metadata"].get("uid"):
+                raise conflict(NAMESPACES, name)
+            current["metadata"].setdefault("deletionTimestamp", fields.now())
+            current["status"] = {"phase": "Terminating"}
+            return current
+
+        with self.store.cond:
+            terminating = self.store.update(NAMESPACES, "", name, terminate, expect_rv=expect_rv)
+            for res in RESOURCES:
+                if res.stored and res.namespaced:
+                    for obj in self.store.items(res, name):
+                        self.store.delete(res, name, obj["metadata"]["name"])
+            self.store.delete(NAMESPACES, "", name)
+        return terminating
 
     def _replace(
         self, res: ResourceType, namespace: str, name: str, body: Any, manager: str | None
@@ -505,9 +625,7 @@ class ApiServer:
 
         def change(current: dict[str, Any]) -> dict[str, Any]:
             new = copy.deepcopy(body)
-            new.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
-                "resourceVersion"
-            ]
+            metadata_of(new)["resourceVersion"] = current["metadata"]["resourceVersion"]
             if res.plural == "services" and "status" not in new:
                 new["status"] = current.get("status")
             # managedFields sent by the client are ignored: the server keeps its own.
@@ -529,7 +647,8 @@ class ApiServer:
     ) -> dict[str, Any]:
         def change(current: dict[str, Any]) -> dict[str, Any]:
             new = patch(copy.deepcopy(current))
-            new.setdefault("metadata", {})
+            typecheck.check_patched(res, new, json.dumps(new))
+            metadata_of(new)
             rv = new["metadata"].get("resourceVersion")
             if rv and rv != current["metadata"]["resourceVersion"]:
                 raise conflict(res, name)
@@ -542,6 +661,7 @@ class ApiServer:
     ) -> tuple[int, dict[str, Any]]:
         if not isinstance(applied, dict):
             raise bad_request("an apply patch must be an object")
+        typecheck.check_applied(res, applied)
         meta = applied.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
             raise bad_request(
@@ -557,7 +677,7 @@ class ApiServer:
             raise bad_request("apiVersion and kind must be set in an apply patch")
         wanted_rv = meta.get("resourceVersion")
         config = copy.deepcopy(applied)
-        config.setdefault("metadata", {})["name"] = name
+        metadata_of(config)["name"] = name
         for _ in range(3):
             if self.store.get(res, namespace, name) is None:
                 if wanted_rv:
@@ -565,9 +685,13 @@ class ApiServer:
                 new = fields.apply(None, config, manager, force, res.api_version)
                 new["metadata"]["namespace"] = namespace
                 obj = objects.prepare(res, new, namespace or None, None, self._allocator)
-                obj["metadata"]["managedFields"] = new["metadata"]["managedFields"]
+                if "managedFields" in new["metadata"]:  # none when it applies no field
+                    obj["metadata"]["managedFields"] = new["metadata"]["managedFields"]
                 try:
-                    return 201, self.store.create(res, obj)
+                    with self.store.cond:  # an apply that creates is a create
+                        if res.namespaced:
+                            self._require_namespace(namespace, create=False)
+                        return 201, self.store.create(res, obj)
                 except ApiError as exc:
                     if exc.code != 409:
                         raise
@@ -628,10 +752,8 @@ class ApiServer:
             "status": status,
         }
 
-    def _review_access(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise bad_request("a SubjectAccessReview must be an object")
-        spec = body.get("spec") or {}
+    def _decide(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The ``status`` of an access review: what :attr:`access_policy` says of ``spec``."""
         if self.access_policy is None:
             allowed, reason = False, "no access policy is configured in the emulator"
         else:
@@ -640,12 +762,76 @@ class ApiServer:
         status: dict[str, Any] = {"allowed": bool(allowed)}
         if reason:
             status["reason"] = reason
+        return status
+
+    def _review_access(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("a SubjectAccessReview must be an object")
+        spec = body.get("spec") or {}
         return {
             "kind": "SubjectAccessReview",
             "apiVersion": "authorization.k8s.io/v1",
             "metadata": {"creationTimestamp": None},
             "spec": spec,
-            "status": status,
+            "status": self._decide(spec),
+        }
+
+    def _review_self_access(self, body: Any, who: TokenUser) -> dict[str, Any]:
+        """A SelfSubjectAccessReview: the policy decides it as a SubjectAccessReview of ``who``.
+
+        The policy sees the spec with ``user``, ``groups``, ``uid`` and
+        ``extra`` of the requester filled in, as the real server builds the
+        authorization attributes from the request's user.
+
+        Raises:
+            ApiError: 400 for a body that is not an object; 422 unless exactly
+                one of ``resourceAttributes`` and ``nonResourceAttributes`` is set.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("spec") or {}, dict):
+            raise bad_request("a SelfSubjectAccessReview must be an object with a spec")
+        spec = body.get("spec") or {}
+        errors = []
+        if spec.get("resourceAttributes") and spec.get("nonResourceAttributes"):
+            errors.append(
+                validation.invalid(
+                    "spec.nonResourceAttributes",
+                    validation.GoValue(json.dumps(spec["nonResourceAttributes"])),
+                    "cannot be specified in combination with resourceAttributes",
+                )
+            )
+        if not spec.get("resourceAttributes") and not spec.get("nonResourceAttributes"):
+            errors.append(
+                validation.invalid(
+                    "spec.resourceAttributes",
+                    "null",
+                    "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+                )
+            )
+        if errors:
+            raise validation.refuse(resolve("selfsubjectaccessreviews"), "", errors)
+        info = who.user_info()
+        subject = {
+            **spec,
+            "user": info["username"],
+            "groups": info["groups"],
+            "uid": who.uid,
+            "extra": info.get("extra", {}),
+        }
+        return {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": self._decide(subject),
+        }
+
+    def _review_self(self, who: TokenUser) -> dict[str, Any]:
+        """A SelfSubjectReview: who the requester is (``kubectl auth whoami``)."""
+        return {
+            "kind": "SelfSubjectReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": who.user_info()},
         }
 
     def add_token(

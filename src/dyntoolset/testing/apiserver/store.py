@@ -29,6 +29,15 @@ from dyntoolset.testing.apiserver.resources import (
 Key = tuple[str, str]  # (namespace or "", name)
 
 
+def metadata_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj["metadata"]``, made an empty dict when missing or null (as Go decodes null)."""
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    result: dict[str, Any] = meta
+    return result
+
+
 def object_key(obj: dict[str, Any]) -> Key:
     """``(namespace, name)`` of an object ('' namespace for cluster-scoped ones)."""
     meta = obj.get("metadata") or {}
@@ -128,6 +137,21 @@ class Store:
 
     # --- writes --------------------------------------------------------------------------
 
+    def preload(self, res: ResourceType, objs: list[dict[str, Any]]) -> None:
+        """Objects that exist from the start, as if written before the retained history.
+
+        They take resourceVersions 1, 2, ... (below the starting version) and
+        make no events, so the first write is still ``start_resource_version + 1``.
+        """
+        with self.cond:
+            stored = self._objects.setdefault(res.plural, {})
+            for index, obj in enumerate(objs, start=1):
+                if index >= self._compacted:
+                    raise ValueError("too many preloaded objects for the starting version")
+                obj = copy.deepcopy(obj)
+                metadata_of(obj)["resourceVersion"] = str(index)
+                stored[object_key(obj)] = obj
+
     def _record(
         self,
         res: ResourceType,
@@ -155,7 +179,7 @@ class Store:
 
     def _next_rv(self, obj: dict[str, Any]) -> None:
         self._rv += 1
-        obj.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
+        metadata_of(obj)["resourceVersion"] = str(self._rv)
 
     def create(self, res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object; returns the stored copy with its resourceVersion.
@@ -204,7 +228,7 @@ class Store:
             new_rv = (new.get("metadata") or {}).get("resourceVersion")
             if new_rv and new_rv != current_rv:
                 raise conflict(res, name)
-            new.setdefault("metadata", {})["resourceVersion"] = current_rv
+            metadata_of(new)["resourceVersion"] = current_rv
             if new == current:
                 return copy.deepcopy(current)
             self._next_rv(new)
