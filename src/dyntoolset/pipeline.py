@@ -53,6 +53,14 @@ def load_configuration(path: str | Path | None, plugins: PluginSet) -> Config:
     problem.
     """
     text, source = read_config_text(path)
+    return configuration_from_text(text, source, plugins)
+
+
+def configuration_from_text(text: str, source: str, plugins: PluginSet) -> Config:
+    """What :func:`load_configuration` does once the text is read, for text from any
+    source (a file, a ConfigMap read through the API): one parse, one validation,
+    one :class:`ConfigError` listing every problem, ``source`` naming where it came from.
+    """
     raw, problems = parse_config(text)
     if raw is None:
         raise ConfigError(problems, source)
@@ -128,6 +136,12 @@ class Engine:
         """Load plugins (unless given) and the configuration at ``config_path``."""
         plugins = plugins if plugins is not None else load_plugins()
         return cls(load_configuration(config_path, plugins), plugins)
+
+    @classmethod
+    def from_text(cls, text: str, source: str, plugins: PluginSet | None = None) -> Engine:
+        """Like :meth:`load`, from configuration text already read (``source`` names it)."""
+        plugins = plugins if plugins is not None else load_plugins()
+        return cls(configuration_from_text(text, source, plugins), plugins)
 
     def discover(self, services: Iterable[Service]) -> DiscoveryResult:
         """Only the first step: run the enabled detectors over ``services``."""

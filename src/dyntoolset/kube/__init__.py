@@ -8,6 +8,8 @@ above it never handles client exceptions. Modules:
 * :mod:`~dyntoolset.kube.proxy` -- health checks through the API server's
   service proxy, and :func:`~dyntoolset.kube.proxy.health_transport`, which
   turns ``health_checks.mode`` into the checker's transport;
+* :mod:`~dyntoolset.kube.config_source` -- the configuration read from a
+  ConfigMap (``--config-configmap``);
 * :mod:`~dyntoolset.kube.lease` -- leader election on a Lease
   (:class:`~dyntoolset.kube.lease.LeaderElector`).
 """
