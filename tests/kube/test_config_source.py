@@ -134,7 +134,8 @@ def test_forbidden_names_the_missing_rbac_rule_without_retrying(apiserver: ApiSe
     with pytest.raises(ConfigSourceError) as caught:
         read_config_configmap(apiserver.api_client, REF, sleep=no_sleep)
     assert "403" in str(caught.value)
-    assert "needs 'get' on configmaps in namespace ops" in str(caught.value)
+    assert 'apiGroups: [""], resources: [configmaps], verbs: [get]' in str(caught.value)
+    assert "(resourceNames: [dyntoolset-config]) in namespace ops" in str(caught.value)
     assert apiserver.count(verb="get", resource="configmaps") == 1
 
 

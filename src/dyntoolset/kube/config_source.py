@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import attrs
-import urllib3
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from dyntoolset.errors import ConfigError, DyntoolsetError, Problem
+from dyntoolset.kube.errors import Backoff, classify
 
 __all__ = ["DEFAULT_KEY", "ConfigMapRef", "ConfigSourceError", "parse_ref", "read_config_configmap"]
 
@@ -90,11 +88,12 @@ def read_config_configmap(
     A missing ConfigMap gives ``("", "defaults")`` and a log line. Raises
     :class:`ConfigError` for a missing key, and
     :class:`ConfigSourceError` when the API refuses, or still fails after
-    ``attempts`` tries with jittered backoff for temporary errors.
+    ``attempts`` tries with the controller's backoff for temporary errors
+    (a ``Retry-After`` is a floor).
     """
     source = str(ref)
     api: Any = k8s.CoreV1Api(api_client)  # raw JSON: _preload_content=False
-    delay = 0.5
+    backoff = Backoff(base=0.5, cap=10.0)
     for attempt in range(1, attempts + 1):
         try:
             response = api.read_namespaced_config_map(
@@ -105,32 +104,23 @@ def read_config_configmap(
             )
             document = json.loads(response.data)
             break
-        except ApiException as exc:
-            status = int(exc.status or 0)
-            if status == 404:
-                log.warning(
-                    "ConfigMap %s/%s not found; using the default configuration "
-                    "(all detectors enabled)",
-                    ref.namespace,
-                    ref.name,
-                )
-                return "", "defaults"
-            retry_after = _retry_after(exc)
-            problem = f"the API server answered {status} {exc.reason}"
-            temporary = status == 429 or status >= 500
-            if status in (401, 403):
-                problem += (
-                    f"; the controller's service account needs 'get' on configmaps in namespace "
-                    f"{ref.namespace} (resourceNames: [{ref.name}])"
-                )
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            problem, temporary, retry_after = f"{type(exc).__name__}: {exc}", True, None
-        if not temporary or attempt == attempts:
-            raise ConfigSourceError(f"cannot read the configuration from {source}: {problem}")
-        wait = max(retry_after or 0.0, delay * (1 + random.random()))
-        log.warning("reading %s failed (%s); retrying in %.1f s", source, problem, wait)
+        except Exception as exc:  # noqa: BLE001 - classify() turns every failure into an outcome
+            failure = classify(
+                exc, verb="get", resource="configmaps", namespace=ref.namespace, name=ref.name
+            )
+        if failure.not_found:
+            log.warning(
+                "ConfigMap %s/%s not found; using the default configuration "
+                "(all detectors enabled)",
+                ref.namespace,
+                ref.name,
+            )
+            return "", "defaults"
+        if not failure.temporary or attempt == attempts:
+            raise ConfigSourceError(f"cannot read the configuration from {source}: {failure}")
+        wait = backoff.delay(failure.retry_after)
+        log.warning("reading %s failed (%s); retrying in %.1f s", source, failure, wait)
         sleep(wait)
-        delay = min(delay * 2, 10.0)
     data = document.get("data") if isinstance(document, dict) else None
     data = data if isinstance(data, dict) else {}
     if ref.key not in data:
@@ -140,12 +130,3 @@ def read_config_configmap(
             source,
         )
     return str(data[ref.key]), source
-
-
-def _retry_after(exc: ApiException) -> float | None:
-    headers = exc.headers or {}
-    try:
-        value = float(headers.get("Retry-After", ""))
-    except (TypeError, ValueError):
-        return None
-    return min(max(value, 0.0), 60.0)

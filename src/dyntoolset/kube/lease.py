@@ -39,9 +39,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import urllib3
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
+
+from dyntoolset.kube.errors import ApiFailure, classify
 
 __all__ = ["LeaderElector", "LeaseTimings"]
 
@@ -191,7 +191,7 @@ class LeaderElector:
         now = _dt.datetime.now(_dt.UTC)
         try:
             lease = self._read()
-        except _Failure as failure:
+        except ApiFailure as failure:
             log.debug("lease %s/%s: read failed: %s", self.namespace, self.name, failure)
             return False
         if lease is None:
@@ -248,7 +248,7 @@ class LeaderElector:
         )
         try:
             self._call("replace", body={**lease, "spec": spec})
-        except _Failure as failure:
+        except ApiFailure as failure:
             log.warning(
                 "lease %s/%s: release failed (a follower takes over when it expires): %s",
                 self.namespace,
@@ -336,7 +336,7 @@ class LeaderElector:
     def _write(self, body: dict[str, Any], started: float, *, create: bool) -> bool:
         try:
             written = self._call("create" if create else "replace", body=body)
-        except _Failure as failure:
+        except ApiFailure as failure:
             log.debug(
                 "lease %s/%s: %s failed: %s",
                 self.namespace,
@@ -351,8 +351,8 @@ class LeaderElector:
     def _read(self) -> dict[str, Any] | None:
         try:
             return self._call("read")
-        except _Failure as failure:
-            if failure.status == 404:
+        except ApiFailure as failure:
+            if failure.not_found:
                 return None
             raise
 
@@ -368,18 +368,21 @@ class LeaderElector:
                     self.name, self.namespace, body, **options
                 )
             document = json.loads(response.data)
-        except ApiException as exc:
-            raise _Failure(int(exc.status or 0), str(exc.reason)) from None
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            raise _Failure(0, f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - classify() turns every failure into an outcome
+            raise classify(
+                exc,
+                verb="get" if verb == "read" else verb.replace("replace", "update"),
+                resource="leases",
+                namespace=self.namespace,
+                name=self.name,
+                api_group="coordination.k8s.io",
+            ) from None
         if not isinstance(document, dict):
-            raise _Failure(0, "the API server answered something that is not a Lease")
+            raise ApiFailure(
+                f"{verb} leases/{self.name}: the answer is not a Lease",
+                status=0,
+                reason="invalid_answer",
+                temporary=True,
+                error_type="invalid_answer",
+            )
         return document
-
-
-class _Failure(Exception):
-    """An API call failed: ``status`` 0 for connection errors and timeouts."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status or 'no answer'}: {reason}")
-        self.status = status
