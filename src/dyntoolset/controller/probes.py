@@ -175,7 +175,19 @@ class ProbeServer:
             bound = runner.addresses[0][:2] if runner.addresses else address
             for role in roles:
                 self.addresses[role] = (str(bound[0]), int(bound[1]))
-            log.info("serving %s on %s:%s", " and ".join(roles), bound[0], bound[1])
+            log.info(
+                "serving %s on %s:%s",
+                " and ".join(roles),
+                bound[0],
+                bound[1],
+                extra={
+                    "dyntoolset": {
+                        "event": "listening",
+                        "roles": roles,
+                        "address": f"{bound[0]}:{bound[1]}",
+                    }
+                },
+            )
 
     async def _health(self, request: web.Request) -> web.Response:
         checks = list(self._liveness())
