@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dyntoolset.cli import main
+from dyntoolset.controller.runner import configmap_diff
 from dyntoolset.testing.apiserver import ApiServer
 from tests.kube._support import prometheus
 
@@ -146,3 +147,24 @@ def test_lease_timings_without_a_gap_are_refused(capsys: pytest.CaptureFixture[s
     argv = ["run", "--leader-elect-lease-duration", "5", "--leader-elect-renew-deadline", "5"]
     assert main(argv) == 2
     assert "lease_duration > renew_deadline" in capsys.readouterr().err
+
+
+def test_the_diff_ignores_the_order_of_fields() -> None:
+    live = {
+        "apiVersion": "v1",
+        "data": {"b": "2\n", "a": "1\n"},
+        "kind": "ConfigMap",
+        "metadata": {"name": "t", "namespace": "ops", "resourceVersion": "7", "labels": {"x": "y"}},
+    }
+    generated = {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"labels": {"x": "y"}, "namespace": "ops", "name": "t"},
+        "data": {"a": "1\n", "b": "2\n"},
+    }
+    assert configmap_diff(live, generated, "ops/t") == ""
+    changed = {**generated, "data": {"a": "1\n", "b": "3\n"}}
+    diff = configmap_diff(live, changed, "ops/t")
+    assert diff.splitlines()[:2] == ["--- live/ops/t", "+++ generated/ops/t"]
+    changes = [line for line in diff.splitlines()[2:] if line.startswith(("-", "+"))]
+    assert changes == ["-    2", "+    3"]  # the block scalar of key b, nothing else

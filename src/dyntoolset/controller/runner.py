@@ -404,11 +404,12 @@ def configmap_diff(
 ) -> str:
     """The unified diff from the live ConfigMap (``None``: absent) to the generated one.
 
-    Both as ``kubectl apply``-ready YAML (server-set metadata left out); an
-    empty string when they are equal.
+    Both as ``kubectl apply``-ready YAML (server-set metadata left out) with
+    keys sorted, so the order the API server returns fields in is no
+    difference; an empty string when they are equal.
     """
-    before = to_yaml(for_display(previous)).splitlines(keepends=True) if previous else []
-    after = to_yaml(for_display(desired)).splitlines(keepends=True)
+    before = _canonical_yaml(previous) if previous else []
+    after = _canonical_yaml(desired)
     return "".join(
         difflib.unified_diff(
             before,
@@ -417,3 +418,15 @@ def configmap_diff(
             tofile=f"generated/{name}",
         )
     )
+
+
+def _canonical_yaml(configmap: Mapping[str, Any]) -> list[str]:
+    return to_yaml(_sorted(for_display(configmap))).splitlines(keepends=True)
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
