@@ -218,6 +218,7 @@ def test_once_writes_and_exits_zero(apiserver: ApiServer, start: Callable[..., R
     again = start("--once", label="again")
     assert again.wait() == 0, again.stderr()
     assert len(apiserver.writes("configmaps")) == 1
+    assert again.event("done", result="unchanged") is not None
 
 
 def test_once_fails_when_the_api_refuses_the_write(

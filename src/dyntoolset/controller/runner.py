@@ -224,6 +224,12 @@ class Runner:
             cache.stop()
         if o.dry_run:
             self._print_diff(outcome, engine)
+        log.info(
+            "single run: reconcile %s%s",
+            outcome.result,
+            "" if outcome.result in _GOOD else f" ({outcome.error_type})",
+            extra={"dyntoolset": {"event": "done", "result": outcome.result}},
+        )
         if outcome.result in _GOOD:
             return EXIT_OK
         print(f"dyntoolset: reconcile failed: {outcome.error}", file=sys.stderr)
