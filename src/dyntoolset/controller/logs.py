@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -43,10 +44,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure_logging(log_format: str, level: int, stream: TextIO | None = None) -> None:
+def configure_logging(
+    log_format: str, level: int, stream: TextIO | None = None
+) -> Callable[[], None]:
     """Send every log record at ``level`` or above to ``stream`` (stderr) in ``log_format``.
 
     Replaces the handler of an earlier call and the CLI's default one.
+    Returns a function that puts the previous handlers and levels back (for
+    a run inside a longer-lived process: an embedder, a test).
     """
     handler = _RunHandler(stream or sys.stderr)
     if log_format == "json":
@@ -54,12 +59,24 @@ def configure_logging(log_format: str, level: int, stream: TextIO | None = None)
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
     root = logging.getLogger()
+    urllib3 = logging.getLogger("urllib3")
+    saved_handlers, saved_level, saved_urllib3 = list(root.handlers), root.level, urllib3.level
     # Replace our own earlier handler and the CLI's basicConfig one; leave any
     # other (an embedder's, pytest's capture) alone.
-    for old in list(root.handlers):
+    for old in saved_handlers:
         if isinstance(old, _RunHandler) or type(old) is logging.StreamHandler:
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
     # The client library's connection-pool chatter is not an event that matters.
-    logging.getLogger("urllib3").setLevel(max(level, logging.WARNING))
+    urllib3.setLevel(max(level, logging.WARNING))
+
+    def restore() -> None:
+        for current in list(root.handlers):
+            root.removeHandler(current)
+        for previous in saved_handlers:
+            root.addHandler(previous)
+        root.setLevel(saved_level)
+        urllib3.setLevel(saved_urllib3)
+
+    return restore

@@ -126,8 +126,14 @@ class Runner:
         invalid configuration and :class:`~dyntoolset.kube.connect.CredentialsError`
         when no credentials load; the CLI turns both into exit 2.
         """
+        restore_logging = configure_logging(self.options.log_format, self.options.log_level)
+        try:
+            return self._run()
+        finally:
+            restore_logging()
+
+    def _run(self) -> int:
         o = self.options
-        configure_logging(o.log_format, o.log_level)
         connection = connect(o.kubeconfig, o.context, inside=self._inside)
         log.info(
             "connected to %s (%s)",
