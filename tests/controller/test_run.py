@@ -201,6 +201,7 @@ def test_run_keeps_the_configmap_current(
     status, text = run.get("/metrics", role="metrics")
     assert status == 200
     assert b'dynamic_toolset_configmap_reconciliations_total{result="success"}' in text
+    assert b"dynamic_toolset_leader_election_is_leader 1.0" in text  # no election: it writes
     # One line per event that matters (with counts), none per Service at info level.
     reconcile = run.event("reconcile", result="success")
     assert reconcile is not None and "discovered=" in reconcile["message"]
@@ -344,6 +345,7 @@ def test_two_controllers_one_writer_and_a_takeover_after_sigkill(
         for i in range(3):
             api.create(prometheus(f"p{i}", "monitoring"))
             wait_for(lambda i=i: f"p{i}.monitoring" in configmap_text(api), f"p{i}")
+        assert b"dynamic_toolset_leader_election_is_leader 0.0" in b.get("/metrics", "metrics")[1]
         a.process.send_signal(signal.SIGKILL)
         a.process.wait(30)
         killed = time.monotonic()
@@ -363,6 +365,7 @@ def test_two_controllers_one_writer_and_a_takeover_after_sigkill(
         assert took < 3 * 10  # the lease duration (3 s) plus retries, very wide margin
         api.create(prometheus("after", "monitoring"))
         wait_for(lambda: "after.monitoring" in configmap_text(api), "b's first write")
+        assert b"dynamic_toolset_leader_election_is_leader 1.0" in b.get("/metrics", "metrics")[1]
         # After the takeover, only b writes.
         after = api.writes("configmaps")[len(before) :]
         assert after and {w.user for w in after} == {"replica-b"}

@@ -273,9 +273,13 @@ class Runner:
         reconciler: Reconciler | None = None
 
         def started_leading() -> None:
+            self.metrics.is_leader.set(1)
             # A warm cache: the new leader reconciles at once, no cold start.
             if reconciler is not None:
                 reconciler.trigger("leader")
+
+        def stopped_leading() -> None:
+            self.metrics.is_leader.set(0)
 
         if elect:
             elector = LeaderElector(
@@ -284,7 +288,10 @@ class Runner:
                 namespace=o.lease_namespace or output.namespace,
                 timings=o.lease_timings,
                 on_started_leading=started_leading,
+                on_stopped_leading=stopped_leading,
             )
+        else:
+            self.metrics.is_leader.set(1)
         reconciler = self._reconciler(engine, cache, store, health, elector)
         watch = ConfigMapWatch(
             connection.api_client, output.namespace, output.name, reconciler.on_configmap_event
