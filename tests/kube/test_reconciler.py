@@ -9,12 +9,18 @@ from typing import Any
 
 import pytest
 
+from dyntoolset.config import load_config
 from dyntoolset.configmap import KEY_HASHES
+from dyntoolset.controller.reconciler import Reconciler
 from dyntoolset.kube.errors import Backoff
+from dyntoolset.kube.services import ServiceCache
+from dyntoolset.metrics import Metrics
 from dyntoolset.model import OVERRIDES_KEY
 from dyntoolset.pipeline import Engine
+from dyntoolset.testing import make_plugin_set
 from dyntoolset.testing.apiserver import ApiServer
-from tests.kube._support import PATIENCE, prometheus, service, wait_for
+from tests.helpers import ListRenderer
+from tests.kube._support import FAST, PATIENCE, prometheus, service, wait_for
 from tests.kube.conftest import CONFIG, NAME, NAMESPACE, GatedHealth, StackFactory
 
 HOLMES = "custom_toolset.yaml"
@@ -352,3 +358,80 @@ def test_set_engine_swaps_for_the_next_reconcile(
             set(json.loads(stack.configmap()["metadata"]["annotations"][KEY_HASHES])) == {HOLMES}
         )
     )  # type: ignore[index]
+
+
+class RaisingRenderer(ListRenderer):
+    name = "raising"
+    data_key = "raising.txt"
+
+    def render(self, discovered: Any) -> str:
+        raise RuntimeError("render boom")
+
+
+def test_a_failing_renderer_writes_nothing_and_is_permanent(
+    apiserver: ApiServer, make_stack: StackFactory
+) -> None:
+    apiserver.seed(prometheus())
+    apiserver.create(operator_configmap({"keep": "me"}))
+    old = apiserver.get("configmaps", NAMESPACE, NAME)
+    plugins = make_plugin_set(renderers=[RaisingRenderer])
+    broken = Engine(load_config(None, plugins), plugins)
+    stack = make_stack(start=False, engine=broken)
+    stack.cache.start()
+    assert stack.cache.wait_synced(PATIENCE)
+    outcome = stack.reconciler.reconcile_now()
+    assert outcome.result == "error" and outcome.error_type == "render" and not outcome.temporary
+    assert "render boom" in (outcome.error or "")
+    assert apiserver.get("configmaps", NAMESPACE, NAME) == old and stack.writes() == 0
+    assert metric(stack, "configmap_update_errors_total", error_type="render") == 1
+
+
+class MalformedStore:
+    """The store boundary answering a ConfigMap no API server would (data values not strings)."""
+
+    def read(self) -> dict[str, Any]:
+        return operator_configmap({"count": 3})  # type: ignore[dict-item]
+
+    def write(self, configmap: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+        raise AssertionError("must not write")
+
+
+def test_a_malformed_configmap_is_a_permanent_error(apiserver: ApiServer, engine: Engine) -> None:
+    apiserver.seed(prometheus())
+    cache = ServiceCache(apiserver.api_client, timeouts=FAST)
+    cache.start()
+    try:
+        assert cache.wait_synced(PATIENCE)
+        reconciler = Reconciler(engine, cache, MalformedStore(), metrics=Metrics())
+        outcome = reconciler.reconcile_now()
+    finally:
+        cache.stop()
+    assert outcome.result == "error" and outcome.error_type == "invalid_configmap"
+    assert "$.data.count" in (outcome.error or "") and "fix or delete" in (outcome.error or "")
+
+
+class FlakyHealth:
+    """A health checker with a bug the first time it runs."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def check(self, discovered: Any) -> list[Any]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("checker bug")
+        return list(discovered)
+
+
+def test_an_unexpected_exception_is_an_outcome_and_the_worker_goes_on(
+    apiserver: ApiServer, make_stack: StackFactory
+) -> None:
+    apiserver.seed(prometheus())
+    stack = make_stack(start=False, health=FlakyHealth())
+    stack.cache.start()
+    assert stack.cache.wait_synced(PATIENCE)
+    outcome = stack.reconciler.reconcile_now()
+    assert outcome.result == "error" and outcome.error_type == "internal"
+    assert "checker bug" in (outcome.error or "") and stack.writes() == 0
+    stack.reconciler.start()
+    wait_for(stack.converged, what="the next reconcile")

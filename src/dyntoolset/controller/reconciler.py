@@ -373,6 +373,11 @@ class Reconciler:
             )
         except RenderError as exc:
             return _error(str(exc), "render", False, cycle, existing, attempts)
+        except Exception as exc:  # a bug (a plugin's, a health checker's): report, do not die
+            log.exception("reconcile failed unexpectedly")
+            return _error(
+                f"unexpected error: {exc!r}", "internal", False, cycle, existing, attempts
+            )
 
     # -- reporting ------------------------------------------------------------------------
 
