@@ -46,6 +46,8 @@ def test_creates_the_configmap_from_the_synced_cache(
     apiserver.seed(prometheus(), service("web", "shop"))
     stack = make_stack()
     wait_for(stack.converged, what="the ConfigMap")
+    # The write is visible before the outcome is published: wait for the outcome.
+    wait_for(lambda: stack.reconciler.last_outcome and stack.reconciler.last_outcome.wrote)
     stored = stack.configmap()
     assert stored is not None
     assert "kube-prometheus" in stored["data"][HOLMES] or "prometheus" in stored["data"][HOLMES]
@@ -186,7 +188,11 @@ def test_drift_is_restored_and_counted_overrides_untouched(
     wait_for(stack.converged)
     generated = stack.configmap()["data"][HOLMES]  # type: ignore[index]
     apiserver.modify("configmaps", NAMESPACE, NAME, lambda o: o["data"].update({HOLMES: "hand\n"}))
-    wait_for(lambda: metric(stack, "configmap_drift_detections_total") == 1, what="drift")
+    wait_for(
+        lambda: stack.reconciler.last_outcome and stack.reconciler.last_outcome.drifted,
+        what="the drift",
+    )
+    assert metric(stack, "configmap_drift_detections_total") == 1
     stored = stack.configmap()
     assert stored is not None
     assert stored["data"][HOLMES] == generated and stored["data"][OVERRIDES_KEY] == OVERRIDES
@@ -229,7 +235,7 @@ def test_403_is_permanent_with_the_rbac_hint_and_no_hot_loop(
     apiserver.seed(prometheus())
     apiserver.fail(403, reason="Forbidden", message="no", verb="create", resource="configmaps")
     stack = make_stack(backoff=Backoff(0.8, 30.0))
-    wait_for(lambda: stack.reconciler.last_outcome is not None)
+    wait_for(lambda: stack.reconciler.last_outcome and stack.reconciler.last_outcome.error)
     outcome = stack.reconciler.last_outcome
     assert outcome is not None and outcome.result == "error" and outcome.error_type == "forbidden"
     assert not outcome.temporary

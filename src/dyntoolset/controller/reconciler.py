@@ -270,9 +270,10 @@ class Reconciler:
             started = self._clock()
             outcome = self._reconcile(started)
             outcome = attrs.evolve(outcome, duration=self._clock() - started)
-            self.reconciles += 1
             self._record(outcome, sorted(reasons))
             self._schedule(outcome)
+            # Published last: whoever sees the outcome also sees its metrics.
+            self.reconciles += 1
             self.last_outcome = outcome
             return outcome
 
