@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,3 +81,21 @@ def test_watch_lines_that_are_not_events_are_skipped() -> None:
     stopped.set()
     thread.join(5)
     assert sink.events[0] == ("ADDED", "a") and reflector.resource_version == "7"
+
+
+def test_streams_that_end_at_once_and_empty_are_reopened_on_the_backoff() -> None:
+    opened: list[float] = []
+
+    def call(**kwargs: Any) -> FakeResponse:
+        if kwargs.get("watch"):
+            opened.append(kwargs["timeout_seconds"])
+            return FakeResponse(lines=())  # the server closes every watch at once
+        return FakeResponse(b'{"metadata": {"resourceVersion": "5"}, "items": []}')
+
+    reflector, _, stopped, thread = run(call)
+    wait_for(lambda: len(opened) >= 3, what="reopened watches")
+    time.sleep(0.5)  # time passing: delays of 10 ms doubling to 200 ms
+    stopped.set()
+    thread.join(5)
+    assert reflector.lists == 1  # reopened from the version, never relisted
+    assert len(opened) <= 15  # a hot loop would open thousands

@@ -84,6 +84,8 @@ def test_lists_in_pages_then_watches_from_the_lists_version(
     wait_for(lambda: "apps/new" in names(cache) and "apps/svc-0" not in names(cache))
     assert cache.synced and cache.relists == 1
     assert changes.calls.count("service") >= 2
+    cache.stop()  # cuts the open watch: the threads end promptly, not at the read timeout
+    assert not [t for t in cache._threads if t.is_alive()]
 
 
 def test_a_status_only_change_does_not_notify(

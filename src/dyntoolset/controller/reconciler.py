@@ -271,7 +271,7 @@ class Reconciler:
     def _run(self, reasons: Iterable[str]) -> ReconcileOutcome:
         with self._run_lock:
             started = self._clock()
-            outcome = self._reconcile(started)
+            outcome = self._reconcile()
             outcome = attrs.evolve(outcome, duration=self._clock() - started)
             self._record(outcome, sorted(reasons))
             self._schedule(outcome)
@@ -296,7 +296,7 @@ class Reconciler:
 
     # -- one reconcile --------------------------------------------------------------------
 
-    def _reconcile(self, started: float) -> ReconcileOutcome:
+    def _reconcile(self) -> ReconcileOutcome:
         engine = self._engine
         if not self.cache.synced:
             return ReconcileOutcome("skipped_not_synced")
