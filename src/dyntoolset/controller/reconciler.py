@@ -28,6 +28,7 @@ trigger, and never sooner than the backoff allows: no hot loop.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import random
@@ -164,7 +165,9 @@ class Reconciler:
         self._due: float | None = None
         self._not_before = 0.0
         self._next_resync = clock() + resync_interval
-        self._written_versions: set[str] = set()
+        # The last few versions we wrote: their watch events are echoes, not edits
+        # (an echo may arrive after a later write of ours on a slow watch).
+        self._written: collections.deque[str] = collections.deque(maxlen=16)
         self._worker: threading.Thread | None = None
         self.last_outcome: ReconcileOutcome | None = None
         self.reconciles = 0
@@ -225,7 +228,7 @@ class Reconciler:
         reconciler's own write (same resourceVersion).
         """
         version = str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
-        if reason != "configmap-deleted" and version and version in self._written_versions:
+        if reason != "configmap-deleted" and version and version in self._written:
             return
         self.trigger(reason)
 
@@ -268,11 +271,12 @@ class Reconciler:
     def _run(self, reasons: Iterable[str]) -> ReconcileOutcome:
         with self._run_lock:
             started = self._clock()
-            outcome = self._reconcile(started)
+            outcome = self._reconcile()
             outcome = attrs.evolve(outcome, duration=self._clock() - started)
-            self.reconciles += 1
             self._record(outcome, sorted(reasons))
             self._schedule(outcome)
+            # Published last: whoever sees the outcome also sees its metrics.
+            self.reconciles += 1
             self.last_outcome = outcome
             return outcome
 
@@ -292,7 +296,7 @@ class Reconciler:
 
     # -- one reconcile --------------------------------------------------------------------
 
-    def _reconcile(self, started: float) -> ReconcileOutcome:
+    def _reconcile(self) -> ReconcileOutcome:
         engine = self._engine
         if not self.cache.synced:
             return ReconcileOutcome("skipped_not_synced")
@@ -339,7 +343,7 @@ class Reconciler:
                     continue
                 version = str((stored.get("metadata") or {}).get("resourceVersion") or "")
                 if version:
-                    self._written_versions = {version}
+                    self._written.append(version)
                 return attrs.evolve(
                     done("success", wrote=True, drifted=merge.drifted), attempts=attempts
                 )
@@ -373,6 +377,11 @@ class Reconciler:
             )
         except RenderError as exc:
             return _error(str(exc), "render", False, cycle, existing, attempts)
+        except Exception as exc:  # a bug (a plugin's, a health checker's): report, do not die
+            log.exception("reconcile failed unexpectedly")
+            return _error(
+                f"unexpected error: {exc!r}", "internal", False, cycle, existing, attempts
+            )
 
     # -- reporting ------------------------------------------------------------------------
 
