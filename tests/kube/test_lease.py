@@ -204,6 +204,27 @@ def test_stop_while_leading_releases_the_lease(apiserver: ApiServer) -> None:
     assert lease(apiserver)["holderIdentity"] == "b"
 
 
+def test_stop_releases_even_after_the_renew_deadline_passed(apiserver: ApiServer) -> None:
+    clock = FakeClock()
+    a, b = elector(apiserver, "a", clock), elector(apiserver, "b", clock)
+    assert a.try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()
+    clock.now += 11  # a's deadline passed (say, it was paused); the Lease still names it
+    assert not a.is_leader()
+    a.stop()
+    assert not lease(apiserver).get("holderIdentity")
+    assert b.try_acquire_or_renew()  # at once, not 15 s after b last saw a renew
+
+
+def test_a_stopped_elector_makes_no_more_calls(apiserver: ApiServer) -> None:
+    a = elector(apiserver, "a", FakeClock())
+    a.stop()
+    before = len(apiserver.requests)
+    assert not a.try_acquire_or_renew()
+    assert not a.is_leader()
+    assert len(apiserver.requests) == before
+
+
 def test_stop_of_a_follower_writes_nothing(apiserver: ApiServer) -> None:
     clock = FakeClock()
     a, b = elector(apiserver, "a", clock), elector(apiserver, "b", clock)

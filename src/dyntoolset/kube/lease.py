@@ -138,6 +138,7 @@ class LeaderElector:
         self._observed_at = 0.0  # clock() when _observed was last seen to change
         self._lease: dict[str, Any] | None = None  # the Lease as last read or written
         self._stop = threading.Event()
+        self._closed = False  # stop() was called: no more rounds, no leadership
         self._thread: threading.Thread | None = None
         self._random = random.Random()
 
@@ -161,6 +162,8 @@ class LeaderElector:
         """Start competing in a daemon thread (idempotent)."""
         if self._thread is not None:
             return
+        with self._lock:
+            self._closed = False
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="lease-elector", daemon=True)
         self._thread.start()
@@ -172,14 +175,17 @@ class LeaderElector:
         *before* the release is written, so nothing leader-only runs after
         another replica may have taken over.
         """
+        with self._lock:
+            self._closed = True  # a round still in flight can no longer make us leader
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout if timeout is not None else sum(self._timeout) * 2 + 1)
-        was_leading = self.is_leader()
         self._lose("shutting down")
-        if was_leading:
-            self.release()
+        # Also when the renew deadline has passed: if the Lease still names us,
+        # releasing it spares the followers the wait (a newer holder's Lease
+        # has another resourceVersion, so the release cannot overwrite it).
+        self.release()
 
     def try_acquire_or_renew(self) -> bool:
         """One round: read the Lease and take or renew it if that is allowed.
@@ -187,6 +193,8 @@ class LeaderElector:
         True when this process holds the Lease after the round. The loop of
         :meth:`start` calls it every retry period; tests may call it directly.
         """
+        if self._closed:
+            return False
         started = self._clock()
         now = _dt.datetime.now(_dt.UTC)
         try:
@@ -284,6 +292,8 @@ class LeaderElector:
             self._lease = lease
             self._observed = _record(lease.get("spec") or {})
             self._observed_at = self._clock()
+            if self._closed:
+                return  # stopped meanwhile: the Lease expires (or stop() released it)
             self._renewed_at = started
             newly = not self._leading
             self._leading = True
