@@ -304,6 +304,24 @@ def test_sigterm_stops_ready_finishes_the_reconcile_and_releases_the_lease(
     assert events.index("shutdown") < events.index("stopped")
 
 
+def test_a_shutdown_that_overruns_the_grace_period_is_cut_short(
+    apiserver: ApiServer, start: Callable[..., Run]
+) -> None:
+    apiserver.create(prometheus())
+    run = start("--shutdown-grace-period", "2")
+    wait_for(lambda: "prometheus.monitoring" in configmap_text(apiserver), "the ConfigMap")
+    # The next reconcile's read of the ConfigMap hangs far longer than the grace period.
+    hang = apiserver.stall(60, verb="get", resource="configmaps", name=NAME, times=1)
+    apiserver.create(prometheus("late", "monitoring"))
+    wait_for(lambda: hang.seen, "the reconcile to start")
+    sent = time.monotonic()
+    run.process.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 1
+    assert time.monotonic() - sent < 30  # 2 s grace; the 60 s stall was not waited out
+    assert run.event("grace_exceeded") is not None
+    assert run.event("stopped") is None
+
+
 def _not_ready(run: Run) -> tuple[int, bytes] | None:
     try:
         status, body = run.get("/ready")

@@ -17,7 +17,7 @@ Two ways to run:
 * **serve** (default): watch and reconcile until SIGTERM or SIGINT. Then
   ``/ready`` turns 503, the in-flight reconcile finishes, leadership ends
   and the Lease is released, and the process exits 0 within
-  ``shutdown_grace_period``.
+  ``shutdown_grace_period`` (or 1 when that ran out: a watchdog ends it).
 * **once** (``--once``, and ``--dry-run``): wait for the cache to sync, run
   one reconcile and exit 0, or 1 when it failed. ``--dry-run`` writes
   nothing and prints the unified diff of the live ConfigMap against the
@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import attrs
 
@@ -356,13 +357,21 @@ class Runner:
             extra={"dyntoolset": {"event": "shutdown"}},
         )
         probes.shutting_down()
+        # The kubelet kills the process when its own grace period ends; ending
+        # here first says why (and leaves the Lease to expire, which is safe).
+        watchdog = threading.Timer(grace, _grace_exceeded, args=(grace,))
+        watchdog.daemon = True
+        watchdog.start()
         reconciler.stop(timeout=left())
+        if time.monotonic() >= deadline:
+            _grace_exceeded(grace)  # the reconcile is still running: do not race the watchdog
         if elector is not None:
             # Leadership ends before the release is written: if the reconcile
             # above is still running, its pre-write leadership check fails.
             elector.stop(timeout=left())
         watch.stop(timeout=left())
         cache.stop(timeout=left())
+        watchdog.cancel()
         log.info("stopped", extra={"dyntoolset": {"event": "stopped"}})
         return EXIT_OK
 
@@ -416,6 +425,16 @@ class Runner:
 
 def _always() -> bool:
     return True
+
+
+def _grace_exceeded(grace: float) -> NoReturn:
+    log.error(
+        "shutdown took longer than the grace period (%.0f s); exiting now",
+        grace,
+        extra={"dyntoolset": {"event": "grace_exceeded"}},
+    )
+    logging.shutdown()
+    os._exit(EXIT_FAILED)
 
 
 def configmap_diff(
