@@ -168,3 +168,14 @@ def test_the_diff_ignores_the_order_of_fields() -> None:
     assert diff.splitlines()[:2] == ["--- live/ops/t", "+++ generated/ops/t"]
     changes = [line for line in diff.splitlines()[2:] if line.startswith(("-", "+"))]
     assert changes == ["-    2", "+    3"]  # the block scalar of key b, nothing else
+
+
+def test_a_config_configmap_the_api_refuses_is_exit_1_with_the_rule_to_add(
+    apiserver: ApiServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apiserver.fail(403, reason="Forbidden", verb="get", resource="configmaps")
+    argv = ["run", "--kubeconfig", str(kubeconfig), "--config-configmap", "ops/cfg", "--once"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "cannot read the configuration from configmap ops/cfg:config.yaml" in err
+    assert "resources: [configmaps], verbs: [get] (resourceNames: [cfg]) in namespace ops" in err
