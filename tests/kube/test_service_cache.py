@@ -28,7 +28,10 @@ def make_cache(apiserver: ApiServer) -> Iterator[CacheFactory]:
     def make(**options: Any) -> ServiceCache:
         options.setdefault("timeouts", FAST)
         options.setdefault("backoff", fast_backoff)
+        listener = options.pop("on_change", None)
         cache = ServiceCache(apiserver.api_client, **options)
+        if listener is not None:  # before start(), or the first "synced" may be missed
+            cache.on_change(listener)
         started.append(cache)
         cache.start()
         return cache
@@ -65,8 +68,7 @@ def test_lists_in_pages_then_watches_from_the_lists_version(
     apiserver.seed(*(service(f"svc-{i}", "apps") for i in range(7)))
     listed_at = apiserver.resource_version
     changes = Recorder()
-    cache = make_cache(page_size=3)
-    cache.on_change(changes)
+    cache = make_cache(page_size=3, on_change=changes)
     assert cache.wait_synced(PATIENCE)
     assert changes.wait(1)[0] == "synced"
     assert cache.size == 7 and names(cache)[0] == "apps/svc-0"
@@ -93,8 +95,7 @@ def test_a_status_only_change_does_not_notify(
 ) -> None:
     apiserver.seed(service("lb"))
     changes = Recorder()
-    cache = make_cache()
-    cache.on_change(changes)
+    cache = make_cache(on_change=changes)
     assert cache.wait_synced(PATIENCE)
     wait_for(lambda: watches(apiserver))
 
@@ -118,8 +119,7 @@ def test_410_mid_stream_relists_exactly_once_and_drops_vanished(
     # The watch delivers one event, then an in-stream 410: the deletion after it never arrives.
     expired = apiserver.gone(verb="watch", after_events=1, times=1)
     changes = Recorder()
-    cache = make_cache()
-    cache.on_change(changes)
+    cache = make_cache(on_change=changes)
     assert cache.wait_synced(PATIENCE)
     wait_for(lambda: watches(apiserver))
     apiserver.create(service("added"))
