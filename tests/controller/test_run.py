@@ -301,7 +301,7 @@ def test_sigterm_stops_ready_finishes_the_reconcile_and_releases_the_lease(
     release = max(i for i, w in enumerate(order) if w[1] == "leases")
     assert last_cm < release
     events = [e.get("event") for e in run.events()]
-    assert events.index("shutdown") < events.index("stopped")
+    assert events.index("shutdown") < events.index("lease_released") < events.index("stopped")
 
 
 def test_a_shutdown_that_overruns_the_grace_period_is_cut_short(
@@ -384,6 +384,7 @@ def test_two_controllers_one_writer_and_a_takeover_after_sigkill(
         api.create(prometheus("after", "monitoring"))
         wait_for(lambda: "after.monitoring" in configmap_text(api), "b's first write")
         assert b"dynamic_toolset_leader_election_is_leader 1.0" in b.get("/metrics", "metrics")[1]
+        assert b.event("leadership", leader=True, identity=_identity_of(b)) is not None
         # After the takeover, only b writes.
         after = api.writes("configmaps")[len(before) :]
         assert after and {w.user for w in after} == {"replica-b"}

@@ -264,8 +264,23 @@ class LeaderElector:
                 failure,
             )
             return False
-        log.info("lease %s/%s released by %s", self.namespace, self.name, self.identity)
+        log.info(
+            "lease %s/%s released by %s",
+            self.namespace,
+            self.name,
+            self.identity,
+            extra={"dyntoolset": {**self._fields(leader=False), "event": "lease_released"}},
+        )
         return True
+
+    def _fields(self, **more: Any) -> dict[str, Any]:
+        """The structured fields of a leadership log line."""
+        return {
+            "event": "leadership",
+            "lease": f"{self.namespace}/{self.name}",
+            "identity": self.identity,
+            **more,
+        }
 
     # -- the loop ---------------------------------------------------------------
 
@@ -303,6 +318,7 @@ class LeaderElector:
                 self.identity,
                 self.namespace,
                 self.name,
+                extra={"dyntoolset": self._fields(leader=True)},
             )
             self._callback(self.on_started_leading)
 
@@ -317,6 +333,7 @@ class LeaderElector:
             self.namespace,
             self.name,
             why,
+            extra={"dyntoolset": self._fields(leader=False, why=why)},
         )
         self._callback(self.on_stopped_leading)
 
