@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -186,15 +187,20 @@ def test_conflicting_update_means_another_writer_won(apiserver: ApiServer) -> No
     assert a.is_leader()  # one lost round is not lost leadership
 
 
-def test_stop_while_leading_releases_the_lease(apiserver: ApiServer) -> None:
+def test_stop_while_leading_releases_the_lease(
+    apiserver: ApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = FakeClock()
     events: list[str] = []
     a = elector(apiserver, "a", clock, on_stopped_leading=lambda: events.append("stopped"))
     b = elector(apiserver, "b", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
-    a.stop()
+    with caplog.at_level(logging.INFO, logger="dyntoolset.lease"):
+        a.stop()
     assert events == ["stopped"]
+    # Giving up leadership on shutdown is no warning.
+    assert [r.levelname for r in caplog.records if "leadership lost" in r.message] == ["INFO"]
     assert not a.is_leader()
     spec = lease(apiserver)
     assert not spec.get("holderIdentity")

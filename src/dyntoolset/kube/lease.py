@@ -181,7 +181,7 @@ class LeaderElector:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout if timeout is not None else sum(self._timeout) * 2 + 1)
-        self._lose("shutting down")
+        self._lose("shutting down", expected=True)
         # Also when the renew deadline has passed: if the Lease still names us,
         # releasing it spares the followers the wait (a newer holder's Lease
         # has another resourceVersion, so the release cannot overwrite it).
@@ -322,12 +322,13 @@ class LeaderElector:
             )
             self._callback(self.on_started_leading)
 
-    def _lose(self, why: str) -> None:
+    def _lose(self, why: str, *, expected: bool = False) -> None:
         with self._lock:
             if not self._leading:
                 return
             self._leading = False
-        log.warning(
+        log.log(
+            logging.INFO if expected else logging.WARNING,
             "leadership lost: %s no longer holds lease %s/%s (%s)",
             self.identity,
             self.namespace,
