@@ -20,7 +20,7 @@ from dyntoolset.pipeline import Engine
 from dyntoolset.testing import make_plugin_set
 from dyntoolset.testing.apiserver import ApiServer
 from tests.helpers import ListRenderer
-from tests.kube._support import FAST, PATIENCE, prometheus, service, wait_for
+from tests.kube._support import FAST, PATIENCE, Recorder, prometheus, service, wait_for
 from tests.kube.conftest import CONFIG, NAME, NAMESPACE, GatedHealth, StackFactory
 
 HOLMES = "custom_toolset.yaml"
@@ -471,3 +471,27 @@ def test_a_burst_of_service_events_is_coalesced(
     assert stored is not None and all(
         f"burst-{i}.metrics" in stored["data"][HOLMES] for i in range(20)
     )
+
+
+def test_echoes_of_its_own_writes_are_not_edits(
+    apiserver: ApiServer, make_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apiserver.seed(prometheus())
+    stack = make_stack(start=False)
+    stack.cache.start()
+    assert stack.cache.wait_synced(PATIENCE)
+    assert stack.reconciler.reconcile_now().wrote
+    first = stack.configmap()
+    apiserver.modify("configmaps", NAMESPACE, NAME, lambda o: o["data"].pop(HOLMES))
+    assert stack.reconciler.reconcile_now().wrote
+    second = stack.configmap()
+    triggered = Recorder()
+    monkeypatch.setattr(stack.reconciler, "trigger", triggered)
+    # A slow watch delivers the first write's echo after the second write: still an echo.
+    stack.reconciler.on_configmap_event("configmap-changed", first)
+    stack.reconciler.on_configmap_event("configmap-changed", second)
+    assert triggered.calls == []
+    stack.reconciler.on_configmap_event("configmap-deleted", second)  # never an echo
+    edited = {"metadata": {"resourceVersion": "1"}}
+    stack.reconciler.on_configmap_event("configmap-changed", edited)
+    assert triggered.calls == ["configmap-deleted", "configmap-changed"]
