@@ -18,7 +18,7 @@ from dyntoolset.model import Discovered
 from dyntoolset.pipeline import Cycle, Engine
 from dyntoolset.snapshot import service_from_object
 from dyntoolset.testing.apiserver import ApiServer
-from tests.kube._support import FAST, fast_backoff
+from tests.kube._support import FAST, PATIENCE, fast_backoff, wait_for
 
 NAMESPACE = "kubernaut-system"
 NAME = "kubernaut-toolset-config"
@@ -73,7 +73,11 @@ StackFactory = Callable[..., Stack]
 def make_stack(apiserver: ApiServer, engine: Engine) -> Iterator[StackFactory]:
     stacks: list[Stack] = []
 
-    def make(*, start: bool = True, watch_configmap: bool = True, **options: Any) -> Stack:
+    def make(
+        *, start: bool = True, watch_configmap: bool = True, settle: bool = False, **options: Any
+    ) -> Stack:
+        """``settle``: the cache and the ConfigMap watch have listed before the reconciler
+        starts, so their first notifications coalesce into its first reconcile."""
         metrics = options.pop("metrics", None) or Metrics()
         options.setdefault("debounce", 0.02)
         options.setdefault("resync_interval", 3600.0)
@@ -97,6 +101,9 @@ def make_stack(apiserver: ApiServer, engine: Engine) -> Iterator[StackFactory]:
             cache.start()
             if watch_configmap:
                 watch.start()
+            if settle:
+                assert cache.wait_synced(PATIENCE)
+                wait_for(lambda: watch.reflector is not None and watch.reflector.lists)
             reconciler.start()
         return stack
 

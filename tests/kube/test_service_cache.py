@@ -331,3 +331,12 @@ def test_namespace_scope_from_the_configuration() -> None:
         "custom: {namespaces: [monitoring, tracing, '!tracing']}", "custom: {enabled: false}"
     )
     assert scope("detectors:\n" + disabled) == ("monitoring",)
+
+
+def test_a_scope_of_no_namespace_is_known_empty(
+    apiserver: ApiServer, make_cache: CacheFactory
+) -> None:
+    apiserver.seed(service("a1", "a"))
+    cache = make_cache(namespaces=[])
+    assert cache.synced and cache.services() == []
+    assert apiserver.count(resource="services") == 0

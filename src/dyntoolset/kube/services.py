@@ -186,6 +186,11 @@ class ServiceCache:
             "watching Services in %s",
             ", ".join(self.namespaces) if self.namespaces is not None else "all namespaces",
         )
+        if not scopes:
+            # Every detector's namespaces filter excludes every name it lists: nothing
+            # can match, and that is known (not unknown), so the empty cache is synced.
+            log.warning("the configuration can match no namespace: no Service is watched")
+            self._synced_event.set()
         for thread in self._threads:
             thread.start()
 
@@ -236,7 +241,7 @@ class ServiceCache:
     # -- used by the partitions -------------------------------------------------------
 
     def _all_synced(self) -> bool:
-        return bool(self._partitions) and all(p.synced for p in self._partitions)
+        return all(p.synced for p in self._partitions)
 
     def _notify(self, reason: str) -> None:
         with self._lock:
