@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     plug.add_argument("-c", "--config", metavar="FILE", help="configuration (for enabled/priority)")
     plug.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    _run_parser(sub)
+
     cfg = sub.add_parser("config", help="validate or show the configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = cfg_sub.add_parser("validate", help="check a configuration file; exit 2 if invalid")
@@ -101,6 +103,180 @@ def _parser() -> argparse.ArgumentParser:
     show = cfg_sub.add_parser("show", help="print the effective configuration, defaults applied")
     show.add_argument("file", nargs="?")
     return parser
+
+
+def _listen(value: str) -> tuple[str, int]:
+    from dyntoolset.controller.probes import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _config_configmap(value: str) -> str:
+    from dyntoolset.kube.config_source import parse_ref
+
+    try:
+        parse_ref(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a number of seconds above 0")
+    return seconds
+
+
+def _run_parser(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run the controller: watch Services, keep the toolset ConfigMap current",
+        description="Watch the cluster's Services and keep the output ConfigMap current. "
+        "Credentials: the in-cluster service account in a Pod, else the kubeconfig. "
+        "See docs/running-the-controller.md.",
+    )
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("-c", "--config", metavar="FILE", help="configuration file")
+    source.add_argument(
+        "--config-configmap",
+        metavar="NAMESPACE/NAME[:KEY]",
+        type=_config_configmap,
+        help="read the configuration from this ConfigMap at start (key default config.yaml; "
+        "a missing ConfigMap means the defaults)",
+    )
+    run.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig (default: $KUBECONFIG, "
+        "~/.kube/config; implies running outside the cluster)",
+    )
+    run.add_argument("--context", help="kubeconfig context (default: the current one)")
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text (default) or JSON objects",
+    )
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--once",
+        action="store_true",
+        help="reconcile once after the cache synced, then exit 0 (or 1 on failure)",
+    )
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="reconcile once without writing; print the diff of the live ConfigMap "
+        "against the generated one",
+    )
+    run.add_argument(
+        "--listen",
+        type=_listen,
+        default=("0.0.0.0", 8080),
+        metavar="HOST:PORT",
+        help="address of /health and /ready (default 0.0.0.0:8080)",
+    )
+    run.add_argument(
+        "--metrics-listen",
+        type=_listen,
+        default=("0.0.0.0", 9090),
+        metavar="HOST:PORT",
+        help="address of /metrics (default 0.0.0.0:9090)",
+    )
+    run.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compete for a Lease; only the leader writes (default: on in a cluster, off outside)",
+    )
+    run.add_argument("--lease-name", default="dyntoolset", help="Lease name (default dyntoolset)")
+    run.add_argument(
+        "--lease-namespace",
+        metavar="NAMESPACE",
+        help="Lease namespace (default: the output ConfigMap's)",
+    )
+    run.add_argument(
+        "--leader-elect-lease-duration",
+        type=_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long followers wait for a silent leader (15)",
+    )
+    run.add_argument(
+        "--leader-elect-renew-deadline",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a leader keeps trying to renew (10)",
+    )
+    run.add_argument(
+        "--leader-elect-retry-period",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="time between attempts (2)",
+    )
+    run.add_argument(
+        "--shutdown-grace-period",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, exit within this long (default 30)",
+    )
+    run.add_argument(
+        "--sync-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --once/--dry-run: how long to wait for the Service list (60)",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dyntoolset.controller.runner import Runner, RunOptions
+    from dyntoolset.kube.lease import LeaseTimings
+
+    try:
+        timings = LeaseTimings(
+            args.leader_elect_lease_duration,
+            args.leader_elect_renew_deadline,
+            args.leader_elect_retry_period,
+        )
+    except ValueError as exc:
+        print(f"dyntoolset: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    options = RunOptions(
+        config_file=args.config,
+        config_configmap=args.config_configmap,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        log_format=args.log_format,
+        log_level=logging.DEBUG if args.verbose else logging.INFO,
+        once=args.once,
+        dry_run=args.dry_run,
+        listen=args.listen,
+        metrics_listen=args.metrics_listen,
+        leader_elect=args.leader_elect,
+        lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace,
+        lease_timings=timings,
+        shutdown_grace_period=args.shutdown_grace_period,
+        sync_timeout=args.sync_timeout,
+    )
+    from dyntoolset.kube.connect import CredentialsError
+
+    try:
+        return Runner(options).run()
+    except CredentialsError as exc:
+        print(f"dyntoolset: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "discover":
             return _discover(args, sys.stdout, sys.stderr)
+        if args.command == "run":
+            return _run(args)
         if args.command == "plugins":
             return _plugins(args, sys.stdout)
         if args.config_command == "validate":

@@ -67,6 +67,18 @@ class NamespaceFilter:
             self._cache[namespace] = allowed
             return allowed
 
+    def literal_namespaces(self) -> frozenset[str] | None:
+        """The namespaces this filter allows when that is a finite list of names, else ``None``.
+
+        Finite means at least one inclusion and no wildcard in any inclusion
+        (``["monitoring", "observability", "!observability"]`` is
+        ``{"monitoring"}``); an empty filter or ``["prod-*"]`` is ``None``.
+        """
+        included = [p for p in self.patterns if not p.startswith("!")]
+        if not included or any(c in p for p in included for c in "*?"):
+            return None
+        return frozenset(p for p in included if self.allows(p))
+
     @property
     def allows_all(self) -> bool:
         """True when no pattern is set (the engine skips the check)."""

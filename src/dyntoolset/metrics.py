@@ -51,6 +51,8 @@ METRIC_NAMES = (
     "dynamic_toolset_health_checks_total",
     "dynamic_toolset_health_check_cycle_duration_seconds",
     "dynamic_toolset_health_check_deadline_exceeded_total",
+    # The controller
+    "dynamic_toolset_leader_election_is_leader",
 )
 
 
@@ -190,6 +192,14 @@ class Metrics:
         self.health_check_deadline_exceeded = Counter(
             _counter_base("dynamic_toolset_health_check_deadline_exceeded_total"),
             "Rounds of health checks cut short by their deadline.",
+            registry=r,
+        )
+
+        # -- The controller -------------------------------------------------------
+        self.is_leader = Gauge(
+            "dynamic_toolset_leader_election_is_leader",
+            "1 while this replica may write the ConfigMap (it holds the Lease, or leader "
+            "election is off), else 0.",
             registry=r,
         )
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from dyntoolset.config import Config, load_config
+from dyntoolset.config import Config, load_config, load_config_text
 from dyntoolset.configmap import MergeResult, merge_configmap, read_overrides
 from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
 from dyntoolset.errors import RenderError, UnknownFormatError
@@ -103,6 +103,12 @@ class Engine:
         """Load plugins (unless given) and the configuration at ``config_path``."""
         plugins = plugins if plugins is not None else load_plugins()
         return cls(load_config(config_path, plugins), plugins)
+
+    @classmethod
+    def from_text(cls, text: str, source: str, plugins: PluginSet | None = None) -> Engine:
+        """Like :meth:`load`, from configuration text already read (``source`` names it)."""
+        plugins = plugins if plugins is not None else load_plugins()
+        return cls(load_config_text(text, source, plugins), plugins)
 
     def discover(self, services: Iterable[Service]) -> DiscoveryResult:
         """Only the first step: run the enabled detectors over ``services``."""

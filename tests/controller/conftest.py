@@ -1,0 +1,14 @@
+"""The controller's tests: the output ConfigMap's namespace exists, as in a real cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.kube.conftest import create_namespace
+
+
+@pytest.fixture(autouse=True)
+def output_namespace(request: pytest.FixtureRequest) -> None:
+    """Tests that use the ``apiserver`` fixture get the output namespace created."""
+    if "apiserver" in request.fixturenames:
+        create_namespace(request.getfixturevalue("apiserver"))
