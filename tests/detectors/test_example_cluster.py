@@ -21,7 +21,7 @@ def test_example_cluster_discovery() -> None:
     found: dict[str, tuple[str, str, str]] = {}
     invalid: dict[str, str] = {}
     services = [service_from_object(o.obj) for o in report.objects if o.kind == "Service"]
-    assert len(services) == len({s.key for s in services}) == 44
+    assert len(services) == len({s.key for s in services}) == 48
     for svc in services:
         for detector in DETECTORS:  # priority order; the first match wins
             try:
