@@ -49,7 +49,8 @@ _QUERY_PORT_NAMES = ("http-metrics",)
 _QUERY_PORT_NUMBERS = (8080,)
 _GATEWAY_PORT_NAMES = ("http-metrics", "http-metric", "http")
 _GATEWAY_PORT_NUMBERS = (80, 8080)
-# nginx answers "/" itself; Mimir's /ready is not among the proxied paths.
+# The chart's nginx answers "/" itself (no auth), whatever the backends do; a
+# configured health_check.path wins.
 _GATEWAY_HEALTH_PATH = "/"
 
 #: Where Mimir serves the Prometheus HTTP API (``-http.prometheus-http-prefix``).
