@@ -30,6 +30,13 @@ A third-party distribution imports only from here (and, in its tests, from
 ``__all__`` are internal and may change without notice.
 """
 
+from dyntoolset.credentials import (
+    AUTH_KEYS,
+    AuthKeys,
+    CredentialSettings,
+    credential_config,
+    env_placeholder,
+)
 from dyntoolset.detector import (
     DetectContext,
     Detector,
@@ -61,8 +68,11 @@ PLUGIN_API_VERSION = "2"
 
 __all__ = [
     "API_HINTS",
+    "AUTH_KEYS",
     "HTTP_KIND",
     "PLUGIN_API_VERSION",
+    "AuthKeys",
+    "CredentialSettings",
     "DetectContext",
     "Detector",
     "Discovered",
@@ -75,7 +85,9 @@ __all__ = [
     "ToolsetSpec",
     "__version__",
     "choose_port",
+    "credential_config",
     "elasticsearch_toolsets",
+    "env_placeholder",
     "grafana_toolset",
     "hookimpl",
     "host_pattern",

@@ -15,7 +15,8 @@ from typing import Any
 
 import attrs
 
-from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
+from dyntoolset.credentials import AUTH_KEYS, CredentialSettings
+from dyntoolset.detector import DetectContext, Detector, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
@@ -26,8 +27,8 @@ from dyntoolset.detectors._common import (
     is_grpc,
 )
 from dyntoolset.hookspecs import hookimpl
-from dyntoolset.model import Discovered, Service
-from dyntoolset.toolsets import API_PREFIX, FLAVOR
+from dyntoolset.model import Discovered, Service, ToolsetSpec
+from dyntoolset.toolsets import API_PREFIX, FLAVOR, prometheus_toolset
 
 
 @attrs.frozen(slots=True)
@@ -169,7 +170,20 @@ def _renamed_server(service: Service) -> _Flavor | None:
     return None
 
 
-class PrometheusDetector(BuiltinDetector[NoSettings]):
+@attrs.frozen
+class PrometheusSettings(CredentialSettings):
+    """Options of the ``prometheus`` detector (``detectors.prometheus.config``).
+
+    The credential fields HolmesGPT's ``prometheus/metrics`` takes:
+    ``token_env`` (sent as ``Authorization: Bearer {{ env.NAME }}`` in
+    ``additional_headers``, e.g. OpenShift's thanos-querier) and
+    ``verify_ssl``.
+    """
+
+    auth_keys = AUTH_KEYS["prometheus/metrics"]
+
+
+class PrometheusDetector(BuiltinDetector[PrometheusSettings]):
     """Finds Prometheus servers and Prometheus-compatible query layers (Thanos, VictoriaMetrics).
 
     Writes a ``prometheus/metrics`` toolset whose ``prometheus_url`` includes the
@@ -180,8 +194,9 @@ class PrometheusDetector(BuiltinDetector[NoSettings]):
     description = "Prometheus-compatible metrics (Prometheus, Thanos Query, VictoriaMetrics)"
     default_priority = 1
     health_path = "/-/healthy"
+    Settings = PrometheusSettings
 
-    def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[PrometheusSettings]) -> Discovered | None:
         """Return the query endpoint if ``service`` is a Prometheus-compatible query API."""
         if not service.labels or not service.ports or service.type == "ExternalName":
             return None
@@ -226,6 +241,10 @@ class PrometheusDetector(BuiltinDetector[NoSettings]):
             description=flavor.description,
             metadata=metadata,
         )
+
+    def toolsets(self, found: Discovered, settings: PrometheusSettings) -> tuple[ToolsetSpec, ...]:
+        """``prometheus/metrics``, with the credentials that are configured."""
+        return prometheus_toolset(found, credentials=settings)
 
 
 @hookimpl
