@@ -24,7 +24,7 @@ from dyntoolset.detectors._common import (
     component_label,
     from_chart,
 )
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
 from dyntoolset.toolsets import elasticsearch_toolsets
 
@@ -148,6 +148,10 @@ class ElasticsearchDetector(BuiltinDetector[ElasticsearchSettings]):
         if wanted != "auto":
             return wanted
         return "http" if 0 < major < _ELASTIC_CHART_TLS_MAJOR else "https"
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

@@ -23,7 +23,7 @@ from dyntoolset.detectors._common import (
     component_label,
     from_chart,
 )
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Service, ToolsetSpec
 from dyntoolset.toolsets import grafana_toolset
 
@@ -95,6 +95,10 @@ class GrafanaDetector(BuiltinDetector[GrafanaSettings]):
     def toolsets(self, found: Discovered, settings: GrafanaSettings) -> tuple[ToolsetSpec, ...]:
         """``grafana/dashboards``, with the credentials that are configured."""
         return grafana_toolset(found, credentials=settings)
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

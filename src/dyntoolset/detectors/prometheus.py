@@ -26,7 +26,7 @@ from dyntoolset.detectors._common import (
     from_chart,
     is_grpc,
 )
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Service, ToolsetSpec
 from dyntoolset.toolsets import API_PREFIX, FLAVOR, prometheus_toolset
 
@@ -245,6 +245,10 @@ class PrometheusDetector(BuiltinDetector[PrometheusSettings]):
     def toolsets(self, found: Discovered, settings: PrometheusSettings) -> tuple[ToolsetSpec, ...]:
         """``prometheus/metrics``, with the credentials that are configured."""
         return prometheus_toolset(found, credentials=settings)
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl
