@@ -161,6 +161,7 @@ def test_config_show_applies_defaults(capsys):
         "path": None,
         "timeout": 5.0,
         "retries": 2,
+        "kind": None,
     }
     assert shown["output"]["formats"] == ["holmesgpt", "kubernaut"]
     _, defaults, _ = run(capsys, "config", "show")

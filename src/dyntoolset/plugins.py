@@ -38,7 +38,7 @@ from dyntoolset import hookspecs, urlpolicy
 from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
 from dyntoolset.hookspecs import PLUGIN_API_ATTRIBUTE, PLUGIN_API_VERSION
-from dyntoolset.model import OVERRIDES_KEY
+from dyntoolset.model import HEALTH_CHECK_KINDS, OVERRIDES_KEY
 from dyntoolset.renderer import Renderer
 from dyntoolset.urlpolicy import health_path_problem
 
@@ -263,6 +263,11 @@ def validate_extension(kind: Kind, cls: Any) -> str | None:
         )
         if problem:
             return f"{cls.__qualname__}: {problem}"
+        if cls.health_check not in HEALTH_CHECK_KINDS:
+            return (
+                f"{cls.__qualname__}.health_check must be one of "
+                f"{', '.join(map(repr, HEALTH_CHECK_KINDS))}, got {cls.health_check!r}"
+            )
     else:
         key = getattr(cls, "data_key", None)
         if not isinstance(key, str) or not DATA_KEY_PATTERN.match(key):
