@@ -96,6 +96,14 @@ _VM_SELECT = _Flavor(
     headless_ok=True,
 )
 
+# bitnami/victoriametrics (cluster mode only): ``<fullname>-vmselect``, a ClusterIP
+# Service ``http`` 8481, plus ``<fullname>-vmselect-headless`` when vmselect runs
+# as a StatefulSet: a governing duplicate here, unlike the charts above.
+_VM_SELECT_BITNAMI = attrs.evolve(_VM_SELECT, headless_ok=False)
+# The name bitnami/victoriametrics gives every component (told apart by
+# app.kubernetes.io/component: vmselect, vminsert, vmstorage, vmagent, vmalert, vmauth).
+_BITNAMI_VM = "victoriametrics"
+
 # Components of a Prometheus *server* Service among charts that label every
 # Service of a release with app.kubernetes.io/name=prometheus: "server"
 # (prometheus-community/prometheus, Bitnami prometheus), "prometheus"
@@ -137,6 +145,8 @@ def _flavor(service: Service) -> _Flavor | None:
             return _VM_SINGLE
         if name == "vmselect":
             return _VM_SELECT
+        if name == _BITNAMI_VM:
+            return _VM_SELECT_BITNAMI if component_label(labels) == "vmselect" else None
         if name == "victoria-metrics-cluster":
             # The cluster chart tells components apart by the ``app`` label.
             part = labels.get(APP) or component_label(labels)
@@ -161,12 +171,18 @@ def _flavor(service: Service) -> _Flavor | None:
 
 
 def _renamed_server(service: Service) -> _Flavor | None:
-    """The server of prometheus-community/prometheus (or stable/prometheus,
-    Bitnami prometheus) installed with a ``nameOverride``: its name label is
-    then the override, but the chart label and the ``server`` component stay."""
+    """A chart installed with a ``nameOverride``: its name label is then the
+    override, but the chart label and the component stay. The server of
+    prometheus-community/prometheus (or stable/prometheus, Bitnami
+    prometheus), Bitnami thanos' query layer and Bitnami victoriametrics' vmselect."""
     labels = service.labels
-    if component_label(labels) == "server" and from_chart(labels, "prometheus"):
+    component = component_label(labels)
+    if component == "server" and from_chart(labels, "prometheus"):
         return _PROMETHEUS
+    if component in _THANOS_QUERY_COMPONENTS and from_chart(labels, "thanos"):
+        return _THANOS
+    if component == "vmselect" and from_chart(labels, _BITNAMI_VM):
+        return _VM_SELECT_BITNAMI
     return None
 
 
