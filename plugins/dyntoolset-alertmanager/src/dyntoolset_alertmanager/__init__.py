@@ -120,6 +120,11 @@ class AlertmanagerDetector(Detector[NoSettings]):
         return (http_toolset(found, paths=API_PATHS, hint=API_HINT),)
 
 
+#: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
+#: dyntoolset refuses to load it when its own major version differs.
+DYNTOOLSET_PLUGIN_API = "2"
+
+
 @hookimpl
 def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`AlertmanagerDetector` with dyntoolset."""

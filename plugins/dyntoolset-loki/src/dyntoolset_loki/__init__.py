@@ -184,6 +184,11 @@ class LokiDetector(Detector[LokiSettings]):
         return loki_toolset(found, {"X-Scope-OrgID": tenant} if tenant else None)
 
 
+#: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
+#: dyntoolset refuses to load it when its own major version differs.
+DYNTOOLSET_PLUGIN_API = "2"
+
+
 @hookimpl
 def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`LokiDetector` with dyntoolset."""

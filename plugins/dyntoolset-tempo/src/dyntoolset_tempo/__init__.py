@@ -106,6 +106,11 @@ class TempoDetector(Detector[NoSettings]):
         return tempo_toolset(found)
 
 
+#: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
+#: dyntoolset refuses to load it when its own major version differs.
+DYNTOOLSET_PLUGIN_API = "2"
+
+
 @hookimpl
 def register_detectors() -> list[type[Detector[Any]]]:
     """Register :class:`TempoDetector` with dyntoolset."""
