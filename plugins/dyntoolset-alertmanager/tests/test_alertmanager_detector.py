@@ -60,6 +60,10 @@ def test_chart_and_operator_services(doc: dict[str, Any]) -> None:
         "endpoints": [{"hosts": [host], "paths": ["/api/v2/*"], "methods": ["GET"]}]
     }
     assert spec.llm_instructions.endswith(API_HINT)
+    meta = doc["metadata"]
+    assert spec.description == (
+        f"Prometheus Alertmanager {meta['name']} in namespace {meta['namespace']}"
+    )
     assert f"Base URL: {host}" in spec.llm_instructions
 
 

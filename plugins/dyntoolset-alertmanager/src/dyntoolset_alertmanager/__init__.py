@@ -113,7 +113,8 @@ class AlertmanagerDetector(Detector[NoSettings]):
         port = service.port_named(*_PORT_NAMES) or service.port_numbered(*_PORT_NUMBERS)
         if port is None or port.protocol.upper() != "TCP":
             return None
-        return self.discovered(service, port, ctx)
+        # The toolset's description is "<this> <service> in namespace <ns>".
+        return self.discovered(service, port, ctx, description="Prometheus Alertmanager")
 
     def toolsets(self, found: Discovered, settings: NoSettings) -> Sequence[ToolsetSpec]:
         """A read-only HTTP toolset on the Service's host, limited to Alertmanager's API v2."""
