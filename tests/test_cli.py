@@ -13,6 +13,7 @@ import yaml
 
 from dyntoolset.cli import main
 from dyntoolset.configmap import GENERATED_AT
+from dyntoolset.plugin import PLUGIN_API_VERSION
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = str(ROOT / "examples" / "cluster")
@@ -46,7 +47,7 @@ def test_discover_prints_a_configmap_ready_for_kubectl_apply(capsys):
     }
     tools = json.loads(configmap["data"]["toolset.json"])["tools"]
     assert {t["type"] for t in tools} >= {"prometheus", "grafana", "jaeger", "elasticsearch"}
-    assert "read 34 Services (3 other objects ignored)" in err
+    assert "read 48 Services (3 other objects ignored)" in err
     assert "invalid (custom)" in err
 
 
@@ -181,6 +182,7 @@ def test_config_show_applies_defaults(capsys):
         "path": None,
         "timeout": 5.0,
         "retries": 2,
+        "kind": None,
     }
     assert shown["output"]["formats"] == ["holmesgpt", "kubernaut"]
     _, defaults, _ = run(capsys, "config", "show")
@@ -195,11 +197,29 @@ def test_plugins_lists_builtins_with_provenance(capsys):
     assert rows[("detector", "prometheus")]["priority"] == 1
     assert rows[("detector", "prometheus")]["enabled"] is True
     assert rows[("renderer", "holmesgpt")]["enabled"] is True
+    assert {r["api_version"] for r in rows.values()} == {PLUGIN_API_VERSION}
     code, table, _ = run(capsys, "plugins", "-c", str(SEED / "ac-037-01.yaml"))
     header, *lines = table.splitlines()
-    assert header.split()[:6] == ["KIND", "NAME", "VERSION", "DISTRIBUTION", "ENABLED", "PRIORITY"]
+    assert header.split()[:7] == [
+        "KIND",
+        "NAME",
+        "VERSION",
+        "API",
+        "DISTRIBUTION",
+        "ENABLED",
+        "PRIORITY",
+    ]
     jaeger = next(line for line in lines if " jaeger " in line)
     assert " no " in jaeger
+    assert jaeger.split()[3] == PLUGIN_API_VERSION
+
+
+def test_plugins_shows_what_each_distribution_declares(capsys, monkeypatch):
+    monkeypatch.setenv("DYNTOOLSET_LOAD_PLUGINS", "dyntoolset-loki")
+    _, out, _ = run(capsys, "plugins", "--json")
+    rows = {(r["kind"], r["name"]): r for r in json.loads(out)["plugins"]}
+    assert rows[("detector", "loki")]["api_version"] == "2"  # what dyntoolset-loki declares
+    assert rows[("detector", "grafana")]["api_version"] == PLUGIN_API_VERSION
 
 
 def test_python_dash_m_runs_the_cli():

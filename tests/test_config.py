@@ -109,7 +109,7 @@ def test_every_problem_is_reported_at_once_with_exact_text(plugins):
         "$.detectors.alpha.health_check.path: health path 'no-slash' must start with '/'",
         "$.detectors.alpha.health_check.timeout: must be a positive duration, got -1",
         "$.detectors.alpha.health_check.retries: must be between 0 and 1000, got -1",
-        "$.detectors.alpha.health_check.extra: unknown key; expected one of: path, retries, timeout",
+        "$.detectors.alpha.health_check.extra: unknown key; expected one of: kind, path, retries, timeout",
         "$.detectors.alpha.namespaces[2]: invalid namespace pattern 'Bad_NS': use lowercase letters, "
         "digits, '-', '*' and '?', optionally prefixed by '!' to exclude",
         "$.detectors.alpha.required_annotations[1]: invalid annotation key 'bad key!': the name must "

@@ -11,6 +11,7 @@ import pytest
 from dyntoolset import hookspecs
 from dyntoolset.config import load_config
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
+from dyntoolset.plugin import PLUGIN_API_VERSION
 from dyntoolset.plugins import find_plugins, load_path_plugin, load_plugins, pinned_distributions
 from dyntoolset.testing import fake_distribution, make_plugin_set, on_sys_path
 from tests.helpers import BetaDetector, LabelDetector, ListRenderer
@@ -23,6 +24,8 @@ def detector_module(name: str, detector: str, priority: int = 50) -> str:
     return textwrap.dedent(
         f"""
         from dyntoolset.plugin import Detector, hookimpl
+
+        DYNTOOLSET_PLUGIN_API = "2"
 
         class D(Detector):
             name = {detector!r}
@@ -133,7 +136,7 @@ def test_import_failure_is_logged_and_the_others_still_load(tmp_path, caplog):
     ("source", "reason"),
     [
         (
-            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors():\n    return [object]",
+            "from dyntoolset.plugin import hookimpl\nDYNTOOLSET_PLUGIN_API = '2'\n@hookimpl\ndef register_detectors():\n    return [object]",
             "is not a subclass of dyntoolset.Detector",
         ),
         (detector_module("x", "Bad_Name"), "D.name must be lowercase letters, digits and '-'"),
@@ -158,23 +161,23 @@ def test_import_failure_is_logged_and_the_others_still_load(tmp_path, caplog):
             "D: health path 'x' must start with '/'",
         ),
         (
-            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors():\n    raise KeyError('k')",
+            "from dyntoolset.plugin import hookimpl\nDYNTOOLSET_PLUGIN_API = '2'\n@hookimpl\ndef register_detectors():\n    raise KeyError('k')",
             "register_detectors() raised KeyError('k')",
         ),
         (
-            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors():\n    return 'x'",
+            "from dyntoolset.plugin import hookimpl\nDYNTOOLSET_PLUGIN_API = '2'\n@hookimpl\ndef register_detectors():\n    return 'x'",
             "register_detectors() must return a list of classes",
         ),
         (
-            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detector():\n    return []",
+            "from dyntoolset.plugin import hookimpl\nDYNTOOLSET_PLUGIN_API = '2'\n@hookimpl\ndef register_detector():\n    return []",
             "invalid hook implementation: unknown hook 'register_detector'",
         ),
         (
-            "from dyntoolset.plugin import hookimpl\n@hookimpl\ndef register_detectors(flag):\n    return []",
+            "from dyntoolset.plugin import hookimpl\nDYNTOOLSET_PLUGIN_API = '2'\n@hookimpl\ndef register_detectors(flag):\n    return []",
             "invalid hook implementation",
         ),
         (
-            "from dyntoolset.plugin import Renderer, hookimpl\nclass R(Renderer):\n    name='r'\n    data_key='a/b'\n"
+            "from dyntoolset.plugin import Renderer, hookimpl\nDYNTOOLSET_PLUGIN_API = '2'\nclass R(Renderer):\n    name='r'\n    data_key='a/b'\n"
             "    def render(self, d): return ''\n@hookimpl\ndef register_renderers():\n    return [R]",
             "R.data_key must be a valid ConfigMap key, got 'a/b'",
         ),
@@ -258,7 +261,9 @@ def test_path_plugins_load_from_a_file_or_a_package(tmp_path):
     (tmp_path / "single.py").write_text(detector_module("x", "from-file"))
     package = tmp_path / "pkg"
     package.mkdir()
-    (package / "__init__.py").write_text("from .impl import register_detectors\n")
+    (package / "__init__.py").write_text(
+        "from .impl import DYNTOOLSET_PLUGIN_API, register_detectors\n"
+    )
     (package / "impl.py").write_text(detector_module("x", "from-package"))
     plugins = make_plugin_set(builtin_detectors=False)
     assert load_path_plugin(plugins, "from-file", str(tmp_path / "single.py"))
@@ -427,6 +432,7 @@ def test_entry_points_may_name_an_object_in_a_module(tmp_path):
     # accepts it); it used to fail with "No module named 'x_mod:plugin'".
     source = "import types\n\nplugin = types.SimpleNamespace()\n" + detector_module("x", "obj")
     source += "\nplugin.register_detectors = register_detectors\n"
+    source += "plugin.DYNTOOLSET_PLUGIN_API = DYNTOOLSET_PLUGIN_API\n"
     dists = [
         fake_distribution(
             tmp_path, "obj-plugin", {"obj": "obj_mod:plugin"}, modules={"obj_mod": source}
@@ -514,3 +520,76 @@ def test_on_sys_path_forgets_only_modules_from_that_directory(tmp_path):
     finally:
         sys.path.remove(str(sibling))
         sys.modules.pop("mod_sibling", None)
+
+
+@pytest.mark.parametrize(
+    ("declaration", "reason"),
+    [
+        (
+            'DYNTOOLSET_PLUGIN_API = "1"',
+            f"built for plugin API 1, but this dyntoolset provides plugin API "
+            f"{PLUGIN_API_VERSION} (compatible: 2.0 to {PLUGIN_API_VERSION}); install a release "
+            f"of the plugin built for plugin API 2, or a dyntoolset that provides 1",
+        ),
+        (
+            'DYNTOOLSET_PLUGIN_API = "3.0"',
+            f"built for plugin API 3.0, but this dyntoolset provides plugin API "
+            f"{PLUGIN_API_VERSION}",
+        ),
+        (
+            'DYNTOOLSET_PLUGIN_API = "2.99"',
+            f"built for plugin API 2.99, but this dyntoolset provides plugin API "
+            f"{PLUGIN_API_VERSION}",
+        ),
+        (
+            "DYNTOOLSET_PLUGIN_API = 2",
+            "DYNTOOLSET_PLUGIN_API must be a string 'MAJOR' or 'MAJOR.MINOR', got 2",
+        ),
+        (
+            "",
+            f'declares no plugin API version: add DYNTOOLSET_PLUGIN_API = "{PLUGIN_API_VERSION}" '
+            "next to its hook implementations",
+        ),
+    ],
+)
+def test_an_incompatible_plugin_api_is_a_load_error_and_the_rest_keep_working(
+    tmp_path, declaration, reason
+):
+    old = detector_module("x", "old").replace('DYNTOOLSET_PLUGIN_API = "2"', declaration)
+    dists = [
+        fake_distribution(tmp_path, "old-plugin", {"old": "old_mod"}, modules={"old_mod": old}),
+        fake_distribution(
+            tmp_path,
+            "new-plugin",
+            {"new": "new_mod"},
+            modules={"new_mod": detector_module("x", "new")},
+        ),
+    ]
+    specs, _ = find_plugins(dists)
+    with on_sys_path(tmp_path):
+        plugins = load_plugins(specs, environ={})
+    assert list(plugins.detectors) == ["new"]
+    assert plugins.detectors["new"].api_version == "2"
+    (failure,) = plugins.failures
+    assert (failure.plugin, failure.distribution) == ("old", "old-plugin")
+    assert failure.reason.startswith(reason)
+    assert str(failure).startswith("plugin 'old' from old-plugin: ")
+
+
+@pytest.mark.parametrize("declared", ["2", "2.0", PLUGIN_API_VERSION])
+def test_a_plugin_built_for_an_older_minor_api_loads(tmp_path, declared):
+    source = detector_module("x", "fine").replace('"2"', repr(declared))
+    dist = fake_distribution(
+        tmp_path, "fine-plugin", {"fine": "fine_mod"}, modules={"fine_mod": source}
+    )
+    specs, _ = find_plugins([dist])
+    with on_sys_path(tmp_path):
+        plugins = load_plugins(specs, environ={})
+    assert plugins.failures == []
+    assert plugins.detectors["fine"].api_version == declared
+
+
+def test_builtins_declare_the_api_they_are_built_with():
+    plugins = load_plugins(only=[])
+    assert {info.api_version for info in plugins.detectors.values()} == {PLUGIN_API_VERSION}
+    assert {info.api_version for info in plugins.renderers.values()} == {PLUGIN_API_VERSION}

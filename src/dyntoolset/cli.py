@@ -486,6 +486,7 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
                 "kind": kind,
                 "name": name,
                 "version": info.version,
+                "api_version": info.api_version or None,
                 "distribution": info.origin,
                 "description": info.description,
             }
@@ -503,12 +504,22 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
         json.dump({"plugins": rows, "failures": failures}, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    headers = ("KIND", "NAME", "VERSION", "DISTRIBUTION", "ENABLED", "PRIORITY", "DESCRIPTION")
+    headers = (
+        "KIND",
+        "NAME",
+        "VERSION",
+        "API",
+        "DISTRIBUTION",
+        "ENABLED",
+        "PRIORITY",
+        "DESCRIPTION",
+    )
     lines: list[tuple[str, ...]] = [headers] + [
         (
             r["kind"],
             r["name"],
             r["version"],
+            r["api_version"] or "-",
             r["distribution"],
             "yes" if r["enabled"] else "no",
             "" if r["priority"] is None else str(r["priority"]),

@@ -65,6 +65,9 @@ class HealthCheckSettings:
     timeout: Seconds = Seconds(5.0)
     #: Extra attempts after a failure (exponential backoff with jitter between).
     retries: NonNegativeInt = NonNegativeInt(2)
+    #: ``http``, ``tcp`` or ``none``; ``None`` means the detector's own
+    #: (``Detector.health_check``).
+    kind: Literal["http", "tcp", "none"] | None = None
 
 
 @attrs.frozen

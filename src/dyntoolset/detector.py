@@ -49,6 +49,9 @@ class DetectContext(Generic[SettingsT]):
     #: Host patterns an endpoint override may name besides the Service's own
     #: DNS names (``health_checks.allowed_hosts``).
     allowed_hosts: tuple[str, ...] = ()
+    #: How what it finds is health-checked: ``health_check.kind`` from the
+    #: configuration, else the detector's ``health_check`` (``http``, ``tcp``, ``none``).
+    health_check: str = "http"
 
     def endpoint(self, service: Service, port: Port, scheme: str | None = None) -> str:
         """``scheme://<name>.<namespace>.svc.<domain>:<port>`` for ``port`` of ``service``.
@@ -81,6 +84,11 @@ class Detector(Generic[SettingsT]):
         first detector that matches a Service wins.
     ``health_path``
         The default health-check path of the backend (``/-/healthy``).
+    ``health_check``
+        How the backend is checked: ``http`` (the default: GET the health
+        path, expect 2xx), ``tcp`` (connect to the port only, for backends
+        that do not speak HTTP, such as Kafka) or ``none``. Operators may
+        override it with ``detectors.<name>.health_check.kind``.
     ``Settings``
         An attrs class for the detector's own options, structured (strictly:
         unknown keys and wrong types are errors) from the ``config:`` block of
@@ -113,6 +121,7 @@ class Detector(Generic[SettingsT]):
     description: ClassVar[str] = ""
     default_priority: ClassVar[int] = 100
     health_path: ClassVar[str] = "/"
+    health_check: ClassVar[str] = "http"
     Settings: ClassVar[type[Any]] = NoSettings
 
     def detect(self, service: Service, ctx: DetectContext[SettingsT]) -> Discovered | None:
@@ -170,6 +179,7 @@ class Detector(Generic[SettingsT]):
             port=port,
             description=description or self.description,
             metadata=MappingProxyType(dict(metadata)) if metadata else _NO_METADATA,
+            health_check=ctx.health_check,
         )
 
 

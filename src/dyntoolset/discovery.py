@@ -58,6 +58,7 @@ def create_detectors(config: Config, plugins: PluginSet) -> list[ActiveDetector]
             health_path=configured_path if configured_path is not None else detector.health_path,
             health_path_configured=configured_path is not None,
             allowed_hosts=tuple(config.health_checks.allowed_hosts),
+            health_check=detector_config.health_check.kind or detector.health_check,
         )
         active.append(ActiveDetector(detector_config, detector, ctx))
     return active

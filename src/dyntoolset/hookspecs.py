@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 
 PROJECT = "dyntoolset"
 
+#: The plugin API version this dyntoolset provides, ``MAJOR.MINOR``. A plugin
+#: module declares the version it was built for as ``DYNTOOLSET_PLUGIN_API``
+#: next to its hook implementations; it loads when the major versions are
+#: equal and its minor version is at most ours (a minor version only adds
+#: names; a major version removes or changes them). See docs/architecture.md.
+PLUGIN_API_VERSION = "2.1"
+#: The module attribute a plugin declares its plugin API version in.
+PLUGIN_API_ATTRIBUTE = "DYNTOOLSET_PLUGIN_API"
+
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 

@@ -108,6 +108,12 @@ class HealthStatus:
     detail: str = ""
 
 
+#: How a backend is health-checked: ``http`` (GET the health path and expect
+#: 2xx), ``tcp`` (connect to the Service's port, send nothing; for backends
+#: that do not speak HTTP, such as Kafka) or ``none`` (never checked).
+HEALTH_CHECK_KINDS = ("http", "tcp", "none")
+
+
 @attrs.frozen(slots=True)
 class Discovered:
     """A Service recognised by a detector, with everything needed to use it."""
@@ -122,6 +128,8 @@ class Discovered:
     metadata: Mapping[str, str] = _EMPTY
     toolsets: tuple[ToolsetSpec, ...] = ()
     health: HealthStatus | None = None
+    #: How its backend is health-checked: one of :data:`HEALTH_CHECK_KINDS`.
+    health_check: str = "http"
 
     @property
     def key(self) -> str:

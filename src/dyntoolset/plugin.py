@@ -22,14 +22,25 @@ A third-party distribution imports only from here (and, in its tests, from
         def toolsets(self, found: Discovered, settings: LokiSettings) -> list[ToolsetSpec]:
             return list(loki_toolset(found))
 
+    DYNTOOLSET_PLUGIN_API = "2"  # the plugin API this module was built for
+
     @hookimpl
     def register_detectors():
         return [LokiDetector]
 
-``docs/writing-a-detector-plugin.md`` is the tutorial. Names not listed in
+``PLUGIN_API_VERSION`` is the plugin API this dyntoolset provides; a plugin
+whose ``DYNTOOLSET_PLUGIN_API`` has another major version, or a newer minor
+one, is not loaded. ``docs/writing-a-detector-plugin.md`` is the tutorial. Names not listed in
 ``__all__`` are internal and may change without notice.
 """
 
+from dyntoolset.credentials import (
+    AUTH_KEYS,
+    AuthKeys,
+    CredentialSettings,
+    credential_config,
+    env_placeholder,
+)
 from dyntoolset.detector import (
     DetectContext,
     Detector,
@@ -39,7 +50,7 @@ from dyntoolset.detector import (
     scheme_for,
 )
 from dyntoolset.errors import InvalidService
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
 from dyntoolset.renderer import Renderer
 from dyntoolset.toolsets import (
@@ -56,13 +67,13 @@ from dyntoolset.toolsets import (
 )
 from dyntoolset.version import __version__
 
-#: The plugin API version this dyntoolset provides (see ``docs/architecture.md``).
-PLUGIN_API_VERSION = "2"
-
 __all__ = [
     "API_HINTS",
+    "AUTH_KEYS",
     "HTTP_KIND",
     "PLUGIN_API_VERSION",
+    "AuthKeys",
+    "CredentialSettings",
     "DetectContext",
     "Detector",
     "Discovered",
@@ -75,7 +86,9 @@ __all__ = [
     "ToolsetSpec",
     "__version__",
     "choose_port",
+    "credential_config",
     "elasticsearch_toolsets",
+    "env_placeholder",
     "grafana_toolset",
     "hookimpl",
     "host_pattern",

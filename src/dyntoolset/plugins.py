@@ -37,7 +37,8 @@ import pluggy
 from dyntoolset import hookspecs, urlpolicy
 from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
-from dyntoolset.model import OVERRIDES_KEY
+from dyntoolset.hookspecs import PLUGIN_API_ATTRIBUTE, PLUGIN_API_VERSION
+from dyntoolset.model import HEALTH_CHECK_KINDS, OVERRIDES_KEY
 from dyntoolset.renderer import Renderer
 from dyntoolset.urlpolicy import health_path_problem
 
@@ -83,6 +84,9 @@ class ExtensionInfo:
     plugin: str  # the plugin (entry point / module) that registered it
     distribution: str
     dist_version: str
+    #: The plugin API its module declared (``DYNTOOLSET_PLUGIN_API``); empty
+    #: for classes registered in code, which are built against the running core.
+    api_version: str = ""
 
     @property
     def version(self) -> str:
@@ -136,7 +140,13 @@ class PluginSet:
         return self._add("renderer", cls, plugin, distribution, "")
 
     def _add(
-        self, kind: Kind, cls: Any, plugin: str, distribution: str, dist_version: str
+        self,
+        kind: Kind,
+        cls: Any,
+        plugin: str,
+        distribution: str,
+        dist_version: str,
+        api_version: str = "",
     ) -> ExtensionInfo:
         problem = validate_extension(kind, cls)
         name = getattr(cls, "name", "?")
@@ -145,7 +155,7 @@ class PluginSet:
                 str(name) if isinstance(name, str) else plugin, distribution, problem
             )
         table = self.detectors if kind == "detector" else self.renderers
-        info = ExtensionInfo(kind, name, cls, plugin, distribution, dist_version)
+        info = ExtensionInfo(kind, name, cls, plugin, distribution, dist_version, api_version)
         if name in table:
             raise DuplicateNameError(kind, name, _side(table[name]), _side(info))
         if kind == "renderer":
@@ -253,6 +263,11 @@ def validate_extension(kind: Kind, cls: Any) -> str | None:
         )
         if problem:
             return f"{cls.__qualname__}: {problem}"
+        if cls.health_check not in HEALTH_CHECK_KINDS:
+            return (
+                f"{cls.__qualname__}.health_check must be one of "
+                f"{', '.join(map(repr, HEALTH_CHECK_KINDS))}, got {cls.health_check!r}"
+            )
     else:
         key = getattr(cls, "data_key", None)
         if not isinstance(key, str) or not DATA_KEY_PATTERN.match(key):
@@ -285,7 +300,45 @@ def _new_manager() -> pluggy.PluginManager:
     return manager
 
 
-def _collect(plugin_set: PluginSet, plugin_name: str, distribution: str, version: str) -> None:
+def api_version_problem(declared: object) -> str | None:
+    """Why a plugin declaring plugin API ``declared`` cannot load here, or ``None``.
+
+    Compatible means the same major version and a minor version no newer than
+    :data:`~dyntoolset.hookspecs.PLUGIN_API_VERSION`'s: a minor version only
+    adds names, so a plugin built for ``2.0`` runs on ``2.1``, but one built
+    for ``2.1`` may use a name ``2.0`` lacks.
+    """
+    ours = _api_parts(PLUGIN_API_VERSION)
+    assert ours is not None  # our own constant
+    if declared is None:
+        return (
+            f"declares no plugin API version: add {PLUGIN_API_ATTRIBUTE} = "
+            f'"{PLUGIN_API_VERSION}" next to its hook implementations (the version of '
+            f"dyntoolset.plugin.PLUGIN_API_VERSION it was written for)"
+        )
+    theirs = _api_parts(declared)
+    if theirs is None:
+        return f"{PLUGIN_API_ATTRIBUTE} must be a string 'MAJOR' or 'MAJOR.MINOR', got {declared!r}"
+    if theirs[0] != ours[0] or theirs[1] > ours[1]:
+        return (
+            f"built for plugin API {declared}, but this dyntoolset provides plugin API "
+            f"{PLUGIN_API_VERSION} (compatible: {ours[0]}.0 to {PLUGIN_API_VERSION}); install "
+            f"a release of the plugin built for plugin API {ours[0]}, or a dyntoolset that "
+            f"provides {declared}"
+        )
+    return None
+
+
+def _api_parts(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,4})?", value):
+        return None
+    major, _, minor = value.partition(".")
+    return int(major), int(minor or 0)
+
+
+def _collect(
+    plugin_set: PluginSet, plugin_name: str, distribution: str, version: str, api_version: str
+) -> None:
     """Call one plugin's hooks and register what they return.
 
     Hooks are called one implementation at a time (rather than through
@@ -311,7 +364,7 @@ def _collect(plugin_set: PluginSet, plugin_name: str, distribution: str, version
                 continue
             for cls in classes:
                 try:
-                    plugin_set._add(kind, cls, plugin_name, distribution, version)  # type: ignore[arg-type]
+                    plugin_set._add(kind, cls, plugin_name, distribution, version, api_version)  # type: ignore[arg-type]
                 except PluginLoadError as exc:
                     _fail(plugin_set, exc)
 
@@ -386,7 +439,17 @@ def _load_entry_point(value: str, importer: Callable[[str], ModuleType]) -> obje
 def register(
     plugin_set: PluginSet, module: object, name: str, distribution: str, version: str = ""
 ) -> None:
-    """Register a plugin object (a module with hook implementations) and collect its classes."""
+    """Register a plugin object (a module with hook implementations) and collect its classes.
+
+    The object must declare a compatible plugin API version
+    (``DYNTOOLSET_PLUGIN_API``, see :func:`api_version_problem`); otherwise it
+    is skipped with a :class:`PluginLoadError` naming both versions.
+    """
+    declared = getattr(module, PLUGIN_API_ATTRIBUTE, None)
+    problem = api_version_problem(declared)
+    if problem:
+        _fail(plugin_set, PluginLoadError(name, distribution, problem))
+        return
     try:
         plugin_set.manager.register(module, name=name)
         plugin_set.manager.check_pending()
@@ -397,7 +460,7 @@ def register(
             plugin_set, PluginLoadError(name, distribution, f"invalid hook implementation: {exc}")
         )
         return
-    _collect(plugin_set, name, distribution, version)
+    _collect(plugin_set, name, distribution, version, str(declared))
 
 
 def load_path_plugin(plugin_set: PluginSet, detector_name: str, path: str) -> bool:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from dyntoolset.credentials import AUTH_KEYS, CredentialSettings, credential_config, env_placeholder
 from dyntoolset.model import Discovered, ToolsetSpec
 
 #: Kinds of :class:`ToolsetSpec` the built-in renderers understand besides ``http``:
@@ -166,20 +167,33 @@ def _where(found: Discovered) -> str:
     return f"{found.service.name} in namespace {found.service.namespace}"
 
 
-def prometheus_toolset(found: Discovered) -> tuple[ToolsetSpec, ...]:
+def _with_credentials(
+    config: dict[str, object], kind: str, credentials: CredentialSettings | None
+) -> dict[str, object]:
+    if credentials is not None:
+        config.update(credential_config(credentials, AUTH_KEYS[kind]))
+    return config
+
+
+def prometheus_toolset(
+    found: Discovered, credentials: CredentialSettings | None = None
+) -> tuple[ToolsetSpec, ...]:
     """HolmesGPT's ``prometheus/metrics`` for a Prometheus-compatible query API.
 
     The URL is the endpoint plus the ``api_prefix`` metadata (VictoriaMetrics
     cluster serves PromQL under ``/select/<tenant>/prometheus``); the
     ``flavor`` metadata (``prometheus``, ``thanos``, ``victoriametrics``)
-    names the product in the description.
+    names the product in the description. ``credentials``: a bearer token
+    (``additional_headers``) and ``verify_ssl``, see
+    :mod:`dyntoolset.credentials`.
     """
     url = found.endpoint + found.metadata.get(API_PREFIX, "")
     title = _FLAVOR_TITLES.get(found.metadata.get(FLAVOR, ""), "Prometheus")
+    kind = "prometheus/metrics"
     return (
         ToolsetSpec(
-            kind="prometheus/metrics",
-            config={"prometheus_url": url},
+            kind=kind,
+            config=_with_credentials({"prometheus_url": url}, kind, credentials),
             description=f"{title} metrics from {_where(found)}",
             llm_instructions=(
                 f"PromQL query API of {title} at {url}. Use it for metrics of "
@@ -190,21 +204,27 @@ def prometheus_toolset(found: Discovered) -> tuple[ToolsetSpec, ...]:
     )
 
 
-def grafana_toolset(found: Discovered, api_key_env: str = "") -> tuple[ToolsetSpec, ...]:
+def grafana_toolset(
+    found: Discovered, api_key_env: str = "", credentials: CredentialSettings | None = None
+) -> tuple[ToolsetSpec, ...]:
     """HolmesGPT's ``grafana/dashboards``.
 
     ``api_key_env`` names the environment variable of HolmesGPT holding the
     Grafana service-account token: the config gets ``api_key: "{{ env.NAME }}"``,
     which HolmesGPT expands from its own environment, so no secret is ever
     written into the ConfigMap. Only set it when the variable exists there:
-    HolmesGPT marks the toolset invalid otherwise.
+    HolmesGPT marks the toolset invalid otherwise. ``credentials`` is the
+    general form (API key, or user and password, and ``verify_ssl``), see
+    :mod:`dyntoolset.credentials`.
     """
-    config = {"api_url": found.endpoint}
+    kind = "grafana/dashboards"
+    config: dict[str, object] = {"api_url": found.endpoint}
     if api_key_env:
-        config["api_key"] = "{{ env.%s }}" % api_key_env  # noqa: UP031 - braces are literal
+        config["api_key"] = env_placeholder(api_key_env)
+    _with_credentials(config, kind, credentials)
     return (
         ToolsetSpec(
-            kind="grafana/dashboards",
+            kind=kind,
             config=config,
             description=f"Grafana dashboards of {_where(found)}",
             llm_instructions=(
@@ -252,9 +272,15 @@ def tempo_toolset(found: Discovered) -> tuple[ToolsetSpec, ...]:
     )
 
 
-def elasticsearch_toolsets(found: Discovered) -> tuple[ToolsetSpec, ...]:
-    """HolmesGPT's ``elasticsearch/cluster`` and ``elasticsearch/data``."""
-    config = {"api_url": found.endpoint}
+def elasticsearch_toolsets(
+    found: Discovered, credentials: CredentialSettings | None = None
+) -> tuple[ToolsetSpec, ...]:
+    """HolmesGPT's ``elasticsearch/cluster`` and ``elasticsearch/data``.
+
+    ``credentials``: an API key, or a user and password (basic auth), and
+    ``verify_ssl``, see :mod:`dyntoolset.credentials`.
+    """
+    config = _with_credentials({"api_url": found.endpoint}, "elasticsearch/cluster", credentials)
     where = _where(found)
     return (
         ToolsetSpec(

@@ -26,7 +26,7 @@ def _found(detector_name: str, **kwargs: object) -> Discovered:
 
 def test_prometheus_toolset() -> None:
     found = _found("prometheus", name="prom", namespace="mon", labels=PROM_LABELS)
-    (spec,) = prometheus.PrometheusDetector().toolsets(found, NoSettings())
+    (spec,) = prometheus.PrometheusDetector().toolsets(found, prometheus.PrometheusSettings())
     assert spec.kind == "prometheus/metrics"
     assert spec.config == {"prometheus_url": "http://prom.mon.svc.cluster.local:8080"}
     assert spec.description == "Prometheus metrics from prom in namespace mon"
@@ -44,7 +44,7 @@ def test_vmselect_toolset_carries_the_query_prefix() -> None:
         cluster_ip="None",
     )
     assert found.endpoint == "http://vmselect-main.vm.svc.cluster.local:8481"
-    (spec,) = prometheus.PrometheusDetector().toolsets(found, NoSettings())
+    (spec,) = prometheus.PrometheusDetector().toolsets(found, prometheus.PrometheusSettings())
     assert spec.config == {
         "prometheus_url": "http://vmselect-main.vm.svc.cluster.local:8481/select/0/prometheus"
     }
@@ -103,7 +103,9 @@ def test_elasticsearch_gives_cluster_and_data_toolsets() -> None:
         labels={"common.k8s.elastic.co/type": "elasticsearch"},
         ports=[{"name": "https", "port": 9200}],
     )
-    specs = elasticsearch.ElasticsearchDetector().toolsets(found, NoSettings())
+    specs = elasticsearch.ElasticsearchDetector().toolsets(
+        found, elasticsearch.ElasticsearchSettings()
+    )
     url = "https://quickstart-es-http.elastic.svc.cluster.local:9200"
     assert [s.kind for s in specs] == ["elasticsearch/cluster", "elasticsearch/data"]
     assert [dict(s.config) for s in specs] == [{"api_url": url}, {"api_url": url}]
@@ -214,12 +216,28 @@ def test_default_priorities_and_health_paths() -> None:
 
 
 def test_the_toolsets_module_is_the_only_table() -> None:
-    # The built-ins do not carry their own specs: they delegate to the table,
-    # and grafana only adds its configured API key variable to the builder's.
-    for detector in DETECTORS:
-        if detector.name == "grafana":
-            continue
-        assert type(detector).toolsets is DETECTORS[0].__class__.toolsets
+    # Without credentials configured, every built-in writes exactly what the
+    # one type -> toolset table gives its type: no detector carries a copy.
+    found_by = {
+        "prometheus": _found("prometheus", name="prom", namespace="mon", labels=PROM_LABELS),
+        "grafana": _found("grafana", name="g", labels={"app.kubernetes.io/name": "grafana"}),
+        "elasticsearch": _found(
+            "elasticsearch",
+            name="logs-es-http",
+            labels={"common.k8s.elastic.co/type": "elasticsearch"},
+            ports=[{"name": "https", "port": 9200}],
+        ),
+        "jaeger": _found(
+            "jaeger",
+            name="jaeger-query",
+            labels={"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "query"},
+        ),
+    }
+    for name, found in found_by.items():
+        detector = next(d for d in DETECTORS if d.name == name)
+        assert tuple(detector.toolsets(found, type(detector).Settings())) == toolsets_for_type(
+            found
+        ), name
     assert mapping.toolsets_for_type is toolsets_for_type
     assert TOOLSET_BUILDERS["grafana"] is mapping.grafana_toolset
 

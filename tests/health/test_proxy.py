@@ -402,3 +402,21 @@ def test_a_parallel_round_fits_the_connection_pool(
         api_client.close()
     assert {r.health.reason for r in results if r.health} == {"ok"}
     assert [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")] == []
+
+
+def test_tcp_checks_are_not_made_through_the_proxy(apiserver: ApiServer) -> None:
+    """The service proxy speaks only HTTP: a TCP check is included unchecked, saying
+    why, and nothing is dialled, neither directly nor through the API server."""
+    import attrs
+
+    add_service(apiserver, "kafka", "kafka", 9092)
+    resolver, spy = FakeResolver(), ConnectSpy()
+    item = attrs.evolve(discovered("kafka", "kafka", 9092, detector="kafka"), health_check="tcp")
+    health = check(apiserver, item, resolver=resolver, connect=spy)
+    assert (health.healthy, health.reason) == (True, "unchecked")
+    assert health.detail == (
+        "not checked: a TCP check cannot be made through the API server's proxy "
+        "(health_checks.mode apiserver-proxy)"
+    )
+    assert resolver.calls == [] and spy.calls == []
+    assert [r for r in apiserver.requests if "proxy" in r.path] == []

@@ -5,15 +5,19 @@ from __future__ import annotations
 import random
 
 import pytest
+import urllib3
 from kubernetes import client
 
 from dyntoolset.kube.errors import MAX_RETRY_AFTER, ApiFailure, Backoff, RbacRule, classify
 from dyntoolset.testing.apiserver import ApiServer
 
+#: What a call of the client raises: an answer it did not like, or no answer at all.
+CLIENT_ERRORS = (client.ApiException, urllib3.exceptions.HTTPError)
+
 
 def failure_of(apiserver: ApiServer, **call: str) -> ApiFailure:
     v1 = client.CoreV1Api(apiserver.api_client)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(CLIENT_ERRORS) as caught:
         v1.read_namespaced_config_map("cm", "ops", _request_timeout=(2, 5))
     return classify(caught.value, verb="get", resource="configmaps", namespace="ops", name="cm")
 
@@ -68,7 +72,7 @@ def test_a_cluster_wide_rule_says_so() -> None:
 def test_connection_refused_is_temporary_with_no_status() -> None:
     config = client.Configuration(host="http://127.0.0.1:9")  # discard port: nothing listens
     config.retries = False
-    with client.ApiClient(config) as api, pytest.raises(Exception) as caught:
+    with client.ApiClient(config) as api, pytest.raises(CLIENT_ERRORS) as caught:
         client.CoreV1Api(api).list_namespace(_request_timeout=(2, 2))
     failure = classify(caught.value, verb="list", resource="namespaces")
     assert failure.temporary and failure.status == 0 and failure.error_type == "connection"
@@ -77,7 +81,7 @@ def test_connection_refused_is_temporary_with_no_status() -> None:
 def test_a_timeout_is_temporary(apiserver: ApiServer) -> None:
     apiserver.stall(5, verb="get")
     v1 = client.CoreV1Api(apiserver.api_client)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(CLIENT_ERRORS) as caught:
         v1.read_namespaced_config_map("cm", "ops", _request_timeout=(2, 0.2))
     failure = classify(caught.value, verb="get", resource="configmaps")
     assert failure.temporary and failure.error_type == "timeout"

@@ -314,8 +314,8 @@ def test_any_services_give_valid_deterministic_documents(
         except SnapshotError:
             meta = obj["metadata"]
             ports_ok = all(
-                (not p["name"] or DNS_LABEL.fullmatch(p["name"]))
-                and p["protocol"] in ("TCP", "UDP", "SCTP")
+                (not p.get("name") or DNS_LABEL.fullmatch(p["name"]))
+                and p.get("protocol", "TCP") in ("TCP", "UDP", "SCTP")
                 for p in obj["spec"]["ports"]
             )
             assert not (

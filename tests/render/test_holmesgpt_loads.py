@@ -96,6 +96,10 @@ def probe(python: str, tmp_path: Path, document: str, *args: str) -> dict[str, A
         "CUSTOM_TOOLSET_LOCATION": str(tmp_path / "absent.yaml"),
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download at import time
         "GRAFANA_API_KEY": "probe-grafana-key",  # what "{{ env.GRAFANA_API_KEY }}" names
+        # What test_credentials_load_in_holmesgpt's settings name.
+        "ES_PASSWORD": "probe-es-password",
+        "PROM_TOKEN": "probe-prom-token",
+        "GRAFANA_PASSWORD": "probe-grafana-password",
         "HOLMES_PROBE_SECRET": "LEAKED-SECRET",
         "NO_PROXY": "*",
     }
@@ -424,3 +428,50 @@ def test_grafana_without_api_key_and_a_custom_prometheus_pass_checks(
     ]
     asked = {"/".join(path.split("/")[:3]) for path in _Backend.seen}
     assert asked == {"/monitoring/grafana", "/monitoring/kps-prometheus", "/platform/metrics-proxy"}
+
+
+def test_credentials_load_in_holmesgpt(tmp_path: Path) -> None:
+    """Basic auth with a self-signed CA (ECK), a bearer token (Prometheus) and
+    Grafana's user and password load with zero invalid toolsets: HolmesGPT
+    accepts every key and expands every placeholder."""
+    from dyntoolset.testing import make_service
+
+    engine = _engine(
+        "detectors:\n"
+        "  elasticsearch: {config: {password_env: ES_PASSWORD, verify_ssl: false}}\n"
+        "  prometheus: {config: {token_env: PROM_TOKEN, verify_ssl: false}}\n"
+        "  grafana: {config: {username: admin, password_env: GRAFANA_PASSWORD}}\n"
+    )
+    services = [
+        make_service(
+            "logs-es-http",
+            "elastic",
+            labels={"common.k8s.elastic.co/type": "elasticsearch"},
+            ports=[(9200, "https")],
+        ),
+        make_service(
+            "prom",
+            "mon",
+            labels={"app.kubernetes.io/name": "prometheus"},
+            ports=[(9090, "http-web")],
+        ),
+        make_service(
+            "grafana", "mon", labels={"app.kubernetes.io/name": "grafana"}, ports=[(80, "http-web")]
+        ),
+    ]
+    cycle = engine.cycle(services, formats=["holmesgpt"], configmap=False)
+    document = cycle.documents["custom_toolset.yaml"]
+    assert "probe-" not in document
+
+    report = probe(holmes_python(), tmp_path, document)
+
+    assert report["invalid"] == {}
+    assert report["missing"] == []
+    assert report["config_errors"] == {}
+    assert set(report["loaded"]) == {
+        "elasticsearch/cluster",
+        "elasticsearch/data",
+        "prometheus/metrics",
+        "grafana/dashboards",
+    }
+    assert all(t["enabled"] for t in report["loaded"].values())

@@ -523,6 +523,7 @@ def test_a_second_distribution_claiming_loki_is_reported_with_both_names(tmp_pat
 def test_a_detector_name_clash_between_plugins_names_both(tmp_path: Path) -> None:
     source = (
         "from dyntoolset.plugin import Detector, hookimpl\n"
+        "DYNTOOLSET_PLUGIN_API = '2'\n"
         "class Other(Detector):\n"
         "    name = 'loki'\n"
         "    def detect(self, service, ctx):\n"

@@ -23,7 +23,7 @@ from dyntoolset import urlpolicy
 from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
 from dyntoolset.detectors._common import BuiltinDetector
 from dyntoolset.errors import InvalidService
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Port, Service
 
 ENABLED = "kubernaut.io/toolset"
@@ -193,6 +193,10 @@ class CustomDetector(BuiltinDetector[NoSettings]):
             description=f"{type_} service",
             toolset_type=type_,
         )
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

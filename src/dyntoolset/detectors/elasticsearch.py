@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
+from dyntoolset.credentials import AUTH_KEYS, CredentialSettings
 from dyntoolset.detector import DetectContext, Detector, scheme_for
 from dyntoolset.detectors._common import (
     APP,
@@ -23,8 +24,9 @@ from dyntoolset.detectors._common import (
     component_label,
     from_chart,
 )
-from dyntoolset.hookspecs import hookimpl
-from dyntoolset.model import Discovered, Port, Service
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
+from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.toolsets import elasticsearch_toolsets
 
 # ECK labels every Service of a cluster with this type (Kibana: "kibana",
 # APM Server: "apm-server", ...) and names the user-facing one <name>-es-http.
@@ -50,8 +52,19 @@ _PORT_NUMBERS = (9200,)
 
 
 @attrs.frozen
-class ElasticsearchSettings:
-    """Options of the ``elasticsearch`` detector (``detectors.elasticsearch.config``)."""
+class ElasticsearchSettings(CredentialSettings):
+    """Options of the ``elasticsearch`` detector (``detectors.elasticsearch.config``).
+
+    Besides ``elastic_chart_protocol``, the credential fields of
+    :class:`~dyntoolset.credentials.CredentialSettings` that HolmesGPT's
+    Elasticsearch toolsets take: ``password_env`` (basic auth as
+    ``elastic``, the superuser of ECK's and the elastic chart's default
+    install, unless ``username`` or ``username_env`` says otherwise) or
+    ``api_key_env``, and ``verify_ssl: false`` for their self-signed CA.
+    """
+
+    auth_keys = AUTH_KEYS["elasticsearch/cluster"]
+    default_username = "elastic"
 
     #: The scheme of Services of the elastic/elasticsearch Helm chart, whose
     #: labels rarely show its version: ``auto`` is ``http`` for a chart label
@@ -117,6 +130,12 @@ class ElasticsearchDetector(BuiltinDetector[ElasticsearchSettings]):
             return None
         return self.discovered(service, port, ctx, scheme=self._scheme(service, port, ctx))
 
+    def toolsets(
+        self, found: Discovered, settings: ElasticsearchSettings
+    ) -> tuple[ToolsetSpec, ...]:
+        """``elasticsearch/cluster`` and ``/data``, with the credentials that are configured."""
+        return elasticsearch_toolsets(found, credentials=settings)
+
     @staticmethod
     def _scheme(
         service: Service, port: Port, ctx: DetectContext[ElasticsearchSettings]
@@ -129,6 +148,10 @@ class ElasticsearchDetector(BuiltinDetector[ElasticsearchSettings]):
         if wanted != "auto":
             return wanted
         return "http" if 0 < major < _ELASTIC_CHART_TLS_MAJOR else "https"
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

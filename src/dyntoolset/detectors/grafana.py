@@ -10,11 +10,11 @@ own detectors). See ``docs/detectors.md``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import attrs
 
+from dyntoolset.credentials import AUTH_KEYS, CredentialSettings
 from dyntoolset.detector import DetectContext, Detector, choose_port
 from dyntoolset.detectors._common import (
     APP,
@@ -23,7 +23,7 @@ from dyntoolset.detectors._common import (
     component_label,
     from_chart,
 )
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Service, ToolsetSpec
 from dyntoolset.toolsets import grafana_toolset
 
@@ -42,25 +42,18 @@ _OPERATOR_PORT_NAME = "grafana"
 _IMAGE_RENDERER_SUFFIX = "-image-renderer"
 
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-
-
-def _check_env_name(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and not _ENV_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not an environment variable name (letters, digits and '_', "
-            f"not starting with a digit)"
-        )
-
-
 @attrs.frozen
-class GrafanaSettings:
-    """Options of the ``grafana`` detector (``detectors.grafana.config``)."""
+class GrafanaSettings(CredentialSettings):
+    """Options of the ``grafana`` detector (``detectors.grafana.config``).
 
-    #: Name of the environment variable *of HolmesGPT* holding a Grafana
-    #: service-account token; written as ``api_key: "{{ env.NAME }}"``.
-    #: Unset: no key is written (anonymous access, or set it in overrides).
-    api_key_env: str | None = attrs.field(default=None, validator=_check_env_name)
+    The credential fields of :class:`~dyntoolset.credentials.CredentialSettings`
+    that HolmesGPT's ``grafana/dashboards`` takes: ``api_key_env`` (a
+    service-account token, written as ``api_key: "{{ env.NAME }}"``), or
+    ``username``/``username_env`` with ``password_env``, and ``verify_ssl``.
+    Unset: nothing is written (anonymous access, or set it in overrides).
+    """
+
+    auth_keys = AUTH_KEYS["grafana/dashboards"]
 
 
 class GrafanaDetector(BuiltinDetector[GrafanaSettings]):
@@ -100,8 +93,12 @@ class GrafanaDetector(BuiltinDetector[GrafanaSettings]):
         return self.discovered(service, port, ctx)
 
     def toolsets(self, found: Discovered, settings: GrafanaSettings) -> tuple[ToolsetSpec, ...]:
-        """``grafana/dashboards``, with the API key variable when one is configured."""
-        return grafana_toolset(found, settings.api_key_env or "")
+        """``grafana/dashboards``, with the credentials that are configured."""
+        return grafana_toolset(found, credentials=settings)
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

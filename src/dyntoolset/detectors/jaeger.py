@@ -19,7 +19,7 @@ from dyntoolset.detectors._common import (
     component_label,
     from_chart,
 )
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Service
 
 # "query": jaeger chart v1 ``<release>-jaeger-query`` and Bitnami ``-query``;
@@ -72,6 +72,10 @@ class JaegerDetector(BuiltinDetector[NoSettings]):
         if port is None:
             return None
         return self.discovered(service, port, ctx)
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

@@ -15,7 +15,8 @@ from typing import Any
 
 import attrs
 
-from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
+from dyntoolset.credentials import AUTH_KEYS, CredentialSettings
+from dyntoolset.detector import DetectContext, Detector, choose_port
 from dyntoolset.detectors._common import (
     APP,
     NAME,
@@ -25,9 +26,9 @@ from dyntoolset.detectors._common import (
     from_chart,
     is_grpc,
 )
-from dyntoolset.hookspecs import hookimpl
-from dyntoolset.model import Discovered, Service
-from dyntoolset.toolsets import API_PREFIX, FLAVOR
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
+from dyntoolset.model import Discovered, Service, ToolsetSpec
+from dyntoolset.toolsets import API_PREFIX, FLAVOR, prometheus_toolset
 
 
 @attrs.frozen(slots=True)
@@ -95,6 +96,14 @@ _VM_SELECT = _Flavor(
     headless_ok=True,
 )
 
+# bitnami/victoriametrics (cluster mode only): ``<fullname>-vmselect``, a ClusterIP
+# Service ``http`` 8481, plus ``<fullname>-vmselect-headless`` when vmselect runs
+# as a StatefulSet: a governing duplicate here, unlike the charts above.
+_VM_SELECT_BITNAMI = attrs.evolve(_VM_SELECT, headless_ok=False)
+# The name bitnami/victoriametrics gives every component (told apart by
+# app.kubernetes.io/component: vmselect, vminsert, vmstorage, vmagent, vmalert, vmauth).
+_BITNAMI_VM = "victoriametrics"
+
 # Components of a Prometheus *server* Service among charts that label every
 # Service of a release with app.kubernetes.io/name=prometheus: "server"
 # (prometheus-community/prometheus, Bitnami prometheus), "prometheus"
@@ -136,6 +145,8 @@ def _flavor(service: Service) -> _Flavor | None:
             return _VM_SINGLE
         if name == "vmselect":
             return _VM_SELECT
+        if name == _BITNAMI_VM:
+            return _VM_SELECT_BITNAMI if component_label(labels) == "vmselect" else None
         if name == "victoria-metrics-cluster":
             # The cluster chart tells components apart by the ``app`` label.
             part = labels.get(APP) or component_label(labels)
@@ -160,16 +171,35 @@ def _flavor(service: Service) -> _Flavor | None:
 
 
 def _renamed_server(service: Service) -> _Flavor | None:
-    """The server of prometheus-community/prometheus (or stable/prometheus,
-    Bitnami prometheus) installed with a ``nameOverride``: its name label is
-    then the override, but the chart label and the ``server`` component stay."""
+    """A chart installed with a ``nameOverride``: its name label is then the
+    override, but the chart label and the component stay. The server of
+    prometheus-community/prometheus (or stable/prometheus, Bitnami
+    prometheus), Bitnami thanos' query layer and Bitnami victoriametrics' vmselect."""
     labels = service.labels
-    if component_label(labels) == "server" and from_chart(labels, "prometheus"):
+    component = component_label(labels)
+    if component == "server" and from_chart(labels, "prometheus"):
         return _PROMETHEUS
+    if component in _THANOS_QUERY_COMPONENTS and from_chart(labels, "thanos"):
+        return _THANOS
+    if component == "vmselect" and from_chart(labels, _BITNAMI_VM):
+        return _VM_SELECT_BITNAMI
     return None
 
 
-class PrometheusDetector(BuiltinDetector[NoSettings]):
+@attrs.frozen
+class PrometheusSettings(CredentialSettings):
+    """Options of the ``prometheus`` detector (``detectors.prometheus.config``).
+
+    The credential fields HolmesGPT's ``prometheus/metrics`` takes:
+    ``token_env`` (sent as ``Authorization: Bearer {{ env.NAME }}`` in
+    ``additional_headers``, e.g. OpenShift's thanos-querier) and
+    ``verify_ssl``.
+    """
+
+    auth_keys = AUTH_KEYS["prometheus/metrics"]
+
+
+class PrometheusDetector(BuiltinDetector[PrometheusSettings]):
     """Finds Prometheus servers and Prometheus-compatible query layers (Thanos, VictoriaMetrics).
 
     Writes a ``prometheus/metrics`` toolset whose ``prometheus_url`` includes the
@@ -180,8 +210,9 @@ class PrometheusDetector(BuiltinDetector[NoSettings]):
     description = "Prometheus-compatible metrics (Prometheus, Thanos Query, VictoriaMetrics)"
     default_priority = 1
     health_path = "/-/healthy"
+    Settings = PrometheusSettings
 
-    def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
+    def detect(self, service: Service, ctx: DetectContext[PrometheusSettings]) -> Discovered | None:
         """Return the query endpoint if ``service`` is a Prometheus-compatible query API."""
         if not service.labels or not service.ports or service.type == "ExternalName":
             return None
@@ -226,6 +257,14 @@ class PrometheusDetector(BuiltinDetector[NoSettings]):
             description=flavor.description,
             metadata=metadata,
         )
+
+    def toolsets(self, found: Discovered, settings: PrometheusSettings) -> tuple[ToolsetSpec, ...]:
+        """``prometheus/metrics``, with the credentials that are configured."""
+        return prometheus_toolset(found, credentials=settings)
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

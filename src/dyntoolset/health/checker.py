@@ -37,6 +37,7 @@ from dyntoolset.config import Config, HealthChecksConfig, HealthCheckSettings
 from dyntoolset.health.guard import (
     Blocked,
     Resolver,
+    Target,
     build_target,
     parse_networks,
     system_resolver,
@@ -48,6 +49,7 @@ from dyntoolset.health.probe import (
     HTTP_STATUS,
     OK,
     TIMEOUT,
+    UNCHECKED,
     Answer,
     Cancellation,
     Connector,
@@ -71,6 +73,8 @@ __all__ = [
     "select_healthy",
 ]
 
+#: Reasons of a healthy result.
+_HEALTHY = frozenset({OK, UNCHECKED})
 #: Reasons worth another attempt; the others will not change within a round.
 _RETRYABLE = frozenset({TIMEOUT, CONNECTION_REFUSED, CONNECTION_ERROR})
 
@@ -384,12 +388,12 @@ class HealthChecker:
         detector = item.detector
         self.metrics.health_checks.labels(detector=detector, result=outcome.reason).inc()
         state.checked_at = now
-        if outcome.reason == OK:
+        if outcome.reason in _HEALTHY:
             if not state.included:
                 log.info("health check: %s (%s) is healthy", item.key, detector)
             state.failures = 0
             state.included = True
-            state.status = HealthStatus(True, OK, wall, outcome.detail)
+            state.status = HealthStatus(True, outcome.reason, wall, outcome.detail)
             return
         self._failures[(detector, outcome.reason)] += 1
         self.metrics.health_check_failures.labels(detector=detector, reason=outcome.reason).inc()
@@ -435,6 +439,10 @@ class HealthChecker:
 
     def _attempts(self, item: Discovered, deadline: float, cancel: Cancellation) -> _Outcome:
         settings = self._settings(item.detector)
+        if item.health_check == "none":
+            return _Outcome(UNCHECKED, "not checked: its health check kind is 'none'", 0)
+        if item.health_check == "tcp":
+            return self._tcp_attempts(item, settings, deadline, cancel)
         path = item.health_path or settings.path or "/"
         try:
             target = build_target(
@@ -452,6 +460,66 @@ class HealthChecker:
         except ProbeFailure as exc:
             return _Outcome(exc.reason, exc.detail, 0)
 
+        def attempt(timeout: float) -> tuple[str, str]:
+            return self._judge(transport.fetch(prepared, timeout, cancel))
+
+        return self._retry(attempt, settings, deadline, cancel)
+
+    def _tcp_attempts(
+        self,
+        item: Discovered,
+        settings: HealthCheckSettings,
+        deadline: float,
+        cancel: Cancellation,
+    ) -> _Outcome:
+        """Connect to the Service's own DNS name on its port; nothing is sent.
+
+        Always the Service's own name (never an endpoint override), pinned and
+        judged by the same address rules as HTTP checks. The API server's
+        service proxy speaks only HTTP, so in ``apiserver-proxy`` mode the
+        service is included unchecked, saying why.
+        """
+        if self._transport is not self._direct:
+            return _Outcome(
+                UNCHECKED,
+                f"not checked: a TCP check cannot be made through the API server's proxy "
+                f"(health_checks.mode {self.mode})",
+                0,
+            )
+        if item.port is None:
+            return _Outcome(
+                BLOCKED, "a TCP check needs the Service's port; the detector gave none", 0
+            )
+        target = Target(
+            scheme="tcp",
+            host=item.service.dns_name(self.cluster_domain),
+            port=item.port.port,
+            path="",
+            own_host=True,
+        )
+        try:
+            prepared = self._direct.prepare(item, target)
+        except Blocked as exc:
+            return _Outcome(BLOCKED, str(exc), 0)
+        except ProbeFailure as exc:
+            return _Outcome(exc.reason, exc.detail, 0)
+        where = f"{target.host}:{target.port}"
+
+        def attempt(timeout: float) -> tuple[str, str]:
+            self._direct.connect_only(prepared, timeout, cancel)
+            return OK, f"TCP connect to {where}"
+
+        return self._retry(attempt, settings, deadline, cancel)
+
+    def _retry(
+        self,
+        attempt_once: Callable[[float], tuple[str, str]],
+        settings: HealthCheckSettings,
+        deadline: float,
+        cancel: Cancellation,
+    ) -> _Outcome:
+        """Up to ``1 + retries`` attempts within the round's deadline, with backoff."""
+
         attempts = 1 + int(settings.retries)
         outcome = _Outcome(TIMEOUT, "no attempt made before the round's deadline", 0, False)
         for attempt in range(attempts):
@@ -460,7 +528,7 @@ class HealthChecker:
                 break
             timeout = min(float(settings.timeout), remaining)
             try:
-                reason, detail = self._judge(transport.fetch(prepared, timeout, cancel))
+                reason, detail = attempt_once(timeout)
             except ProbeFailure as exc:
                 reason, detail = exc.reason, exc.detail
             outcome = _Outcome(reason, detail, attempt + 1)

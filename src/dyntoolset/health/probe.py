@@ -67,7 +67,20 @@ DNS = "dns"
 HTTP_STATUS = "http_status"
 BLOCKED = "blocked"
 TLS = "tls"
-REASONS = (OK, TIMEOUT, CONNECTION_REFUSED, CONNECTION_ERROR, DNS, HTTP_STATUS, BLOCKED, TLS)
+#: Healthy without a check: ``health_check.kind: none``, or a TCP check that
+#: the API server's proxy cannot make (the detail says which).
+UNCHECKED = "unchecked"
+REASONS = (
+    OK,
+    TIMEOUT,
+    CONNECTION_REFUSED,
+    CONNECTION_ERROR,
+    DNS,
+    HTTP_STATUS,
+    BLOCKED,
+    TLS,
+    UNCHECKED,
+)
 
 
 class ProbeFailure(Exception):
@@ -236,6 +249,24 @@ class DirectTransport:
         except ResolutionFailed as exc:
             raise ProbeFailure(DNS, str(exc)) from None
         return Prepared(target=target, address=address)
+
+    def connect_only(self, prepared: Prepared, timeout: float, cancel: Cancellation) -> None:
+        """One TCP check: connect to the pinned address within ``timeout``, send
+        nothing, close. Raises :class:`ProbeFailure` when the connection fails."""
+        assert prepared.address is not None
+        sock: socket.socket | None = None
+        try:
+            sock = self._connect((str(prepared.address), prepared.target.port), timeout)
+            cancel.register(sock)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
+            if cancel.cancelled:
+                raise ProbeFailure(TIMEOUT, "cycle deadline reached") from None
+            raise _failure(exc) from None
+        finally:
+            if sock is not None:
+                cancel.unregister(sock)
+                with contextlib.suppress(OSError):
+                    sock.close()
 
     def fetch(self, prepared: Prepared, timeout: float, cancel: Cancellation) -> Answer:
         """One ``GET`` to the pinned address; the whole exchange ends within ``timeout``."""

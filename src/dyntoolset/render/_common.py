@@ -30,6 +30,10 @@ _ENV_PLACEHOLDER = re.compile(r"{{\s*env\.([^}]*)\s*}}")
 _WHOLE_PLACEHOLDER = re.compile(r"{{\s*env\.[A-Za-z_][A-Za-z0-9_]*\s*}}")
 #: Config keys whose value may be exactly one ``{{ env.NAME }}`` placeholder.
 SECRET_KEYS = frozenset({"api_key", "password", "token", "bearer_token", "username"})
+# An HTTP header carrying a secret (Prometheus' ``additional_headers``, written
+# by dyntoolset.credentials for ``token_env``): the scheme, then one placeholder.
+_AUTH_HEADER = "Authorization"
+_AUTH_HEADER_VALUE = re.compile(r"(?:Bearer|Basic|ApiKey) {{\s*env\.[A-Za-z_][A-Za-z0-9_]*\s*}}")
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -64,7 +68,8 @@ def plain_config(value: Any, *, key: str = "") -> Any:
     """A deep copy of a toolset config as plain ``dict``/``list``/scalars.
 
     Strings go through :func:`clean_text`, except a whole ``{{ env.NAME }}``
-    placeholder under one of :data:`SECRET_KEYS`. Raises
+    placeholder under one of :data:`SECRET_KEYS`, and ``Bearer {{ env.NAME }}``
+    (or ``Basic``, ``ApiKey``) under an ``Authorization`` header. Raises
     :class:`UnrenderableError` for values YAML/JSON cannot carry, and for
     mapping keys that are not strings or contain ``.``: HolmesGPT reads custom
     toolset files with ``benedict``, whose ``.`` keypath separator makes it
@@ -72,6 +77,8 @@ def plain_config(value: Any, *, key: str = "") -> Any:
     """
     if isinstance(value, str):
         if key in SECRET_KEYS and _WHOLE_PLACEHOLDER.fullmatch(value):
+            return value
+        if key == _AUTH_HEADER and _AUTH_HEADER_VALUE.fullmatch(value):
             return value
         return clean_text(value)
     if value is None or isinstance(value, bool | int | float):

@@ -51,7 +51,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, ToolsetSpec
 from dyntoolset.render._common import (
     UnrenderableError,
@@ -502,6 +502,10 @@ def _http_names(
 def _tool_name(toolset_name: str) -> str:
     # HolmesGPT 0.45 HttpToolset._derive_tool_name, minus the "_request" suffix.
     return toolset_name.replace("/", "_").replace("-", "_")
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

@@ -27,7 +27,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from dyntoolset.hookspecs import hookimpl
+from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered
 from dyntoolset.render._common import ordered, unique_names, utf8_safe
 from dyntoolset.renderer import Renderer
@@ -82,6 +82,10 @@ def _tool(found: Discovered) -> dict[str, Any]:
         "namespace": utf8_safe(service.namespace),
         "metadata": dict(sorted(metadata.items())),
     }
+
+
+#: Built-ins are plugins like any other and declare the API they use.
+DYNTOOLSET_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl

@@ -124,6 +124,7 @@ def run_detector(
     cluster_domain: str = "cluster.local",
     health_path: str | None = None,
     allowed_hosts: Sequence[str] = (),
+    health_check: str | None = None,
 ) -> Discovered | None:
     """Run one detector on one Service as the engine would, exceptions included.
 
@@ -143,6 +144,7 @@ def run_detector(
         health_path=health_path if health_path is not None else instance.health_path,
         health_path_configured=health_path is not None,
         allowed_hosts=tuple(allowed_hosts),
+        health_check=health_check or instance.health_check,
     )
     found = instance.detect(service, ctx)
     if found is None:

@@ -2,15 +2,18 @@
 
 It recognises the Services of the grafana/loki Helm chart (single binary,
 simple scalable and distributed modes), the older grafana/loki-distributed
-and grafana/loki (2.x) charts and Bitnami grafana-loki, and writes a
-HolmesGPT ``grafana/loki`` toolset for each Loki installation it finds.
+and grafana/loki (2.x) charts, Bitnami grafana-loki and the Loki Operator's
+``LokiStack``, and writes a HolmesGPT ``grafana/loki`` toolset for each Loki
+installation it finds.
 
 A Loki release has many Services; only one of them is where LogQL queries
 should go. By default that is the component that answers queries itself:
 ``loki`` (single binary), ``loki-read`` (simple scalable) or
-``loki-query-frontend`` (distributed). Write path, storage, caches, canary,
-``*-headless`` and ``*-memberlist`` Services are never matched. The nginx
-``loki-gateway`` is matched instead when ``prefer: gateway`` is configured.
+``loki-query-frontend`` (distributed), ``<stack>-query-frontend-http``
+(LokiStack). Write path, storage, caches, canary, ``*-headless`` and
+``*-memberlist`` Services are never matched. The chart's nginx
+``loki-gateway`` is matched instead when ``prefer: gateway`` is configured
+(never the LokiStack gateway, which wants the tenant's token).
 
 It is also the source of ``docs/writing-a-detector-plugin.md`` in the
 dyntoolset repository: keep the two in step.
@@ -49,8 +52,9 @@ _TENANT_RE = re.compile(r"[A-Za-z0-9!._*'()-]{1,150}")
 _MAX_TENANT_LENGTH = 1024
 
 # app.kubernetes.io/name of Loki's Services: grafana/loki ("loki"),
-# grafana/loki-distributed ("loki-distributed"), Bitnami ("grafana-loki").
-_NAMES = frozenset({"loki", "loki-distributed", "grafana-loki"})
+# grafana/loki-distributed ("loki-distributed"), Bitnami ("grafana-loki"), the
+# Loki Operator's LokiStack ("lokistack": operator/internal/manifests/var.go).
+_NAMES = frozenset({"loki", "loki-distributed", "grafana-loki", "lokistack"})
 # Components that answer LogQL themselves. "" is grafana/loki's single-binary
 # Service, which carries no component label (its memberlist Service doesn't
 # either: that one is ruled out by its name and by having no HTTP port).
@@ -60,7 +64,9 @@ _GATEWAY = "gateway"
 # Services duplicate or sit beside the real query Service.
 _NOT_QUERY_SUFFIXES = ("-headless", "-memberlist", "-discovery")
 # Loki's HTTP port: "http-metrics" in grafana/loki, "http" in loki-distributed
-# and Bitnami; 3100 everywhere. The gateway (nginx) serves "http" on 80.
+# and Bitnami, "metrics" in a LokiStack (found by its number); 3100
+# everywhere. The gateway (nginx) serves "http" (grafana/loki: "http-metrics")
+# on 80. A LokiStack's gateway has component "lokistack-gateway": never matched.
 _QUERY_PORT_NAMES = ("http-metrics", "http")
 _QUERY_PORT_NUMBERS = (3100,)
 _GATEWAY_PORT_NAMES = ("http",)
@@ -176,6 +182,11 @@ class LokiDetector(Detector[LokiSettings]):
         # kubernaut.io/toolset-type: loki gets too, so both look the same.
         tenant = found.metadata.get(TENANT_KEY)
         return loki_toolset(found, {"X-Scope-OrgID": tenant} if tenant else None)
+
+
+#: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
+#: dyntoolset refuses to load it when its own major version differs.
+DYNTOOLSET_PLUGIN_API = "2"
 
 
 @hookimpl
