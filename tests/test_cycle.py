@@ -46,7 +46,7 @@ class MarkUnhealthy:
 def test_a_cycle_reports_every_step():
     cycle = engine().cycle([OTHER, BETA, ALPHA], now=T0)
     assert [d.key for d in cycle.discovery.discovered] == ["default/a", "default/b"]
-    assert cycle.discovery.skipped["no_match"] == 1
+    assert cycle.discovery.skip_counts["no_match"] == 1
     assert cycle.checked == cycle.emitted == tuple(cycle.discovery.discovered)
     assert cycle.formats == ("lines",)
     assert cycle.documents == {

@@ -32,7 +32,7 @@ def test_disabled_detectors_do_not_run():
     detectors = engine(LabelDetector, GreedyDetector, text="detectors: {greedy: {enabled: false}}")
     assert [a.name for a in detectors] == ["alpha"]
     result = discover([make_service("x")], detectors)
-    assert result.discovered == [] and result.skipped["no_match"] == 1
+    assert result.discovered == [] and result.skip_counts["no_match"] == 1
 
 
 def test_results_are_sorted_and_deduplicated_last_wins():
@@ -79,7 +79,7 @@ def test_namespace_and_annotation_filters_explain_skips():
     ]
     result = discover(services, detectors)
     assert [d.key for d in result.discovered] == ["default/c"]
-    assert dict(result.skipped) == {
+    assert dict(result.skip_counts) == {
         "no_match": 1,
         "namespace_filtered": 1,
         "annotation_filtered": 1,
@@ -119,7 +119,7 @@ def test_invalid_service_is_skipped_with_its_reason(caplog):
     detectors = engine(PickyDetector, GreedyDetector)
     result = discover([make_service("p", labels={"app": "picky", "mode": "loose"})], detectors)
     assert result.discovered == []  # invalid stops the Service: no later detector takes it
-    assert result.skipped["invalid"] == 1
+    assert result.skip_counts["invalid"] == 1
     assert result.skips[0].detail == "label mode must be 'strict'"
     assert (
         "skipping Service default/p (invalid, detector picky): label mode must be 'strict'"
@@ -229,4 +229,4 @@ def test_a_detector_whose_toolsets_raise_is_isolated_and_counted():
         ("toolsets-raise", "default/a", "KeyError('no such toolset')"),
         ("toolsets-raise", "default/b", "KeyError('no such toolset')"),
     ]
-    assert dict(result.skipped)["no_match"] == 1
+    assert dict(result.skip_counts)["no_match"] == 1

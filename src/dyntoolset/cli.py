@@ -463,8 +463,8 @@ def _summary(
         print(f"  {found.key:50} {found.type:14} {found.endpoint}{health}", file=err)
     if len(cycle.emitted) != len(cycle.checked):
         print(f"{len(cycle.checked) - len(cycle.emitted)} left out as unhealthy", file=err)
-    counts = ", ".join(f"{reason} {n}" for reason, n in result.skipped.items())
-    print(f"skipped {sum(result.skipped.values())}: {counts}", file=err)
+    counts = ", ".join(f"{reason} {n}" for reason, n in result.skip_counts.items())
+    print(f"skipped {sum(result.skip_counts.values())}: {counts}", file=err)
     for skip in result.skips:
         print(f"  {skip.service}: {skip.reason} ({skip.detector}): {skip.detail}", file=err)
     for failure in result.failures:

@@ -56,7 +56,7 @@ MAX_CONFIG_BYTES = MAX_YAML_BYTES
 
 
 @attrs.frozen
-class HealthCheckSettings:
+class DetectorHealthCheck:
     """``detectors.<name>.health_check``: how one detector's services are probed."""
 
     #: Path to GET; ``None`` means the detector's default (``/-/healthy`` …).
@@ -89,7 +89,7 @@ class DetectorBlock:
 
     enabled: bool = True
     priority: Priority | None = None
-    health_check: HealthCheckSettings = HealthCheckSettings()
+    health_check: DetectorHealthCheck = DetectorHealthCheck()
     namespaces: NamespaceFilter = NamespaceFilter()  # immutable, shared safely
     required_annotations: AnnotationRequirements = AnnotationRequirements()
     config: RawMapping | None = None
@@ -109,7 +109,7 @@ class OutputSettings:
 
 
 @attrs.frozen
-class HealthChecksConfig:
+class GlobalHealthChecks:
     """``health_checks``: global health-check behaviour."""
 
     enabled: bool = True
@@ -147,7 +147,7 @@ class RawConfig:
     cluster_domain: ClusterDomain = ClusterDomain("cluster.local")
     resync_interval: Seconds = Seconds(300.0)
     output: OutputSettings = OutputSettings()
-    health_checks: HealthChecksConfig = HealthChecksConfig()
+    health_checks: GlobalHealthChecks = GlobalHealthChecks()
     detectors: dict[str, DetectorBlock] | None = None
 
 
@@ -158,7 +158,7 @@ class DetectorConfig:
     name: str
     enabled: bool
     priority: int
-    health_check: HealthCheckSettings
+    health_check: DetectorHealthCheck
     namespaces: NamespaceFilter
     required_annotations: AnnotationRequirements
     #: An instance of the detector's own ``Settings`` class.
@@ -173,7 +173,7 @@ class Config:
     cluster_domain: str
     resync_interval: float
     output: OutputSettings
-    health_checks: HealthChecksConfig
+    health_checks: GlobalHealthChecks
     #: Every known detector by name, enabled or not.
     detectors: Mapping[str, DetectorConfig]
     #: Where it came from: a file path, or ``"defaults"``.

@@ -101,8 +101,8 @@ class DiscoveryResult:
     discovered: list[Discovered]
     #: Per detector (in run order): time spent, services found, errors.
     detectors: dict[str, DetectorStats]
-    #: Skipped Services by reason (every reason present, zero included).
-    skipped: Counter[str]
+    #: How many Services were skipped, by reason (every reason present, zero included).
+    skip_counts: Counter[str]
     #: Services skipped as ``invalid`` or filtered, with details (not ``no_match``).
     skips: list[Skip]
     failures: list[DetectorFailure]
@@ -152,11 +152,11 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
                 active.name,
                 stat.errors,
             )
-    skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
+    skip_counts: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
     skips: list[Skip] = []
     for key in sorted(unique.keys() - matched.keys()):
         skip = invalid.get(key) or _explain(key, unique[key], filtered.get(key, []))
-        skipped[skip.reason] += 1
+        skip_counts[skip.reason] += 1
         if skip.reason != "no_match":
             skips.append(skip)
             log.log(
@@ -170,7 +170,7 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
     return DiscoveryResult(
         discovered=[matched[key] for key in sorted(matched)],
         detectors=stats,
-        skipped=skipped,
+        skip_counts=skip_counts,
         skips=skips,
         failures=sorted(failures, key=lambda f: (f.service, f.detector)),
         services_seen=len(unique),

@@ -61,7 +61,7 @@ def test_example_cluster_discovery() -> None:
             "http://loki-gateway.logging.svc.cluster.local:80",
         ),
     }
-    assert dict(result.skipped) == {
+    assert dict(result.skip_counts) == {
         "no_match": 40,
         "namespace_filtered": 0,
         "annotation_filtered": 0,

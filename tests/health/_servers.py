@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from dyntoolset.config import HealthChecksConfig, HealthCheckSettings
+from dyntoolset.config import DetectorHealthCheck, GlobalHealthChecks
 from dyntoolset.model import Discovered, Port, Service
 
 LOOPBACK = "127.0.0.0/8"
@@ -301,7 +301,7 @@ def discovered(
     )
 
 
-def options(**overrides: Any) -> HealthChecksConfig:
+def options(**overrides: Any) -> GlobalHealthChecks:
     """Fast test defaults: direct mode, loopback allowed."""
     values: dict[str, Any] = {
         "mode": "direct",
@@ -310,13 +310,13 @@ def options(**overrides: Any) -> HealthChecksConfig:
         "cache_ttl": 0.001,
     }
     values.update(overrides)
-    return HealthChecksConfig(**values)
+    return GlobalHealthChecks(**values)
 
 
 def settings(
     timeout: float = 1.0, retries: int = 0, path: str | None = None
-) -> HealthCheckSettings:
-    return HealthCheckSettings(path=path, timeout=timeout, retries=retries)  # type: ignore[arg-type]
+) -> DetectorHealthCheck:
+    return DetectorHealthCheck(path=path, timeout=timeout, retries=retries)  # type: ignore[arg-type]
 
 
 def make_cert(directory: Path, name: str) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from dyntoolset.config import HealthChecksConfig
+from dyntoolset.config import GlobalHealthChecks
 from dyntoolset.health import HealthChecker, check_offline, select_healthy
 from dyntoolset.metrics import Metrics
 from dyntoolset.model import Discovered, HealthStatus
@@ -416,11 +416,11 @@ def test_ac_038_01_settings_take_effect(backend: Callable[..., Backend]) -> None
 
 def test_invalid_options_are_reported() -> None:
     with pytest.raises(ValueError, match="allowed_networks"):
-        HealthChecker(HealthChecksConfig(allowed_networks=("not-a-cidr",)))  # type: ignore[arg-type]
+        HealthChecker(GlobalHealthChecks(allowed_networks=("not-a-cidr",)))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ca_file"):
-        HealthChecker(HealthChecksConfig(ca_file="/nonexistent/ca.pem"))
+        HealthChecker(GlobalHealthChecks(ca_file="/nonexistent/ca.pem"))
     with pytest.raises(ValueError, match="apiserver-proxy"):
-        HealthChecker(HealthChecksConfig(mode="apiserver-proxy"))
+        HealthChecker(GlobalHealthChecks(mode="apiserver-proxy"))
 
 
 def test_check_offline_uses_direct_mode(backend: Callable[..., Backend]) -> None:

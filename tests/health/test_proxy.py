@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dyntoolset.config import HealthChecksConfig, HealthCheckSettings
+from dyntoolset.config import DetectorHealthCheck, GlobalHealthChecks
 from dyntoolset.health import HealthChecker
 from dyntoolset.kube.proxy import health_transport
 from dyntoolset.metrics import Metrics
@@ -42,8 +42,8 @@ def add_service(
 
 
 def proxied_checker(
-    opts: HealthChecksConfig,
-    per_detector: dict[str, HealthCheckSettings],
+    opts: GlobalHealthChecks,
+    per_detector: dict[str, DetectorHealthCheck],
     api_client: Any,
     **kwargs: Any,
 ) -> HealthChecker:

@@ -485,7 +485,7 @@ def test_invalid_service_is_skipped_with_its_reason() -> None:
     )
     result = engine.discover([annotated])
     assert result.discovered == []
-    assert result.skipped["invalid"] == 1
+    assert result.skip_counts["invalid"] == 1
     (skip,) = result.skips
     assert TENANT_ANNOTATION in str(skip)
 

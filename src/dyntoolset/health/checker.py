@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from dyntoolset.config import Config, HealthChecksConfig, HealthCheckSettings
+from dyntoolset.config import Config, DetectorHealthCheck, GlobalHealthChecks
 from dyntoolset.health.guard import (
     Blocked,
     Resolver,
@@ -165,8 +165,8 @@ class HealthChecker:
 
     def __init__(
         self,
-        options: HealthChecksConfig,
-        per_detector: Mapping[str, HealthCheckSettings] | None = None,
+        options: GlobalHealthChecks,
+        per_detector: Mapping[str, DetectorHealthCheck] | None = None,
         *,
         cluster_domain: str = "cluster.local",
         transport: Transport | None = None,
@@ -180,7 +180,7 @@ class HealthChecker:
         backoff_max: float = 2.0,
     ) -> None:
         self.options = options
-        self.per_detector: Mapping[str, HealthCheckSettings] = dict(per_detector or {})
+        self.per_detector: Mapping[str, DetectorHealthCheck] = dict(per_detector or {})
         self.cluster_domain = cluster_domain
         self.metrics = metrics if metrics is not None else Metrics()
         self._clock = clock
@@ -425,8 +425,8 @@ class HealthChecker:
 
     # -- one service ----------------------------------------------------------
 
-    def _settings(self, detector: str) -> HealthCheckSettings:
-        return self.per_detector.get(detector) or HealthCheckSettings()
+    def _settings(self, detector: str) -> DetectorHealthCheck:
+        return self.per_detector.get(detector) or DetectorHealthCheck()
 
     def _check_one(self, item: Discovered, deadline: float, cancel: Cancellation) -> _Outcome:
         """All attempts of one check (runs in a worker thread); never raises."""
@@ -468,7 +468,7 @@ class HealthChecker:
     def _tcp_attempts(
         self,
         item: Discovered,
-        settings: HealthCheckSettings,
+        settings: DetectorHealthCheck,
         deadline: float,
         cancel: Cancellation,
     ) -> _Outcome:
@@ -514,7 +514,7 @@ class HealthChecker:
     def _retry(
         self,
         attempt_once: Callable[[float], tuple[str, str]],
-        settings: HealthCheckSettings,
+        settings: DetectorHealthCheck,
         deadline: float,
         cancel: Cancellation,
     ) -> _Outcome:

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from dyntoolset import urlpolicy
-from dyntoolset.config import HealthChecksConfig
+from dyntoolset.config import GlobalHealthChecks
 from dyntoolset.health.guard import Blocked, Target
 from dyntoolset.health.probe import (
     CONNECTION_ERROR,
@@ -46,7 +46,7 @@ __all__ = ["ApiServerProxyTransport", "health_transport"]
 
 
 def health_transport(
-    options: HealthChecksConfig, api_client: Any, *, inside: bool | None = None
+    options: GlobalHealthChecks, api_client: Any, *, inside: bool | None = None
 ) -> ApiServerProxyTransport | None:
     """The transport for ``options.mode``: ``None`` means direct connections.
 
