@@ -159,8 +159,10 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
         skip_counts[skip.reason] += 1
         if skip.reason != "no_match":
             skips.append(skip)
-            log.log(
-                logging.WARNING if skip.reason == "invalid" else logging.DEBUG,
+            # Reported by the caller from ``skips`` (the CLI's summary, the
+            # controller once per Service): a run repeats every cycle, a log
+            # line here would repeat with it.
+            log.debug(
                 "skipping Service %s (%s%s): %s",
                 key,
                 skip.reason,

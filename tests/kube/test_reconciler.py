@@ -495,3 +495,29 @@ def test_echoes_of_its_own_writes_are_not_edits(
     edited = {"metadata": {"resourceVersion": "1"}}
     stack.reconciler.on_configmap_event("configmap-changed", edited)
     assert triggered.calls == ["configmap-deleted", "configmap-changed"]
+
+
+def test_an_invalid_service_is_reported_once_not_on_every_reconcile(
+    apiserver: ApiServer, make_stack: StackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    opted_in = {"kubernaut.io/toolset": "enabled", "kubernaut.io/toolset-type": "billing"}
+    bad = {**opted_in, "kubernaut.io/toolset-endpoint": "http://10.0.0.1:80"}
+    apiserver.seed(prometheus(), service("reports", "shop", annotations=bad))
+    caplog.set_level("INFO", logger="dyntoolset.controller.reconciler")
+    stack = make_stack(settle=True)
+    wait_for(stack.converged, what="the ConfigMap")
+    for _ in range(3):  # reconciles that change nothing must not repeat the warning
+        stack.reconciler.reconcile_now()
+    warnings = [r.getMessage() for r in caplog.records if "skipping Service" in r.getMessage()]
+    assert warnings == [
+        "skipping Service shop/reports (invalid, detector custom): annotation "
+        "kubernaut.io/toolset-endpoint must name the Service's DNS name, not an IP address"
+    ]
+    # Fixed by its owner: said once, and not warned about again.
+    apiserver.put(service("reports", "shop", annotations=opted_in))
+    wait_for(
+        lambda: any("no longer skipped" in r.getMessage() for r in caplog.records),
+        what="the fix to be noticed",
+    )
+    stack.reconciler.reconcile_now()
+    assert len([r for r in caplog.records if "skipping Service" in r.getMessage()]) == 1

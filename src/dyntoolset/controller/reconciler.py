@@ -168,6 +168,9 @@ class Reconciler:
         # The last few versions we wrote: their watch events are echoes, not edits
         # (an echo may arrive after a later write of ours on a slow watch).
         self._written: collections.deque[str] = collections.deque(maxlen=16)
+        # Invalid Services already reported, with why: each is logged when it
+        # becomes invalid (or its reason changes), not on every reconcile.
+        self._reported_invalid: dict[str, str] = {}
         self._worker: threading.Thread | None = None
         self.last_outcome: ReconcileOutcome | None = None
         self.reconciles = 0
@@ -398,6 +401,8 @@ class Reconciler:
                 m.configmap_drift_detections.inc(len(outcome.drifted))
                 m.configmap_drift_detected.inc(len(outcome.drifted))
         cycle = outcome.cycle
+        if cycle is not None:
+            self._report_invalid(cycle)
         counts = (
             f" services={cycle.discovery.services_seen} discovered={len(cycle.discovery.discovered)}"
             f" emitted={len(cycle.emitted)}"
@@ -453,6 +458,29 @@ class Reconciler:
                 OVERRIDES_KEY,
                 extra={"dyntoolset": {**fields, "event": "drift", "keys": list(outcome.drifted)}},
             )
+
+    def _report_invalid(self, cycle: Cycle) -> None:
+        """Warn once about each Service that opts in but is malformed, and when it is fixed."""
+        invalid = _invalid_services(cycle)
+        for key, why in sorted(invalid.items()):
+            if self._reported_invalid.get(key) != why:
+                log.warning(
+                    "skipping Service %s %s",
+                    key,
+                    why,
+                    extra={"dyntoolset": {"event": "invalid_service", "service": key}},
+                )
+        for key in sorted(self._reported_invalid.keys() - invalid.keys()):
+            log.info("Service %s is no longer skipped as invalid", key)
+        self._reported_invalid = invalid
+
+
+def _invalid_services(cycle: Cycle) -> dict[str, str]:
+    return {
+        skip.service: f"(invalid, detector {skip.detector}): {skip.detail}"
+        for skip in cycle.discovery.skips
+        if skip.reason == "invalid"
+    }
 
 
 def _error(
