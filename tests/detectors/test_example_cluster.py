@@ -21,7 +21,8 @@ def test_example_cluster_discovery() -> None:
     found: dict[str, tuple[str, str, str]] = {}
     invalid: dict[str, str] = {}
     services = [service_from_object(o.obj) for o in report.objects if o.kind == "Service"]
-    assert len(services) == len({s.key for s in services}) == 34
+    # 50-*.yaml and later: Services only plugins find, near misses for the built-ins.
+    assert len(services) == len({s.key for s in services}) == 36
     for svc in services:
         for detector in DETECTORS:  # priority order; the first match wins
             try:
