@@ -1,4 +1,9 @@
-"""Developer tasks: ``nox -s tests`` (the full suite), ``lint``, ``typecheck``, ``bench``."""
+"""Developer tasks: ``nox -s tests`` (the full suite), ``lint``, ``typecheck``, ``holmes``, ``bench``.
+
+Every package of ``plugins/`` is installed (editable) in each session, its
+tests run with the suite (pytest's testpaths include ``plugins``), and its
+sources are type-checked with the core's.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "holmes"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
@@ -56,10 +61,27 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the library (its testing kit imports pytest)."""
+    """mypy --strict on the library (its testing kit imports pytest) and on each plugin's src."""
     install_project(session, "test")
     session.install("mypy", "types-PyYAML")
     session.run("mypy")
+    for plugin in PLUGINS:
+        # One run per plugin: their packages are separate top-level modules,
+        # and each must type-check against the installed dyntoolset alone.
+        session.run("mypy", "--strict", str(Path(plugin) / "src"))
+
+
+@nox.session
+def holmes(session: nox.Session) -> None:
+    """HolmesGPT 0.45 loads the output for examples/cluster/ with the core and every plugin.
+
+    Builds (or reuses) the HolmesGPT virtualenv with scripts/holmes-venv.sh;
+    scripts/holmes_check.py asserts zero invalid toolsets and the URLs of
+    examples/holmes-expected.yaml, and that every plugin loads and finds something.
+    """
+    install_project(session)
+    holmes_python = session.run("bash", "scripts/holmes-venv.sh", external=True, silent=True)
+    session.run("python", "scripts/holmes_check.py", str(holmes_python).strip().splitlines()[-1])
 
 
 @nox.session

@@ -77,7 +77,7 @@ def test_an_open_port_is_healthy_and_nothing_is_sent(listener: socket.socket) ->
     conn.close()
 
 
-def test_a_closed_port_is_refused_and_retried(tmp_path: object) -> None:
+def test_a_closed_port_is_refused_and_retried() -> None:
     port = closed_port()
     spy, metrics = ConnectSpy(), Metrics()
     health = run(tcp_item(port), connect=spy, retries=2, metrics=metrics)

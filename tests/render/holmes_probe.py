@@ -19,6 +19,10 @@ Prints one JSON object on stdout:
 ``http_tools``
     for ``type: http`` toolsets, the tool names after running their
     prerequisite check (which needs no network: we set no health_check_url).
+``urls``
+    per toolset, every URL in the config HolmesGPT holds after loading (values
+    of keys ending in ``url`` and entries of ``hosts``), sorted: where the
+    agent will send its requests.
 
 With ``--check`` the prerequisite checks of every enabled toolset from FILE
 run for real (network included) and ``loaded`` shows the resulting status.
@@ -99,7 +103,11 @@ def main(argv: list[str]) -> int:
                 http_tools[toolset.name] = [tool.name for tool in toolset.tools]
 
     loaded: dict[str, Any] = {}
+    urls: dict[str, list[str]] = {}
     for toolset in ours:
+        found: list[str] = []
+        _collect_urls(toolset.config, "", found)
+        urls[toolset.name] = sorted(found)
         config = toolset.config if isinstance(toolset.config, dict) else {}
         loaded[toolset.name] = {
             "class": type(toolset).__name__,
@@ -118,6 +126,7 @@ def main(argv: list[str]) -> int:
             "invalid": invalid,
             "config_errors": config_errors,
             "http_tools": http_tools,
+            "urls": urls,
         },
         sys.stdout,
         indent=2,
@@ -125,6 +134,19 @@ def main(argv: list[str]) -> int:
     )
     sys.stdout.write("\n")
     return 0
+
+
+def _collect_urls(value: Any, key: str, out: list[str]) -> None:
+    if hasattr(value, "model_dump"):  # an HTTP toolset's config, once checked
+        value = value.model_dump()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _collect_urls(v, str(k), out)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_urls(item, key, out)
+    elif isinstance(value, str) and (key.endswith("url") or key == "hosts"):
+        out.append(value)
 
 
 if __name__ == "__main__":

@@ -151,9 +151,12 @@ class _Backend(BaseHTTPRequestHandler):
     for HolmesGPT's prerequisite checks: 200 with a JSON object."""
 
     seen: list[str] = []
+    #: (path, Authorization header) of every request.
+    auth: list[tuple[str, str]] = []
 
     def do_GET(self) -> None:
         _Backend.seen.append(self.path)
+        _Backend.auth.append((self.path, self.headers.get("Authorization", "")))
         body = json.dumps(
             {
                 "status": "success",
@@ -475,3 +478,53 @@ def test_credentials_load_in_holmesgpt(tmp_path: Path) -> None:
         "grafana/dashboards",
     }
     assert all(t["enabled"] for t in report["loaded"].values())
+
+
+def test_holmesgpt_sends_the_credentials_the_placeholders_name(
+    tmp_path: Path, backend: str
+) -> None:
+    """With ``--check`` HolmesGPT calls each backend: it expands every placeholder
+    from its environment and sends basic auth as ``elastic`` (Elasticsearch), the
+    bearer token (Prometheus) and Grafana's user, so the keys are the ones it reads."""
+    import base64
+
+    from dyntoolset.testing import make_service
+
+    engine = _engine(
+        "detectors:\n"
+        "  elasticsearch: {config: {password_env: ES_PASSWORD, verify_ssl: false}}\n"
+        "  prometheus: {config: {token_env: PROM_TOKEN}}\n"
+        "  grafana: {config: {username: admin, password_env: GRAFANA_PASSWORD}}\n"
+    )
+    services = [
+        make_service(
+            "logs-es-http",
+            "elastic",
+            labels={"common.k8s.elastic.co/type": "elasticsearch"},
+            ports=[(9200, "https")],
+        ),
+        make_service(
+            "prom", "mon", labels={"app.kubernetes.io/name": "prometheus"}, ports=[(9090, "web")]
+        ),
+        make_service(
+            "grafana", "mon", labels={"app.kubernetes.io/name": "grafana"}, ports=[(80, "http-web")]
+        ),
+    ]
+    discovered = engine.discover(services).discovered
+    _Backend.auth.clear()
+    document = HolmesGPTRenderer().render(_served_by(discovered, backend))
+    assert "probe-" not in document
+
+    probe(holmes_python(), tmp_path, document, "--check")
+
+    def basic(user: str, password: str) -> str:
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    sent: dict[str, set[str]] = {}
+    for path, header in _Backend.auth:
+        sent.setdefault("/".join(path.split("/")[:3]), set()).add(header)
+    assert sent == {
+        "/elastic/logs-es-http": {basic("elastic", "probe-es-password")},
+        "/mon/prom": {"Bearer probe-prom-token"},
+        "/mon/grafana": {basic("admin", "probe-grafana-password")},
+    }
