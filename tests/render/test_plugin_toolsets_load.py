@@ -43,6 +43,7 @@ PLUGIN_FINDS = {
     "monitoring/kube-prometheus-stack-alertmanager": "alertmanager",
     "mimir/mimir-query-frontend": "mimir",
     "loki/lokistack-dev-query-frontend-http": "loki",
+    "audit/loki": "loki",
 }
 
 
@@ -96,6 +97,7 @@ def test_holmesgpt_loads_the_example_with_every_plugin(tmp_path: Path) -> None:
     loaded = report["loaded"]
     assert loaded["grafana/tempo"]["class"] == "MultiInstanceGrafanaTempoToolset"
     assert loaded["grafana/loki"]["instances"] == [
+        "audit/loki",
         "logging/loki-gateway",
         "loki/lokistack-dev-query-frontend-http",
     ]
