@@ -1,10 +1,10 @@
-"""HolmesGPT 0.45 loads what the queue plugins (dyntoolset-rabbitmq) add to the example cluster.
+"""HolmesGPT 0.45 loads what the queue plugins (rabbitmq, kafka) add to the example cluster.
 
-The engine runs the built-ins plus the plugin (as ``make_plugin_set`` classes)
-over ``examples/cluster`` with the plugin's credentials configured; the
+The engine runs the built-ins plus the plugins (as ``make_plugin_set`` classes)
+over ``examples/cluster`` with the plugins' credentials configured; the
 HolmesGPT document is then loaded by ``holmes_probe.py`` under the holmes
 interpreter (see ``test_holmesgpt_loads.py``): no invalid toolset, no config
-the toolset's config classes reject, and the toolset built with its tools.
+the toolsets' config classes reject, and each toolset built with its tools.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dyntoolset_kafka import KafkaDetector
 from dyntoolset_rabbitmq import RabbitMQDetector
 from test_holmesgpt_loads import holmes_python, probe
 
@@ -22,17 +23,20 @@ from dyntoolset.render.holmesgpt import HolmesGPTRenderer
 from dyntoolset.testing import make_plugin_set
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster"
-# RABBITMQ_PASSWORD is set in the probe's environment (test_holmesgpt_loads.probe).
+# RABBITMQ_PASSWORD and KAFKA_PASSWORD are set in the probe's environment
+# (test_holmesgpt_loads.probe).
 CONFIG = (
     "detectors:\n"
     "  rabbitmq:\n    config:\n"
     "      username: holmes\n      password_env: RABBITMQ_PASSWORD\n"
+    "  kafka:\n    config:\n"
+    "      username: holmes\n      password_env: KAFKA_PASSWORD\n"
 )
-PLUGIN_FINDS = {"messaging/production": "rabbitmq"}
+PLUGIN_FINDS = {"messaging/production": "rabbitmq", "kafka/my-cluster-kafka-bootstrap": "kafka"}
 
 
 def _discovered() -> list[Discovered]:
-    plugins = make_plugin_set(RabbitMQDetector)
+    plugins = make_plugin_set(RabbitMQDetector, KafkaDetector)
     engine = Engine(load_config_text(CONFIG, "<test>", plugins), plugins)
     report = read_manifests([str(EXAMPLE)])
     services = [service_from_object(o.obj) for o in report.objects if o.kind == "Service"]
@@ -63,6 +67,22 @@ def test_holmesgpt_loads_the_queue_toolsets(tmp_path: Path) -> None:
         },
     }
 
+    assert toolsets["kafka/admin"] == {
+        "enabled": True,
+        "config": {
+            "clusters": [
+                {
+                    "name": "kafka/my-cluster-kafka-bootstrap",
+                    "broker": "my-cluster-kafka-bootstrap.kafka.svc.cluster.local:9092",
+                    "security_protocol": "SASL_PLAINTEXT",
+                    "sasl_mechanism": "SCRAM-SHA-512",
+                    "username": "holmes",
+                    "password": "{{ env.KAFKA_PASSWORD }}",
+                }
+            ]
+        },
+    }
+
     report = probe(holmes_python(), tmp_path, document)
 
     assert report["invalid"] == {}
@@ -72,3 +92,7 @@ def test_holmesgpt_loads_the_queue_toolsets(tmp_path: Path) -> None:
     assert rabbitmq["class"] == "RabbitMQToolset"
     assert rabbitmq["error"] is None
     assert "get_rabbitmq_cluster_status" in rabbitmq["tools"]
+    kafka = report["loaded"]["kafka/admin"]
+    assert kafka["class"] == "KafkaToolset"
+    assert kafka["error"] is None
+    assert "list_kafka_consumers" in kafka["tools"]
