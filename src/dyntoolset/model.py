@@ -121,7 +121,7 @@ class Discovered:
     service: Service
     detector: str  # name of the detector that matched
     type: str  # toolset type: the detector's type, or the custom annotation's
-    endpoint: str  # base URL, no trailing slash
+    endpoint: str  # base URL, no trailing slash; <scheme>://host:port for non-HTTP backends
     health_path: str
     port: Port | None = None
     description: str = ""

@@ -101,6 +101,9 @@ def probe(python: str, tmp_path: Path, document: str, *args: str) -> dict[str, A
         "PROM_TOKEN": "probe-prom-token",
         "GRAFANA_PASSWORD": "probe-grafana-password",
         "HOLMES_PROBE_SECRET": "LEAKED-SECRET",
+        # What the queue plugins' tests (test_queue_plugins_load.py) name.
+        "RABBITMQ_PASSWORD": "probe-rabbitmq-password",
+        "KAFKA_PASSWORD": "probe-kafka-password",
         "NO_PROXY": "*",
     }
     result = subprocess.run(

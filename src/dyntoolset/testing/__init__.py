@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -168,6 +169,30 @@ def _probe_services() -> list[Service]:
     ]
 
 
+# What a non-HTTP backend's endpoint looks like: "<scheme>://<host>:<port>" (Kafka's
+# "kafka://bootstrap.ns.svc.cluster.local:9092"), no path.
+_NON_HTTP_ENDPOINT = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@?#:]+:[0-9]+")
+
+
+def _endpoint_problem(endpoint: str, health_check: str) -> str | None:
+    """Why ``endpoint`` breaks the contract, or ``None``.
+
+    A backend checked over HTTP gives an http(s) base URL without a trailing
+    ``/``; one that does not speak HTTP (``health_check`` ``tcp`` or
+    ``none``) may name its own protocol instead: ``<scheme>://<host>:<port>``.
+    """
+    if endpoint.startswith(("http://", "https://")) and not endpoint.endswith("/"):
+        return None
+    if health_check == "http":
+        return f"endpoint {endpoint!r} must be an http(s) URL without trailing /"
+    if _NON_HTTP_ENDPOINT.fullmatch(endpoint):
+        return None
+    return (
+        f"endpoint {endpoint!r} must be an http(s) URL without trailing / "
+        f"or <scheme>://<host>:<port> (health_check {health_check!r})"
+    )
+
+
 def check_detector(detector: type[Detector[Any]], samples: Sequence[Service] = ()) -> None:
     """Assert that ``detector`` honours the :class:`Detector` contract.
 
@@ -203,10 +228,9 @@ def check_detector(detector: type[Detector[Any]], samples: Sequence[Service] = (
             continue
         if first.detector != detector.name:
             problems.append(f"Discovered.detector is {first.detector!r}, not {detector.name!r}")
-        if not first.endpoint.startswith(("http://", "https://")) or first.endpoint.endswith("/"):
-            problems.append(
-                f"endpoint {first.endpoint!r} must be an http(s) URL without trailing /"
-            )
+        endpoint_problem = _endpoint_problem(first.endpoint, detector.health_check)
+        if endpoint_problem:
+            problems.append(endpoint_problem)
         path_problem = health_path_problem(first.health_path)
         if path_problem:
             problems.append(path_problem)
