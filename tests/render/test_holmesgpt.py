@@ -221,13 +221,11 @@ def test_unknown_kinds_and_unloadable_configs_are_left_out(
 
 
 def test_a_one_word_toolset_name_is_rendered() -> None:
-    """HolmesGPT 0.45 names some toolsets with one word (``victorialogs``, ``slab``)."""
-    item = found("vl", "logs", "custom", port=9428)
-    spec = ToolsetSpec(kind="victorialogs", config={"api_url": "http://vl.logs:9428"})
+    """HolmesGPT 0.45 names some toolsets with one word (``slab``, ``victorialogs``)."""
+    item = found("wiki", "docs", "custom", port=8080)
+    spec = ToolsetSpec(kind="slab", config={"api_key": "{{ env.SLAB_KEY }}"})
     toolsets = render([attrs.evolve(item, toolsets=(spec,))])
-    assert toolsets == {
-        "victorialogs": {"enabled": True, "config": {"api_url": "http://vl.logs:9428"}}
-    }
+    assert toolsets == {"slab": {"enabled": True, "config": {"api_key": "{{ env.SLAB_KEY }}"}}}
 
 
 def test_env_placeholders_from_the_cluster_are_neutralised() -> None:
