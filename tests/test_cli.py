@@ -47,7 +47,7 @@ def test_discover_prints_a_configmap_ready_for_kubectl_apply(capsys):
     }
     tools = json.loads(configmap["data"]["toolset.json"])["tools"]
     assert {t["type"] for t in tools} >= {"prometheus", "grafana", "jaeger", "elasticsearch"}
-    assert "read 54 Services (3 other objects ignored)" in err
+    assert "read 58 Services (3 other objects ignored)" in err
     assert "invalid (custom)" in err
 
 

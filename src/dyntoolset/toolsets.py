@@ -45,6 +45,9 @@ BUILTIN_URL_KEYS: Mapping[str, str] = {
     "grafana/tempo": "api_url",
     "elasticsearch/cluster": "api_url",
     "elasticsearch/data": "api_url",
+    # Built by no detector of the core, but by plugins (dyntoolset-victorialogs);
+    # multi_instance(VictoriaLogsToolset) in 0.45 too.
+    "victorialogs": "api_url",
 }
 
 HTTP_KIND = "http"

@@ -18,7 +18,7 @@ def test_example_cluster_discovery() -> None:
     kinds = {obj.kind for obj in report.objects}
     assert {"Service", "Deployment"} <= kinds  # other kinds are present, and ignored
     services = [service_from_object(o.obj) for o in report.objects if o.kind == "Service"]
-    assert len(services) == len({s.key for s in services}) == 54
+    assert len(services) == len({s.key for s in services}) == 58
     # The engine as the CLI builds it: every built-in at its default priority.
     plugins = make_plugin_set()
     result = Engine(load_config(None, plugins), plugins).discover(services)
@@ -62,7 +62,7 @@ def test_example_cluster_discovery() -> None:
         ),
     }
     assert dict(result.skip_counts) == {
-        "no_match": 46,
+        "no_match": 50,
         "namespace_filtered": 0,
         "annotation_filtered": 0,
         "invalid": 1,

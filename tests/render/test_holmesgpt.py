@@ -200,7 +200,8 @@ def test_unknown_kinds_and_unloadable_configs_are_left_out(
     specs = (
         ToolsetSpec(kind="Datadog Logs", config={"api_url": "http://x"}),
         ToolsetSpec(kind="datadog.logs/x", config={"api_url": "http://x"}),
-        ToolsetSpec(kind="solo", config={"api_url": "http://x"}),
+        ToolsetSpec(kind="solo/", config={"api_url": "http://x"}),
+        ToolsetSpec(kind="-solo", config={"api_url": "http://x"}),
         ToolsetSpec(kind=PLACEHOLDER_NAME, config={}),
         ToolsetSpec(kind="rabbitmq/core", config={"clusters": "x"}, combine_key="clusters"),
         ToolsetSpec(kind="http", config={"endpoints": [{"hosts": ["x"]}], "auht": {}}),
@@ -217,6 +218,14 @@ def test_unknown_kinds_and_unloadable_configs_are_left_out(
     )
     assert render([attrs.evolve(item, toolsets=specs)]) == render([])
     assert len([r for r in caplog.records if "leaving out" in r.getMessage()]) == len(specs)
+
+
+def test_a_one_word_toolset_name_is_rendered() -> None:
+    """HolmesGPT 0.45 names some toolsets with one word (``slab``, ``victorialogs``)."""
+    item = found("wiki", "docs", "custom", port=8080)
+    spec = ToolsetSpec(kind="slab", config={"api_key": "{{ env.SLAB_KEY }}"})
+    toolsets = render([attrs.evolve(item, toolsets=(spec,))])
+    assert toolsets == {"slab": {"enabled": True, "config": {"api_key": "{{ env.SLAB_KEY }}"}}}
 
 
 def test_env_placeholders_from_the_cluster_are_neutralised() -> None:

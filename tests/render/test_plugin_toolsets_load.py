@@ -1,7 +1,7 @@
 """HolmesGPT 0.45 loads what the plugin packages of ``plugins/`` add to the example cluster.
 
-The engine runs the built-ins plus the tempo, alertmanager, mimir and loki
-plugins (as ``make_plugin_set`` classes, so other distributions installed on
+The engine runs the built-ins plus the tempo, alertmanager, mimir, loki,
+opensearch and victorialogs plugins (as ``make_plugin_set`` classes, so other distributions installed on
 the machine do not change the result) over ``examples/cluster``; the
 HolmesGPT document is then loaded by ``holmes_probe.py`` under the holmes
 interpreter (see ``test_holmesgpt_loads.py``): no invalid toolset, no config
@@ -18,7 +18,9 @@ import yaml
 from dyntoolset_alertmanager import AlertmanagerDetector
 from dyntoolset_loki import LokiDetector
 from dyntoolset_mimir import MimirDetector
+from dyntoolset_opensearch import OpenSearchDetector
 from dyntoolset_tempo import TempoDetector
+from dyntoolset_victorialogs import VictoriaLogsDetector
 from test_holmesgpt_loads import (  # the probe and its local backend
     _Backend,
     _served_by,
@@ -44,11 +46,20 @@ PLUGIN_FINDS = {
     "mimir/mimir-query-frontend": "mimir",
     "loki/lokistack-dev-query-frontend-http": "loki",
     "audit/loki": "loki",
+    "search/opensearch-cluster-master": "opensearch",
+    "vlogs/vls-victoria-logs-single-server": "victorialogs",
 }
 
 
 def _discovered() -> list[Discovered]:
-    plugins = make_plugin_set(TempoDetector, AlertmanagerDetector, MimirDetector, LokiDetector)
+    plugins = make_plugin_set(
+        TempoDetector,
+        AlertmanagerDetector,
+        MimirDetector,
+        LokiDetector,
+        OpenSearchDetector,
+        VictoriaLogsDetector,
+    )
     engine = Engine(load_config_text(CONFIG, "<test>", plugins), plugins)
     report = read_manifests([str(EXAMPLE)])
     services = [service_from_object(o.obj) for o in report.objects if o.kind == "Service"]
@@ -88,6 +99,17 @@ def test_holmesgpt_loads_the_example_with_every_plugin(tmp_path: Path) -> None:
         "additional_headers": {"X-Scope-OrgID": "application"},
     }
     (alertmanager,) = [n for n in toolsets if n.startswith("alertmanager/")]
+    assert toolsets["victorialogs"]["config"] == {
+        "api_url": "http://vls-victoria-logs-single-server.vlogs.svc.cluster.local:9428"
+    }
+    for kind in ("elasticsearch/cluster", "elasticsearch/data"):
+        urls = {i["name"]: i["api_url"] for i in toolsets[kind]["config"]["instances"]}
+        assert urls == {
+            "elastic/logs-es-http": "https://logs-es-http.elastic.svc.cluster.local:9200",
+            "search/opensearch-cluster-master": (
+                "https://opensearch-cluster-master.search.svc.cluster.local:9200"
+            ),
+        }
 
     report = probe(holmes_python(), tmp_path, document)
 
@@ -106,6 +128,12 @@ def test_holmesgpt_loads_the_example_with_every_plugin(tmp_path: Path) -> None:
         "monitoring/kube-prometheus-stack-prometheus",
         "thanos/thanos-query",
     ]
+    for kind in ("elasticsearch/cluster", "elasticsearch/data"):
+        assert loaded[kind]["instances"] == [
+            "elastic/logs-es-http",
+            "search/opensearch-cluster-master",
+        ]
+    assert loaded["victorialogs"]["class"] == "MultiInstanceVictoriaLogsToolset"
     assert loaded[alertmanager]["class"] == "HttpToolset"
     assert loaded[alertmanager]["status"] == "enabled", loaded[alertmanager]["error"]
     (tool,) = report["http_tools"][alertmanager]  # its one request tool, built
@@ -132,3 +160,6 @@ def test_the_plugin_toolsets_pass_holmesgpts_prerequisite_checks(
     assert any(p.startswith("/mimir/mimir-query-frontend/prometheus/api/v1/") for p in asked), asked
     assert any(p.startswith("/tracing/tempo-query-frontend/") for p in asked), asked
     assert any(p.startswith("/loki/lokistack-dev-query-frontend-http/") for p in asked), asked
+    assert any(p.startswith("/search/opensearch-cluster-master/") for p in asked), asked
+    assert set(report["loaded"]) >= {"elasticsearch/cluster", "elasticsearch/data"}
+    assert "/vlogs/vls-victoria-logs-single-server/health" in asked, asked

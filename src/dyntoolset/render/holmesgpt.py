@@ -77,8 +77,9 @@ _MAX_TYPE = 20
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9-]+")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _SCHEMES = frozenset({"http", "https"})
-# A HolmesGPT toolset name: lowercase words joined by "/" ("opensearch/query_assist").
-_KIND = re.compile(r"[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9_-]*)+")
+# A HolmesGPT toolset name: lowercase words joined by "/" ("opensearch/query_assist"),
+# or one word: HolmesGPT 0.45 names some toolsets so ("victorialogs", "slab").
+_KIND = re.compile(r"[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9_-]*)*")
 # The keys HolmesGPT 0.45's HTTP toolset knows (HttpToolsetConfig, EndpointConfig,
 # AuthConfig in holmes/plugins/toolsets/http/http_toolset.py): anything else is a
 # typo that would reach the agent's configuration unnoticed.
@@ -297,7 +298,7 @@ def _kind_name(kind: str) -> str:
     if not _KIND.fullmatch(kind) or kind == PLACEHOLDER_NAME:
         raise UnrenderableError(
             f"toolset kind {kind!r} is not a HolmesGPT toolset name (lowercase words "
-            f"joined by '/', like rabbitmq/core)"
+            f"joined by '/', like rabbitmq/core, or one word, like victorialogs)"
         )
     return kind
 
