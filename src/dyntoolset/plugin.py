@@ -53,6 +53,7 @@ from dyntoolset.errors import InvalidService
 from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
 from dyntoolset.renderer import Renderer
+from dyntoolset.tenants import tenant_problem, tenant_validator
 from dyntoolset.toolsets import (
     API_HINTS,
     HTTP_KIND,
@@ -97,5 +98,7 @@ __all__ = [
     "prometheus_toolset",
     "scheme_for",
     "tempo_toolset",
+    "tenant_problem",
+    "tenant_validator",
     "toolsets_for_type",
 ]

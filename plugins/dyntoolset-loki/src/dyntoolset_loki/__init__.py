@@ -21,7 +21,6 @@ dyntoolset repository: keep the two in step.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -36,20 +35,15 @@ from dyntoolset.plugin import (
     ToolsetSpec,
     hookimpl,
     loki_toolset,
+    tenant_validator,
 )
+from dyntoolset.plugin import tenant_problem as shared_tenant_problem
 
 __version__ = "0.1.0"
 
 #: Per-Service tenant override, for clusters whose Loki installations use
 #: different tenants. Wins over the ``tenant`` setting.
 TENANT_ANNOTATION = "dyntoolset-loki/tenant"
-
-# Loki tenant IDs: at most 150 bytes of letters, digits and ! - _ . * ' ( ),
-# never "." or ".."; "a|b" queries several tenants at once
-# (multi_tenant_queries_enabled). Anything else would be refused by Loki, and
-# the value ends up in an HTTP header, so nothing else may pass.
-_TENANT_RE = re.compile(r"[A-Za-z0-9!._*'()-]{1,150}")
-_MAX_TENANT_LENGTH = 1024
 
 # app.kubernetes.io/name of Loki's Services: grafana/loki ("loki"),
 # grafana/loki-distributed ("loki-distributed"), Bitnami ("grafana-loki"), the
@@ -82,21 +76,7 @@ TENANT_KEY = "tenant"
 
 def tenant_problem(value: str) -> str | None:
     """Why ``value`` is not a valid Loki tenant (``X-Scope-OrgID``), or ``None``."""
-    if len(value) > _MAX_TENANT_LENGTH:
-        return f"is {len(value)} characters long; the limit is {_MAX_TENANT_LENGTH}"
-    for part in value.split("|"):
-        if not _TENANT_RE.fullmatch(part) or part in (".", ".."):
-            return (
-                f"{value[:40]!r} is not a Loki tenant: use up to 150 letters, digits "
-                f"and ! - _ . * ' ( ), or several joined with '|'"
-            )
-    return None
-
-
-def _check_tenant(instance: Any, attribute: Any, value: str) -> None:
-    problem = tenant_problem(value) if value else None
-    if problem:
-        raise ValueError(problem)
+    return shared_tenant_problem(value, "Loki")
 
 
 @attrs.frozen
@@ -111,7 +91,7 @@ class LokiSettings:
     #: Tenant sent as ``X-Scope-OrgID``. Required when Loki runs with
     #: ``auth_enabled: true`` (the grafana/loki chart's default); empty sends
     #: no header.
-    tenant: str = attrs.field(default="", validator=_check_tenant)
+    tenant: str = attrs.field(default="", validator=tenant_validator("Loki"))
 
 
 class LokiDetector(Detector[LokiSettings]):
@@ -186,7 +166,7 @@ class LokiDetector(Detector[LokiSettings]):
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
 #: dyntoolset refuses to load it when its own major version differs.
-DYNTOOLSET_PLUGIN_API = "2"
+DYNTOOLSET_PLUGIN_API = "2.2"
 
 
 @hookimpl

@@ -29,7 +29,9 @@ from dyntoolset.plugin import (
     Service,
     ToolsetSpec,
     hookimpl,
+    tenant_validator,
 )
+from dyntoolset.plugin import tenant_problem as shared_tenant_problem
 
 __version__ = "0.1.0"
 
@@ -59,30 +61,10 @@ PROMETHEUS_PREFIX = "/prometheus"
 COMPONENT_KEY = "component"
 API_PREFIX_KEY = "api_prefix"
 
-# Mimir (dskit) tenant IDs: at most 150 bytes of letters, digits and
-# ! - _ . * ' ( ), never "." or ".."; "a|b" queries several tenants with
-# tenant federation. The value becomes an HTTP header, so nothing else passes.
-_TENANT_RE = re.compile(r"[A-Za-z0-9!._*'()-]{1,150}")
-_MAX_TENANT_LENGTH = 1024
-
 
 def tenant_problem(value: str) -> str | None:
     """Why ``value`` is not a valid Mimir tenant (``X-Scope-OrgID``), or ``None``."""
-    if len(value) > _MAX_TENANT_LENGTH:
-        return f"is {len(value)} characters long; the limit is {_MAX_TENANT_LENGTH}"
-    for part in value.split("|"):
-        if not _TENANT_RE.fullmatch(part) or part in (".", ".."):
-            return (
-                f"{value[:40]!r} is not a Mimir tenant: use up to 150 letters, digits "
-                f"and ! - _ . * ' ( ), or several joined with '|'"
-            )
-    return None
-
-
-def _check_tenant(instance: Any, attribute: Any, value: str) -> None:
-    problem = tenant_problem(value) if value else None
-    if problem:
-        raise ValueError(problem)
+    return shared_tenant_problem(value, "Mimir")
 
 
 @attrs.frozen
@@ -96,7 +78,7 @@ class MimirSettings:
     #: Tenant sent as ``X-Scope-OrgID``. Mimir rejects queries without one
     #: unless ``multitenancy_enabled: false`` (then the tenant is
     #: ``anonymous``); empty sends no header.
-    tenant: str = attrs.field(default="", validator=_check_tenant)
+    tenant: str = attrs.field(default="", validator=tenant_validator("Mimir"))
 
 
 def _is_mimir(labels: Mapping[str, str]) -> bool:
@@ -181,7 +163,7 @@ class MimirDetector(Detector[MimirSettings]):
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
 #: dyntoolset refuses to load it when its own major version differs.
-DYNTOOLSET_PLUGIN_API = "2"
+DYNTOOLSET_PLUGIN_API = "2.2"
 
 
 @hookimpl
