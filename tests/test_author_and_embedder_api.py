@@ -143,3 +143,23 @@ def test_every_bad_field_of_a_plugin_settings_block_is_reported(block, expected)
             f"detectors: {{two-rules: {{config: {block}}}}}", "t", make_plugin_set(TwoRuleDetector)
         )
     assert [str(p) for p in info.value.problems] == expected
+
+
+def test_fixture_documents_reads_every_yaml_file_in_name_order(tmp_path):
+    from dyntoolset.testing import fixture_documents
+
+    (tmp_path / "b-chart.yaml").write_text(
+        "kind: Service\nmetadata: {name: one}\nexpect: {none: x}\n---\n"
+        "kind: Service\nmetadata: {name: two, namespace: ops}\nexpect: {none: y}\n"
+    )
+    (tmp_path / "a-operator.yaml").write_text(
+        "---\nkind: Service\nmetadata: {name: op, namespace: o}\n"
+    )
+    (tmp_path / "notes.txt").write_text("not a fixture")
+    found = fixture_documents(tmp_path)
+    assert [key for key, _ in found] == [
+        "a-operator:o/op",
+        "b-chart:default/one",
+        "b-chart:ops/two",
+    ]
+    assert found[1][1]["expect"] == {"none": "x"}

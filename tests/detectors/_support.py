@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from dyntoolset.detector import DetectContext, Detector
 from dyntoolset.detectors.custom import CustomDetector
@@ -16,6 +14,7 @@ from dyntoolset.detectors.jaeger import JaegerDetector
 from dyntoolset.detectors.prometheus import PrometheusDetector
 from dyntoolset.model import Service
 from dyntoolset.snapshot import service_from_object
+from dyntoolset.testing import fixture_documents as documents_in
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -42,13 +41,9 @@ def ctx_for(detector: Detector, **overrides: Any) -> DetectContext:
     return DetectContext(**values)
 
 
-def fixture_documents() -> Iterator[tuple[str, dict[str, Any]]]:
+def fixture_documents() -> list[tuple[str, dict[str, Any]]]:
     """``(id, document)`` for every Service document of every fixture file."""
-    for path in sorted(FIXTURES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if doc:
-                meta = doc["metadata"]
-                yield f"{path.stem}:{meta.get('namespace', 'default')}/{meta['name']}", doc
+    return documents_in(FIXTURES)
 
 
 def service(

@@ -12,26 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from dyntoolset_loki import LokiDetector
 
 from dyntoolset import Engine, load_config_text, service_from_object
-from dyntoolset.testing import check_detector, make_plugin_set
+from dyntoolset.testing import check_detector, fixture_documents, make_plugin_set
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _documents() -> list[tuple[str, dict[str, Any]]]:
-    docs = []
-    for path in sorted(FIXTURES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if doc:
-                meta = doc["metadata"]
-                docs.append((f"{path.stem}:{meta['namespace']}/{meta['name']}", doc))
-    return docs
-
-
-CASES = _documents()
+CASES = fixture_documents(FIXTURES)
 IDS = [case_id for case_id, _ in CASES]
 DOCS = [doc for _, doc in CASES]
 PLUGINS = make_plugin_set(LokiDetector)

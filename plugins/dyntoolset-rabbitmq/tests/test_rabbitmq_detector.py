@@ -17,23 +17,19 @@ from dyntoolset_rabbitmq import RabbitMQDetector
 
 from dyntoolset import ConfigError, Engine, load_config_text, load_plugins, service_from_object
 from dyntoolset.plugin import Port, Service
-from dyntoolset.testing import check_detector, make_plugin_set, make_service, run_detector
+from dyntoolset.testing import (
+    check_detector,
+    fixture_documents,
+    make_plugin_set,
+    make_service,
+    run_detector,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLUGINS = make_plugin_set(RabbitMQDetector)
 
 
-def _documents() -> list[tuple[str, dict[str, Any]]]:
-    docs = []
-    for path in sorted(FIXTURES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if doc:
-                meta = doc["metadata"]
-                docs.append((f"{path.stem}:{meta['namespace']}/{meta['name']}", doc))
-    return docs
-
-
-CASES = _documents()
+CASES = fixture_documents(FIXTURES)
 SERVICES = [service_from_object(doc) for _, doc in CASES]
 
 

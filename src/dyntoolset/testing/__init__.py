@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
+import yaml
 
 from dyntoolset.convert import structure
 from dyntoolset.detector import DetectContext, Detector
@@ -42,6 +43,7 @@ from dyntoolset.urlpolicy import health_path_problem
 __all__ = [
     "check_detector",
     "fake_distribution",
+    "fixture_documents",
     "make_plugin_set",
     "make_service",
     "on_sys_path",
@@ -238,6 +240,25 @@ def check_detector(detector: type[Detector[Any]], samples: Sequence[Service] = (
             problems.append(f"toolsets() for {service.key} must return ToolsetSpec values")
     if problems:
         raise AssertionError("\n".join(problems))
+
+
+def fixture_documents(directory: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """``(id, document)`` for every document of every ``*.yaml`` file in ``directory``.
+
+    Files are read in name order and ``id`` is ``<file stem>:<namespace>/<name>``
+    (``default`` when the document names no namespace), for
+    ``pytest.mark.parametrize(..., ids=...)``. A detector's fixture is a
+    Service manifest as a chart or an operator renders it, plus an ``expect:``
+    block the test asserts (the API server would drop that unknown field).
+    """
+    documents = []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if document:
+                meta = document["metadata"]
+                key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+                documents.append((f"{path.stem}:{key}", document))
+    return documents
 
 
 def make_plugin_set(
