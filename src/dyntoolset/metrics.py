@@ -59,6 +59,8 @@ METRIC_NAMES = (
     "dynamic_toolset_health_check_deadline_exceeded_total",
     # The controller
     "dynamic_toolset_leader_election_is_leader",
+    "dynamic_toolset_cache_synced",
+    "dynamic_toolset_plugin_load_errors",
 )
 
 
@@ -219,6 +221,17 @@ class Metrics:
             "dynamic_toolset_leader_election_is_leader",
             "1 while this replica may write the ConfigMap (it holds the Lease, or leader "
             "election is off), else 0.",
+            registry=r,
+        )
+
+        self.cache_synced = Gauge(
+            "dynamic_toolset_cache_synced",
+            "1 once the Service cache has listed and is watching, else 0 (read at scrape time).",
+            registry=r,
+        )
+        self.plugin_load_errors = Gauge(
+            "dynamic_toolset_plugin_load_errors",
+            "Plugins (or their detectors/renderers) that failed to load and were skipped.",
             registry=r,
         )
 

@@ -28,9 +28,13 @@ from tests.kube.conftest import NAME, NAMESPACE, StackFactory
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
 HOLMES = "custom_toolset.yaml"
 
-#: Updated outside the reconciler (by the runner's leader election), and
-#: covered there: tests/controller/test_run.py reads it from /metrics.
-UPDATED_BY_THE_RUNNER = {"dynamic_toolset_leader_election_is_leader"}
+#: Updated by the runner (leader election, the cache it owns, the plugins it
+#: loads), not by a cycle; tests/controller/test_run.py reads them from /metrics.
+UPDATED_BY_THE_RUNNER = {
+    "dynamic_toolset_leader_election_is_leader",
+    "dynamic_toolset_cache_synced",
+    "dynamic_toolset_plugin_load_errors",
+}
 
 CONFIG = """
 health_checks: {include_unhealthy: true}

@@ -161,6 +161,7 @@ class Runner:
             output = engine.config.output
             scope = namespace_scope(engine.config)
             cache = ServiceCache(connection.api_client, namespaces=scope)
+            self.metrics.cache_synced.set_function(lambda: 1.0 if cache.synced else 0.0)
             store = ConfigMapStore(connection.api_client, output.namespace, output.name)
             try:
                 if o.once or o.dry_run:
@@ -181,6 +182,8 @@ class Runner:
             engine = Engine.from_text(text, source, plugins)
         else:
             engine = Engine.load(o.config_file, plugins)
+        # Path plugins named by the configuration add theirs while it loads.
+        self.metrics.plugin_load_errors.set(len(plugins.failures))
         log.info(
             "configuration from %s: detectors %s; output ConfigMap %s/%s",
             engine.config.source,
