@@ -22,6 +22,7 @@ from dyntoolset.configmap import configmap_problems, for_display, to_yaml
 from dyntoolset.convert import unstructure
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
+from dyntoolset.metrics import DEFAULT_NAMESPACE_LABEL_LIMIT
 from dyntoolset.model import Service
 from dyntoolset.pipeline import Cycle, Engine
 from dyntoolset.plugins import load_plugins
@@ -114,6 +115,16 @@ def _listen(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, not {number}")
+    return number
+
+
 def _config_configmap(value: str) -> str:
     from dyntoolset.kube.config_source import parse_ref
 
@@ -191,6 +202,15 @@ def _run_parser(sub: Any) -> None:
         help="address of /metrics (default 0.0.0.0:9090)",
     )
     run.add_argument(
+        "--metrics-namespace-limit",
+        type=_non_negative_int,
+        default=DEFAULT_NAMESPACE_LABEL_LIMIT,
+        metavar="N",
+        help="distinct namespace label values of dynamic_toolset_discovery_services_total; "
+        f"later namespaces count as 'other', 0 turns the label off "
+        f"(default {DEFAULT_NAMESPACE_LABEL_LIMIT})",
+    )
+    run.add_argument(
         "--leader-elect",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -263,6 +283,7 @@ def _run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         listen=args.listen,
         metrics_listen=args.metrics_listen,
+        metrics_namespace_limit=args.metrics_namespace_limit,
         leader_elect=args.leader_elect,
         lease_name=args.lease_name,
         lease_namespace=args.lease_namespace,

@@ -22,7 +22,13 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["METRIC_NAMES", "Metrics"]
+__all__ = ["DEFAULT_NAMESPACE_LABEL_LIMIT", "METRIC_NAMES", "OTHER_NAMESPACE", "Metrics"]
+
+#: Distinct ``namespace`` label values of ``discovery_services_total`` kept by
+#: default; later namespaces are counted under :data:`OTHER_NAMESPACE`.
+DEFAULT_NAMESPACE_LABEL_LIMIT = 100
+#: The ``namespace`` label value of the namespaces beyond the limit.
+OTHER_NAMESPACE = "other"
 
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -53,6 +59,8 @@ METRIC_NAMES = (
     "dynamic_toolset_health_check_deadline_exceeded_total",
     # The controller
     "dynamic_toolset_leader_election_is_leader",
+    "dynamic_toolset_cache_synced",
+    "dynamic_toolset_plugin_load_errors",
 )
 
 
@@ -70,8 +78,21 @@ class Metrics:
     fixed sets (detector names, reasons, results, namespaces).
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        namespace_label_limit: int = DEFAULT_NAMESPACE_LABEL_LIMIT,
+    ) -> None:
+        if namespace_label_limit < 0:
+            raise ValueError(
+                f"namespace_label_limit must be 0 or more, not {namespace_label_limit}"
+            )
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        #: How many distinct namespaces get their own label value (0: none,
+        #: i.e. the label is effectively off and everything counts as ``other``).
+        self.namespace_label_limit = namespace_label_limit
+        self._namespace_labels: set[str] = set()
         r = self.registry
 
         # -- V1 ---------------------------------------------------------------
@@ -121,7 +142,7 @@ class Metrics:
         )
         self.tools_count = Gauge(
             "dynamic_toolset_tools_count",
-            "Tools in the last generated toolset document.",
+            "Toolsets in the documents of the last discovery cycle.",
             registry=r,
         )
 
@@ -202,6 +223,31 @@ class Metrics:
             "election is off), else 0.",
             registry=r,
         )
+
+        self.cache_synced = Gauge(
+            "dynamic_toolset_cache_synced",
+            "1 once the Service cache has listed and is watching, else 0 (read at scrape time).",
+            registry=r,
+        )
+        self.plugin_load_errors = Gauge(
+            "dynamic_toolset_plugin_load_errors",
+            "Plugins (or their detectors/renderers) that failed to load and were skipped.",
+            registry=r,
+        )
+
+    def namespace_label(self, namespace: str) -> str:
+        """The ``namespace`` label value to use for ``namespace``.
+
+        The first :attr:`namespace_label_limit` distinct namespaces keep their
+        name; every later one is :data:`OTHER_NAMESPACE`, so a cluster with
+        thousands of namespaces cannot blow up the series count.
+        """
+        if namespace in self._namespace_labels:
+            return namespace
+        if len(self._namespace_labels) < self.namespace_label_limit:
+            self._namespace_labels.add(namespace)
+            return namespace
+        return OTHER_NAMESPACE
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (what ``/metrics`` serves)."""

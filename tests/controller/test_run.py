@@ -203,11 +203,38 @@ def test_run_keeps_the_configmap_current(
     assert status == 200
     assert b'dynamic_toolset_configmap_reconciliations_total{result="success"}' in text
     assert b"dynamic_toolset_leader_election_is_leader 1.0" in text  # no election: it writes
+    assert b"dynamic_toolset_cache_synced 1.0" in text
+    assert b"dynamic_toolset_plugin_load_errors 0.0" in text
     # One line per event that matters (with counts), none per Service at info level.
     reconcile = run.event("reconcile", result="success")
     assert reconcile is not None and "discovered=" in reconcile["message"]
     assert run.event("write") is not None
     assert not any("thanos-query" in e["message"] for e in run.events() if e["level"] == "info")
+
+
+def test_a_plugin_that_fails_to_load_is_counted(
+    apiserver: ApiServer,
+    start: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real installed distribution (metadata on sys.path) whose module raises on import."""
+    site = tmp_path / "site"
+    dist_info = site / "dyntoolset_broken-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dyntoolset-broken\nVersion: 1.0\n"
+    )
+    (dist_info / "entry_points.txt").write_text("[dyntoolset]\nbroken = dyntoolset_broken\n")
+    (site / "dyntoolset_broken.py").write_text("raise ImportError('broken on purpose')\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.delenv("DYNTOOLSET_LOAD_PLUGINS", raising=False)
+    apiserver.create(prometheus("prometheus", "monitoring"))
+    run = start()
+    wait_for(lambda: "prometheus.monitoring" in configmap_text(apiserver), "the ConfigMap")
+    status, text = run.get("/metrics", role="metrics")
+    assert status == 200
+    assert b"dynamic_toolset_plugin_load_errors 1.0" in text
 
 
 def test_once_writes_and_exits_zero(apiserver: ApiServer, start: Callable[..., Run]) -> None:

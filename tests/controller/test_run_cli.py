@@ -127,6 +127,8 @@ def test_unusable_credentials_are_exit_2(
     [
         (["--listen", "8080"], "expected HOST:PORT"),
         (["--metrics-listen", "host:70000"], "expected HOST:PORT"),
+        (["--metrics-namespace-limit", "-1"], "expected 0 or more, not -1"),
+        (["--metrics-namespace-limit", "many"], "expected a whole number, not 'many'"),
         (["--config-configmap", "just-a-name"], "expected NAMESPACE/NAME"),
         (["-c", "x.yaml", "--config-configmap", "a/b"], "not allowed with argument"),
         (["--once", "--dry-run"], "not allowed with argument"),

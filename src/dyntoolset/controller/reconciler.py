@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from dyntoolset.controller.cycle_metrics import record_cycle
 from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError, RenderError
 from dyntoolset.kube.errors import ApiFailure, Backoff
 from dyntoolset.metrics import Metrics
@@ -402,6 +403,7 @@ class Reconciler:
                 m.configmap_drift_detected.inc(len(outcome.drifted))
         cycle = outcome.cycle
         if cycle is not None:
+            record_cycle(m, cycle)
             self._report_invalid(cycle)
         counts = (
             f" services={cycle.discovery.services_seen} discovered={len(cycle.discovery.discovered)}"

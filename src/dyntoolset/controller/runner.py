@@ -50,7 +50,7 @@ from dyntoolset.kube.connect import Connection, connect
 from dyntoolset.kube.lease import LeaderElector, LeaseTimings
 from dyntoolset.kube.proxy import health_transport
 from dyntoolset.kube.services import ServiceCache, namespace_scope
-from dyntoolset.metrics import Metrics
+from dyntoolset.metrics import DEFAULT_NAMESPACE_LABEL_LIMIT, Metrics
 from dyntoolset.pipeline import Engine
 from dyntoolset.plugins import load_plugins
 
@@ -81,6 +81,8 @@ class RunOptions:
     dry_run: bool = False
     listen: tuple[str, int] = ("0.0.0.0", 8080)
     metrics_listen: tuple[str, int] | None = ("0.0.0.0", 9090)
+    #: Distinct ``namespace`` label values of ``discovery_services_total`` (0: label off).
+    metrics_namespace_limit: int = DEFAULT_NAMESPACE_LABEL_LIMIT
     #: ``None``: on in a cluster, off outside.
     leader_elect: bool | None = None
     lease_name: str = "dyntoolset"
@@ -112,7 +114,7 @@ class Runner:
         self._inside = inside
         self._stop = threading.Event()
         self._heartbeat = time.monotonic()
-        self.metrics = Metrics()
+        self.metrics = Metrics(namespace_label_limit=options.metrics_namespace_limit)
 
     def request_stop(self) -> None:
         """Begin the orderly shutdown (what SIGTERM and SIGINT do)."""
@@ -159,6 +161,7 @@ class Runner:
             output = engine.config.output
             scope = namespace_scope(engine.config)
             cache = ServiceCache(connection.api_client, namespaces=scope)
+            self.metrics.cache_synced.set_function(lambda: 1.0 if cache.synced else 0.0)
             store = ConfigMapStore(connection.api_client, output.namespace, output.name)
             try:
                 if o.once or o.dry_run:
@@ -179,6 +182,8 @@ class Runner:
             engine = Engine.from_text(text, source, plugins)
         else:
             engine = Engine.load(o.config_file, plugins)
+        # Path plugins named by the configuration add theirs while it loads.
+        self.metrics.plugin_load_errors.set(len(plugins.failures))
         log.info(
             "configuration from %s: detectors %s; output ConfigMap %s/%s",
             engine.config.source,
