@@ -16,12 +16,15 @@ are :mod:`dyntoolset.controller` and :mod:`dyntoolset.kube`.)::
 
 The counterparts of the requirements' ``CreateDetectors`` and
 ``RegisterCustomDetector`` are :func:`create_detectors` and
-:meth:`PluginSet.add_detector`. Names not in ``__all__`` are internal.
+:meth:`PluginSet.add_detector`. Why a given Service is or is not in the
+toolsets: :func:`explain` (each enabled detector's :class:`Verdict` on it, in
+priority order; also :meth:`Engine.explain`). Names not in ``__all__`` are
+internal.
 """
 
 from dyntoolset.config import Config, load_config, load_config_text
 from dyntoolset.configmap import MergeResult
-from dyntoolset.discovery import DiscoveryResult, Skip, create_detectors
+from dyntoolset.discovery import VERDICTS, DiscoveryResult, Skip, Verdict, create_detectors, explain
 from dyntoolset.errors import (
     ConfigError,
     DocumentTooLargeError,
@@ -41,6 +44,7 @@ from dyntoolset.snapshot import SnapshotError, service_from_object
 from dyntoolset.version import __version__
 
 __all__ = [
+    "VERDICTS",
     "Config",
     "ConfigError",
     "Cycle",
@@ -66,8 +70,10 @@ __all__ = [
     "SnapshotError",
     "ToolsetSpec",
     "UnknownFormatError",
+    "Verdict",
     "__version__",
     "create_detectors",
+    "explain",
     "find_plugins",
     "load_config",
     "load_config_text",

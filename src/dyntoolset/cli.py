@@ -1,7 +1,8 @@
 """The ``dyntoolset`` command line.
 
 Exit codes: 0 success; 1 the command ran but some input was bad (for example
-a malformed manifest, reported on stderr); 2 usage or configuration errors;
+a malformed manifest, reported on stderr, or the Service ``explain`` asks
+about is not in the manifests); 2 usage or configuration errors;
 141 the reader of standard output went away (``| head``).
 """
 
@@ -20,6 +21,7 @@ import yaml
 from dyntoolset.config import OutputSettings, load_config
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
 from dyntoolset.convert import unstructure
+from dyntoolset.discovery import Verdict
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
 from dyntoolset.metrics import DEFAULT_NAMESPACE_LABEL_LIMIT
@@ -91,6 +93,26 @@ def _parser() -> argparse.ArgumentParser:
         help="check that discovered services answer (direct mode) before including them",
     )
 
+    expl = sub.add_parser(
+        "explain",
+        help="why one Service is or is not discovered: each detector's verdict",
+        description="Read Service manifests and print each enabled detector's verdict on "
+        "one Service, in priority order: which detector takes it (endpoint, port, health "
+        "path, toolsets), which were not consulted, and why each other one did not match.",
+    )
+    expl.add_argument(
+        "-f",
+        "--filename",
+        dest="paths",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="manifest file, directory or - for stdin (repeatable), as for discover",
+    )
+    expl.add_argument("-c", "--config", metavar="FILE", help="detector configuration file")
+    expl.add_argument("--json", action="store_true", help="print JSON instead of text")
+    expl.add_argument("service", type=_service_key, metavar="NAMESPACE/NAME")
+
     plug = sub.add_parser("plugins", help="list installed detectors and renderers")
     plug.add_argument("-c", "--config", metavar="FILE", help="configuration (for enabled/priority)")
     plug.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -104,6 +126,15 @@ def _parser() -> argparse.ArgumentParser:
     show = cfg_sub.add_parser("show", help="print the effective configuration, defaults applied")
     show.add_argument("file", nargs="?")
     return parser
+
+
+def _service_key(value: str) -> str:
+    namespace, slash, name = value.partition("/")
+    if not slash or not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: expected NAMESPACE/NAME, for example monitoring/prometheus"
+        )
+    return value
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -310,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "discover":
             return _discover(args, sys.stdout, sys.stderr)
+        if args.command == "explain":
+            return _explain(args, sys.stdout, sys.stderr)
         if args.command == "run":
             return _run(args)
         if args.command == "plugins":
@@ -492,6 +525,62 @@ def _summary(
         print(
             f"  detector {failure.detector} failed on {failure.service}: {failure.error}", file=err
         )
+
+
+# -- explain ------------------------------------------------------------------
+
+
+def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    engine = Engine.load(args.config)
+    report = read_manifests(args.paths)
+    services, _ = _services(report, err)
+    for error in report.errors:
+        print(f"error: {error}", file=err)
+    # As in discover, the last Service read under a namespace/name is the one used.
+    service = next((s for s in reversed(services) if s.key == args.service), None)
+    if service is None:
+        print(
+            f"dyntoolset: Service {args.service} not found in {', '.join(args.paths)} "
+            f"({len(services)} Services read)",
+            file=err,
+        )
+        return EXIT_INPUT
+    verdicts = engine.explain(service)
+    if args.json:
+        json.dump(
+            {"service": service.key, "verdicts": [v.to_dict() for v in verdicts]}, out, indent=2
+        )
+        out.write("\n")
+    else:
+        _print_verdicts(service.key, verdicts, out)
+    return EXIT_INPUT if report.errors else EXIT_OK
+
+
+def _print_verdicts(key: str, verdicts: Sequence[Verdict], out: TextIO) -> None:
+    taken = next((v.detector for v in verdicts if v.verdict == "match"), None)
+    summary = f"discovered by {taken}" if taken else "not discovered"
+    out.write(f"Service {key}: {summary}\n")
+    if not verdicts:
+        out.write("  no detector is enabled\n")
+    for v in verdicts:
+        label = v.verdict.replace("_", " ")
+        head = f"  {v.detector} (priority {v.priority}): {label}"
+        if v.detail:
+            head += f": {v.detail}"
+        if v.verdict in ("namespace_filtered", "annotation_filtered") and v.would_match:
+            head += f" (without this filter {v.detector} would match)"
+        out.write(head + "\n")
+        found = v.discovered
+        if found is not None:
+            port = "-" if found.port is None else str(found.port.port)
+            if found.port is not None and found.port.name:
+                port += f" ({found.port.name})"
+            kinds = ", ".join(t.kind for t in found.toolsets) or "none"
+            out.write(f"      type:        {found.type}\n")
+            out.write(f"      endpoint:    {found.endpoint}\n")
+            out.write(f"      port:        {port}\n")
+            out.write(f"      health path: {found.health_path} ({found.health_check} check)\n")
+            out.write(f"      toolsets:    {kinds}\n")
 
 
 # -- plugins ------------------------------------------------------------------

@@ -21,6 +21,7 @@ import attrs
 from dyntoolset.config import Config, DetectorConfig
 from dyntoolset.detector import DetectContext, Detector
 from dyntoolset.errors import InvalidService
+from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
 from dyntoolset.model import Discovered, Service
 from dyntoolset.plugins import PluginSet
 
@@ -180,6 +181,56 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
     )
 
 
+# What one detector makes of one Service (the first element of _consult's pair).
+_MATCH, _NO_MATCH, _INVALID, _RAISED = "match", "no_match", "invalid", "raised"
+_NAMESPACE_FILTERED, _ANNOTATION_FILTERED = "namespace_filtered", "annotation_filtered"
+#: Outcomes that settle a Service: no later detector sees it. A match, because
+#: the first match wins; invalid, because the Service asked for this detector
+#: and is malformed, so later detectors must not take it either.
+DECISIVE = frozenset({_MATCH, _INVALID})
+
+
+def _filters(
+    active: ActiveDetector,
+) -> tuple[NamespaceFilter | None, AnnotationRequirements | None]:
+    """The detector's filters, ``None`` where it has none (the engine skips the check)."""
+    cfg = active.config
+    namespaces = None if cfg.namespaces.allows_all else cfg.namespaces
+    return namespaces, cfg.required_annotations or None
+
+
+def _consult(
+    active: ActiveDetector,
+    service: Service,
+    namespaces: NamespaceFilter | None,
+    annotations: AnnotationRequirements | None,
+) -> tuple[str, Any]:
+    """One detector's step on one Service: its filters, then ``detect`` and ``toolsets``.
+
+    The one place both :func:`discover` and :func:`explain` decide a
+    (detector, Service) pair. Returns ``(outcome, value)``: ``(_MATCH,
+    Discovered)``, ``(_INVALID, InvalidService)``, ``(_RAISED, exception)``,
+    ``(_NO_MATCH, None)`` or ``(_NAMESPACE_FILTERED | _ANNOTATION_FILTERED,
+    None)``. A plain pair, not an object: this runs once per Service and
+    detector on every cycle.
+    """
+    if namespaces is not None and not namespaces.allows(service.namespace):
+        return _NAMESPACE_FILTERED, None
+    if annotations is not None and not annotations.satisfied_by(service.annotations):
+        return _ANNOTATION_FILTERED, None
+    detector = active.detector
+    try:
+        found = detector.detect(service, active.ctx)
+        if found is None:
+            return _NO_MATCH, None
+        toolsets = tuple(detector.toolsets(found, active.ctx.settings))
+    except InvalidService as exc:
+        return _INVALID, exc
+    except Exception as exc:  # noqa: BLE001 - the caller reports it; a broken detector must not stop a run
+        return _RAISED, exc
+    return _MATCH, attrs.evolve(found, toolsets=toolsets)
+
+
 def _run_detector(
     active: ActiveDetector,
     services: list[tuple[str, Service]],
@@ -190,32 +241,21 @@ def _run_detector(
     failures: list[DetectorFailure],
 ) -> list[tuple[str, Service]]:
     """One detector over ``(key, Service)`` pairs; returns those still unmatched and valid."""
-    detector, ctx, cfg = active.detector, active.ctx, active.config
-    namespaces = None if cfg.namespaces.allows_all else cfg.namespaces
-    annotations = cfg.required_annotations or None
+    namespaces, annotations = _filters(active)
     unmatched: list[tuple[str, Service]] = []
     for pair in services:
         key, service = pair
-        if namespaces is not None and not namespaces.allows(service.namespace):
-            filtered.setdefault(key, []).append((active, "namespace_filtered"))
-            unmatched.append(pair)
-            continue
-        if annotations is not None and not annotations.satisfied_by(service.annotations):
-            filtered.setdefault(key, []).append((active, "annotation_filtered"))
-            unmatched.append(pair)
-            continue
-        try:
-            found = detector.detect(service, ctx)
-            if found is not None:
-                found = attrs.evolve(found, toolsets=tuple(detector.toolsets(found, ctx.settings)))
-        except InvalidService as exc:
-            # The Service asked for this detector and is malformed: later
-            # detectors must not take it either.
-            invalid[key] = Skip(key, "invalid", active.name, exc.reason)
-            continue
-        except Exception as exc:  # a broken detector must not stop the run
+        outcome, value = _consult(active, service, namespaces, annotations)
+        if outcome not in DECISIVE:
+            unmatched.append(pair)  # the next detector gets its turn
+        if outcome is _MATCH:
+            stat.found += 1
+            matched[key] = value
+        elif outcome is _INVALID:
+            invalid[key] = Skip(key, "invalid", active.name, value.reason)
+        elif outcome is _RAISED:  # a broken detector must not stop the run
             stat.errors += 1
-            failures.append(DetectorFailure(active.name, key, repr(exc)))
+            failures.append(DetectorFailure(active.name, key, repr(value)))
             # A broken detector usually fails on every Service: the first
             # failure with its traceback, the rest counted (see discover()).
             log.log(
@@ -223,16 +263,11 @@ def _run_detector(
                 "detector %s failed on Service %s: %r",
                 active.name,
                 key,
-                exc,
-                exc_info=stat.errors == 1,
+                value,
+                exc_info=value if stat.errors == 1 else None,
             )
-            unmatched.append(pair)
-            continue
-        if found is None:
-            unmatched.append(pair)
-        else:
-            stat.found += 1
-            matched[key] = found
+        elif outcome is not _NO_MATCH:
+            filtered.setdefault(key, []).append((active, outcome))
     return unmatched
 
 
@@ -249,3 +284,110 @@ def _explain(key: str, service: Service, filtered: list[tuple[ActiveDetector, st
                 key, reason, active.name, f"matches {active.name} but its {what} filter excludes it"
             )
     return Skip(key, "no_match")
+
+
+# -- explain ------------------------------------------------------------------
+
+#: The verdicts of :func:`explain`, one per enabled detector.
+VERDICTS = (
+    "match",  # this detector takes the Service
+    "not_consulted",  # an earlier detector matched it or found it invalid
+    "namespace_filtered",  # the detector's ``namespaces`` exclude the Service's namespace
+    "annotation_filtered",  # a clause of ``required_annotations`` is unmet
+    "invalid",  # the Service asked for this detector and is malformed
+    "no_match",  # the detector looked and does not recognise it
+    "error",  # the detector raised
+)
+
+
+@attrs.frozen
+class Verdict:
+    """One enabled detector's verdict on one Service (see :func:`explain`)."""
+
+    detector: str
+    priority: int
+    verdict: str  # one of VERDICTS
+    #: Why, in words: the filter and its patterns, the unmet clause, the
+    #: invalid reason, the exception, or which detector came first.
+    detail: str = ""
+    #: For ``match``: what the detector made of the Service (toolsets included).
+    discovered: Discovered | None = None
+    #: For the two filtered verdicts: whether the detector would have
+    #: matched without its filter (the usual "why is it missing?" answer).
+    would_match: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (``dyntoolset explain --json``; the services API)."""
+        row: dict[str, Any] = {
+            "detector": self.detector,
+            "priority": self.priority,
+            "verdict": self.verdict,
+            "detail": self.detail,
+        }
+        if self.verdict in ("namespace_filtered", "annotation_filtered"):
+            row["would_match"] = self.would_match
+        found = self.discovered
+        if found is not None:
+            row.update(
+                type=found.type,
+                endpoint=found.endpoint,
+                port=None
+                if found.port is None
+                else {"port": found.port.port, "name": found.port.name},
+                health_path=found.health_path,
+                health_check=found.health_check,
+                toolsets=[t.kind for t in found.toolsets],
+            )
+        return row
+
+
+def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdict]:
+    """Every detector's verdict on ``service``, in ``detectors`` (priority) order.
+
+    The same step as :func:`discover` (filters, ``detect``, ``toolsets``)
+    per detector, stopping at the first match or invalid verdict as
+    discovery does; the detectors after it are ``not_consulted``. Pure: no
+    logging, no statistics.
+    """
+    verdicts: list[Verdict] = []
+    decided_by = ""
+    for active in detectors:
+        priority = active.config.priority
+        if decided_by:
+            verdicts.append(Verdict(active.name, priority, "not_consulted", decided_by))
+            continue
+        namespaces, annotations = _filters(active)
+        outcome, value = _consult(active, service, namespaces, annotations)
+        if outcome in DECISIVE:
+            what = "matched first" if outcome is _MATCH else "found the Service invalid"
+            decided_by = f"{active.name} (priority {priority}) {what}"
+        if outcome is _MATCH:
+            verdicts.append(Verdict(active.name, priority, "match", discovered=value))
+        elif outcome is _INVALID:
+            verdicts.append(Verdict(active.name, priority, "invalid", value.reason))
+        elif outcome is _RAISED:
+            verdicts.append(Verdict(active.name, priority, "error", repr(value)))
+        elif outcome is _NO_MATCH:
+            verdicts.append(Verdict(active.name, priority, "no_match"))
+        else:
+            if outcome is _NAMESPACE_FILTERED:
+                detail = (
+                    f"namespace {service.namespace!r} is not allowed by "
+                    f"namespaces {list(active.config.namespaces.patterns)}"
+                )
+            else:
+                required = active.config.required_annotations
+                detail = (
+                    f"required annotation clause {required.unmet_clause(service.annotations)!r}"
+                    f" of required_annotations {list(required.spec)} is not met"
+                )
+            verdicts.append(
+                Verdict(
+                    active.name,
+                    priority,
+                    outcome,
+                    detail,
+                    would_match=_would_match(active, service),
+                )
+            )
+    return verdicts

@@ -119,14 +119,18 @@ class AnnotationRequirements:
 
     def satisfied_by(self, annotations: Mapping[str, str]) -> bool:
         """True if every clause has one alternative present in ``annotations``."""
-        for alternatives in self.clauses:
+        return self.unmet_clause(annotations) is None
+
+    def unmet_clause(self, annotations: Mapping[str, str]) -> str | None:
+        """The first clause (as configured, e.g. ``"a/b=1|c/d"``) that ``annotations`` fail, or ``None``."""
+        for spec, alternatives in zip(self.spec, self.clauses, strict=True):
             for key, value in alternatives:
                 found = annotations.get(key)
                 if found is not None and (value is None or found == value):
                     break
             else:
-                return False
-        return True
+                return spec
+        return None
 
     def __bool__(self) -> bool:
         return bool(self.clauses)

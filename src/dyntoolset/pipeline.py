@@ -32,7 +32,14 @@ import attrs
 
 from dyntoolset.config import Config, load_config, load_config_text
 from dyntoolset.configmap import MergeResult, merge_configmap, read_overrides
-from dyntoolset.discovery import ActiveDetector, DiscoveryResult, create_detectors, discover
+from dyntoolset.discovery import (
+    ActiveDetector,
+    DiscoveryResult,
+    Verdict,
+    create_detectors,
+    discover,
+    explain,
+)
 from dyntoolset.errors import RenderError, UnknownFormatError
 from dyntoolset.model import OVERRIDES_KEY, Discovered, Service
 from dyntoolset.plugins import PluginSet, load_plugins
@@ -113,6 +120,11 @@ class Engine:
     def discover(self, services: Iterable[Service]) -> DiscoveryResult:
         """Only the first step: run the enabled detectors over ``services``."""
         return discover(services, self.detectors)
+
+    def explain(self, service: Service) -> list[Verdict]:
+        """Each enabled detector's verdict on one Service, in priority order
+        (:func:`dyntoolset.explain`)."""
+        return explain(service, self.detectors)
 
     def cycle(
         self,
