@@ -218,7 +218,9 @@ def test_plugins_shows_what_each_distribution_declares(capsys, monkeypatch):
     monkeypatch.setenv("DYNTOOLSET_LOAD_PLUGINS", "dyntoolset-loki")
     _, out, _ = run(capsys, "plugins", "--json")
     rows = {(r["kind"], r["name"]): r for r in json.loads(out)["plugins"]}
-    assert rows[("detector", "loki")]["api_version"] == "2.2"  # what dyntoolset-loki declares (the tenant rule)
+    assert (
+        rows[("detector", "loki")]["api_version"] == "2.2"
+    )  # what dyntoolset-loki declares (the tenant rule)
     assert rows[("detector", "grafana")]["api_version"] == PLUGIN_API_VERSION
 
 
