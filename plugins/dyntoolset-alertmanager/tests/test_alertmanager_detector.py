@@ -8,7 +8,6 @@ built-in for a neighbour of the same release) and what it returns, or
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,12 @@ import pytest
 import yaml
 from dyntoolset_alertmanager import API_HINT, AlertmanagerDetector
 
-from dyntoolset import Engine, load_plugins, service_from_object
+from dyntoolset import Engine, service_from_object
 from dyntoolset.plugin import Port, Service
 from dyntoolset.testing import (
     check_detector,
+    check_entry_point,
+    discover_fixture,
     fixture_documents,
     make_plugin_set,
     make_service,
@@ -36,15 +37,10 @@ ENGINE = Engine.load(None, plugins=make_plugin_set(AlertmanagerDetector))
 
 @pytest.mark.parametrize("doc", [d for _, d in CASES], ids=[i for i, _ in CASES])
 def test_chart_and_operator_services(doc: dict[str, Any]) -> None:
-    result = ENGINE.discover([service_from_object(doc)])
-    expect = doc["expect"]
-    if "none" in expect:
-        assert result.discovered == [], f"near miss ({expect['none']}) was matched"
+    found = discover_fixture(ENGINE, doc)
+    if found is None:
         return
-    (found,) = result.discovered
-    assert found.detector == expect["detector"]
-    assert found.endpoint == expect["endpoint"]
-    assert found.port is not None and found.port.port == expect["port"]
+    expect = doc["expect"]
     if found.detector != "alertmanager":
         return
     assert found.type == "alertmanager"
@@ -174,9 +170,4 @@ def test_a_service_annotated_for_the_custom_detector_stays_with_it() -> None:
 
 
 def test_installed_distribution_registers_the_entry_point() -> None:
-    dist = importlib.metadata.distribution("dyntoolset-alertmanager")
-    (entry_point,) = [ep for ep in dist.entry_points if ep.group == "dyntoolset"]
-    assert (entry_point.name, entry_point.value) == ("alertmanager", "dyntoolset_alertmanager")
-    plugins = load_plugins(only=["dyntoolset-alertmanager"])
-    assert plugins.detectors["alertmanager"].cls is AlertmanagerDetector
-    assert plugins.failures == []
+    check_entry_point("dyntoolset-alertmanager", AlertmanagerDetector)

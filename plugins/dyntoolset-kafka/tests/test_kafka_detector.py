@@ -7,7 +7,6 @@ near miss no detector may take).
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,14 @@ import pytest
 import yaml
 from dyntoolset_kafka import KafkaDetector
 
-from dyntoolset import ConfigError, Engine, load_config_text, load_plugins, service_from_object
+from dyntoolset import ConfigError, service_from_object
 from dyntoolset.plugin import Port, Service
 from dyntoolset.testing import (
     check_detector,
+    check_entry_point,
+    discover_fixture,
     fixture_documents,
+    make_engine,
     make_plugin_set,
     make_service,
     run_detector,
@@ -34,24 +36,16 @@ CASES = fixture_documents(FIXTURES)
 SERVICES = [service_from_object(doc) for _, doc in CASES]
 
 
-def _engine(config: str | None = None) -> Engine:
-    return Engine(load_config_text(config or "", "<test>", PLUGINS), PLUGINS)
-
-
-ENGINE = _engine()
+ENGINE = make_engine(PLUGINS)
 
 
 @pytest.mark.parametrize("doc", [d for _, d in CASES], ids=[i for i, _ in CASES])
 def test_strimzi_and_chart_services(doc: dict[str, Any]) -> None:
-    result = ENGINE.discover([service_from_object(doc)])
-    expect = doc["expect"]
-    if "none" in expect:
-        assert result.discovered == [], f"near miss ({expect['none']}) was matched"
+    found = discover_fixture(ENGINE, doc)
+    if found is None:
         return
-    (found,) = result.discovered
-    assert found.detector == expect["detector"] == "kafka"
-    assert found.endpoint == expect["endpoint"]
-    assert found.port is not None and found.port.port == expect["port"]
+    expect = doc["expect"]
+    assert found.detector == "kafka"
     # Kafka is checked by a TCP connect, not an HTTP GET.
     assert found.health_check == "tcp"
     (spec,) = found.toolsets
@@ -311,9 +305,4 @@ def test_a_service_annotated_for_the_custom_detector_stays_with_it() -> None:
 
 
 def test_installed_distribution_registers_the_entry_point() -> None:
-    dist = importlib.metadata.distribution("dyntoolset-kafka")
-    (entry_point,) = [ep for ep in dist.entry_points if ep.group == "dyntoolset"]
-    assert (entry_point.name, entry_point.value) == ("kafka", "dyntoolset_kafka")
-    plugins = load_plugins(only=["dyntoolset-kafka"])
-    assert plugins.detectors["kafka"].cls is KafkaDetector
-    assert plugins.failures == []
+    check_entry_point("dyntoolset-kafka", KafkaDetector)

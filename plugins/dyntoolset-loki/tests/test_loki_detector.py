@@ -19,6 +19,7 @@ from dyntoolset import ConfigError, Engine, find_plugins, load_plugins
 from dyntoolset.plugin import InvalidService, Service
 from dyntoolset.testing import (
     check_detector,
+    check_entry_point,
     fake_distribution,
     make_plugin_set,
     make_service,
@@ -494,14 +495,7 @@ def test_invalid_service_is_skipped_with_its_reason() -> None:
 
 
 def test_installed_distribution_registers_the_entry_point() -> None:
-    dist = importlib.metadata.distribution("dyntoolset-loki")
-    (entry_point,) = [ep for ep in dist.entry_points if ep.group == "dyntoolset"]
-    assert (entry_point.name, entry_point.value) == ("loki", "dyntoolset_loki")
-    plugins = load_plugins(only=["dyntoolset-loki"])
-    info = plugins.detectors["loki"]
-    assert info.cls is LokiDetector
-    assert info.distribution == "dyntoolset-loki"
-    assert plugins.failures == []
+    check_entry_point("dyntoolset-loki", LokiDetector)
 
 
 def test_pinning_other_distributions_leaves_loki_out() -> None:

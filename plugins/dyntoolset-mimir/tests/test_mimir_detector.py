@@ -8,7 +8,6 @@ near miss no detector may take), and under ``gateway:`` what it returns with
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,14 @@ import pytest
 import yaml
 from dyntoolset_mimir import MimirDetector
 
-from dyntoolset import ConfigError, Engine, load_config_text, load_plugins, service_from_object
+from dyntoolset import ConfigError, service_from_object
 from dyntoolset.plugin import Port, Service
 from dyntoolset.testing import (
     check_detector,
+    check_entry_point,
+    discover_fixture,
     fixture_documents,
+    make_engine,
     make_plugin_set,
     make_service,
     run_detector,
@@ -34,12 +36,8 @@ SERVICES = [service_from_object(doc) for _, doc in CASES]
 PLUGINS = make_plugin_set(MimirDetector)
 
 
-def _engine(config: str = "") -> Engine:
-    return Engine(load_config_text(config, "<test>", PLUGINS), PLUGINS)
-
-
-DIRECT = _engine()
-GATEWAY = _engine("detectors:\n  mimir:\n    config:\n      prefer: gateway\n")
+DIRECT = make_engine(PLUGINS)
+GATEWAY = make_engine(PLUGINS, "detectors:\n  mimir:\n    config:\n      prefer: gateway\n")
 
 
 def _check(found: Any, expect: dict[str, Any]) -> None:
@@ -57,12 +55,10 @@ def _check(found: Any, expect: dict[str, Any]) -> None:
 @pytest.mark.parametrize("doc", [d for _, d in CASES], ids=[i for i, _ in CASES])
 def test_chart_services_by_default(doc: dict[str, Any]) -> None:
     # The engine runs the built-ins too: a near miss is left alone by all.
-    result = DIRECT.discover([service_from_object(doc)])
-    expect = doc["expect"]
-    if "none" in expect:
-        assert result.discovered == [], f"near miss ({expect['none']}) was matched"
+    found = discover_fixture(DIRECT, doc)
+    if found is None:
         return
-    (found,) = result.discovered
+    expect = doc["expect"]
     _check(found, expect)
 
 
@@ -219,7 +215,7 @@ def test_engine_writes_prometheus_metrics_instances_next_to_prometheus() -> None
         labels={"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"},
         ports=[(80, "http")],
     )
-    engine = _engine("detectors:\n  mimir:\n    config:\n      tenant: anonymous\n")
+    engine = make_engine(PLUGINS, "detectors:\n  mimir:\n    config:\n      tenant: anonymous\n")
     cycle = engine.cycle([*SERVICES, prometheus], formats=["holmesgpt"], configmap=False)
     assert {d.key: d.detector for d in cycle.discovery.discovered} == {
         "mimir/mimir-query-frontend": "mimir",
@@ -241,9 +237,4 @@ def test_engine_writes_prometheus_metrics_instances_next_to_prometheus() -> None
 
 
 def test_installed_distribution_registers_the_entry_point() -> None:
-    dist = importlib.metadata.distribution("dyntoolset-mimir")
-    (entry_point,) = [ep for ep in dist.entry_points if ep.group == "dyntoolset"]
-    assert (entry_point.name, entry_point.value) == ("mimir", "dyntoolset_mimir")
-    plugins = load_plugins(only=["dyntoolset-mimir"])
-    assert plugins.detectors["mimir"].cls is MimirDetector
-    assert plugins.failures == []
+    check_entry_point("dyntoolset-mimir", MimirDetector)

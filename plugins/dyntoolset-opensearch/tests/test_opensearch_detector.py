@@ -7,7 +7,6 @@ near miss no detector may take).
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,14 @@ import pytest
 import yaml
 from dyntoolset_opensearch import FLAVOR_KEY, OpenSearchDetector
 
-from dyntoolset import ConfigError, Engine, load_config_text, load_plugins, service_from_object
+from dyntoolset import ConfigError, Engine, load_config_text, service_from_object
 from dyntoolset.plugin import Port, Service
 from dyntoolset.testing import (
     check_detector,
+    check_entry_point,
+    discover_fixture,
     fixture_documents,
+    make_engine,
     make_plugin_set,
     make_service,
     run_detector,
@@ -36,15 +38,11 @@ ENGINE = Engine.load(None, plugins=PLUGINS)
 
 @pytest.mark.parametrize("doc", [d for _, d in CASES], ids=[i for i, _ in CASES])
 def test_chart_and_operator_services(doc: dict[str, Any]) -> None:
-    result = ENGINE.discover([service_from_object(doc)])
-    expect = doc["expect"]
-    if "none" in expect:
-        assert result.discovered == [], f"near miss ({expect['none']}) was matched"
+    found = discover_fixture(ENGINE, doc)
+    if found is None:
         return
-    (found,) = result.discovered
-    assert found.detector == expect["detector"] == "opensearch"
-    assert found.endpoint == expect["endpoint"]
-    assert found.port is not None and found.port.port == expect["port"]
+    expect = doc["expect"]
+    assert found.detector == "opensearch"
     assert found.type == "opensearch"
     assert found.health_check == "tcp"
     assert found.health_path == "/_cluster/health"
@@ -186,7 +184,7 @@ def test_an_unknown_protocol_is_refused_naming_the_field() -> None:
 
 
 def _toolsets_with(config: str) -> dict[str, Any]:
-    engine = Engine(load_config_text(config, "<test>", PLUGINS), PLUGINS)
+    engine = make_engine(PLUGINS, config)
     cycle = engine.cycle([_chart_service()], formats=["holmesgpt"], configmap=False)
     toolsets: dict[str, Any] = yaml.safe_load(cycle.documents["custom_toolset.yaml"])["toolsets"]
     return toolsets
@@ -269,9 +267,4 @@ def test_a_service_annotated_for_the_custom_detector_stays_with_it() -> None:
 
 
 def test_installed_distribution_registers_the_entry_point() -> None:
-    dist = importlib.metadata.distribution("dyntoolset-opensearch")
-    (entry_point,) = [ep for ep in dist.entry_points if ep.group == "dyntoolset"]
-    assert (entry_point.name, entry_point.value) == ("opensearch", "dyntoolset_opensearch")
-    plugins = load_plugins(only=["dyntoolset-opensearch"])
-    assert plugins.detectors["opensearch"].cls is OpenSearchDetector
-    assert plugins.failures == []
+    check_entry_point("dyntoolset-opensearch", OpenSearchDetector)

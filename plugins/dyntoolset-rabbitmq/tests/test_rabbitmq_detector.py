@@ -7,7 +7,6 @@ returns, or ``none:`` (a near miss no detector may take).
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,14 @@ import pytest
 import yaml
 from dyntoolset_rabbitmq import RabbitMQDetector
 
-from dyntoolset import ConfigError, Engine, load_config_text, load_plugins, service_from_object
+from dyntoolset import ConfigError, service_from_object
 from dyntoolset.plugin import Port, Service
 from dyntoolset.testing import (
     check_detector,
+    check_entry_point,
+    discover_fixture,
     fixture_documents,
+    make_engine,
     make_plugin_set,
     make_service,
     run_detector,
@@ -33,24 +35,16 @@ CASES = fixture_documents(FIXTURES)
 SERVICES = [service_from_object(doc) for _, doc in CASES]
 
 
-def _engine(config: str | None = None) -> Engine:
-    return Engine(load_config_text(config or "", "<test>", PLUGINS), PLUGINS)
-
-
-ENGINE = _engine()
+ENGINE = make_engine(PLUGINS)
 
 
 @pytest.mark.parametrize("doc", [d for _, d in CASES], ids=[i for i, _ in CASES])
 def test_operator_and_chart_services(doc: dict[str, Any]) -> None:
-    result = ENGINE.discover([service_from_object(doc)])
-    expect = doc["expect"]
-    if "none" in expect:
-        assert result.discovered == [], f"near miss ({expect['none']}) was matched"
+    found = discover_fixture(ENGINE, doc)
+    if found is None:
         return
-    (found,) = result.discovered
-    assert found.detector == expect["detector"] == "rabbitmq"
-    assert found.endpoint == expect["endpoint"]
-    assert found.port is not None and found.port.port == expect["port"]
+    expect = doc["expect"]
+    assert found.detector == "rabbitmq"
     assert found.health_path == "/"
     (spec,) = found.toolsets
     assert spec.kind == "rabbitmq/core"
@@ -201,9 +195,10 @@ def test_bad_credentials_are_refused_naming_the_field(config: dict[str, Any], me
 
 
 def test_engine_joins_every_rabbitmq_into_one_toolset() -> None:
-    engine = _engine(
+    engine = make_engine(
+        PLUGINS,
         "detectors:\n  rabbitmq:\n    config:\n"
-        "      username: holmes\n      password_env: RABBITMQ_PASSWORD\n"
+        "      username: holmes\n      password_env: RABBITMQ_PASSWORD\n",
     )
     cycle = engine.cycle(SERVICES, formats=["holmesgpt"], configmap=False)
     taken = {d.key: d.detector for d in cycle.discovery.discovered}
@@ -235,9 +230,4 @@ def test_a_service_annotated_for_the_custom_detector_stays_with_it() -> None:
 
 
 def test_installed_distribution_registers_the_entry_point() -> None:
-    dist = importlib.metadata.distribution("dyntoolset-rabbitmq")
-    (entry_point,) = [ep for ep in dist.entry_points if ep.group == "dyntoolset"]
-    assert (entry_point.name, entry_point.value) == ("rabbitmq", "dyntoolset_rabbitmq")
-    plugins = load_plugins(only=["dyntoolset-rabbitmq"])
-    assert plugins.detectors["rabbitmq"].cls is RabbitMQDetector
-    assert plugins.failures == []
+    check_entry_point("dyntoolset-rabbitmq", RabbitMQDetector)

@@ -7,7 +7,6 @@ each with an ``expect:`` block: what the detector must return, or ``none:``
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,12 @@ import pytest
 import yaml
 from dyntoolset_tempo import TempoDetector
 
-from dyntoolset import Engine, load_plugins, service_from_object
+from dyntoolset import Engine, service_from_object
 from dyntoolset.plugin import Port, Service
 from dyntoolset.testing import (
     check_detector,
+    check_entry_point,
+    discover_fixture,
     fixture_documents,
     make_plugin_set,
     make_service,
@@ -37,16 +38,12 @@ ENGINE = Engine.load(None, plugins=make_plugin_set(TempoDetector))
 def test_chart_and_operator_services(doc: dict[str, Any]) -> None:
     # The engine runs the built-ins too: a near miss must be left alone by
     # every detector, and a Tempo Service must reach the tempo detector.
-    result = ENGINE.discover([service_from_object(doc)])
-    expect = doc["expect"]
-    if "none" in expect:
-        assert result.discovered == [], f"near miss ({expect['none']}) was matched"
+    found = discover_fixture(ENGINE, doc)
+    if found is None:
         return
-    (found,) = result.discovered
+    expect = doc["expect"]
     assert found.detector == "tempo"
     assert found.type == "tempo"
-    assert found.endpoint == expect["endpoint"]
-    assert found.port is not None and found.port.port == expect["port"]
     assert found.health_path == expect["health"]
     assert found.metadata == {"component": expect["component"]}
     (spec,) = found.toolsets
@@ -171,10 +168,4 @@ def test_a_service_annotated_for_the_custom_detector_stays_with_it() -> None:
 
 
 def test_installed_distribution_registers_the_entry_point() -> None:
-    dist = importlib.metadata.distribution("dyntoolset-tempo")
-    (entry_point,) = [ep for ep in dist.entry_points if ep.group == "dyntoolset"]
-    assert (entry_point.name, entry_point.value) == ("tempo", "dyntoolset_tempo")
-    plugins = load_plugins(only=["dyntoolset-tempo"])
-    assert plugins.detectors["tempo"].cls is TempoDetector
-    assert plugins.detectors["tempo"].distribution == "dyntoolset-tempo"
-    assert plugins.failures == []
+    check_entry_point("dyntoolset-tempo", TempoDetector)

@@ -32,18 +32,24 @@ from typing import Any
 import attrs
 import yaml
 
+from dyntoolset.config import load_config_text
 from dyntoolset.convert import structure
 from dyntoolset.detector import DetectContext, Detector
 from dyntoolset.errors import ConfigError, InvalidService
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.pipeline import Engine
 from dyntoolset.plugins import PluginSet, load_plugins, validate_extension
 from dyntoolset.renderer import Renderer
+from dyntoolset.snapshot import service_from_object
 from dyntoolset.urlpolicy import health_path_problem
 
 __all__ = [
     "check_detector",
+    "check_entry_point",
+    "discover_fixture",
     "fake_distribution",
     "fixture_documents",
+    "make_engine",
     "make_plugin_set",
     "make_service",
     "on_sys_path",
@@ -259,6 +265,62 @@ def fixture_documents(directory: str | Path) -> list[tuple[str, dict[str, Any]]]
                 key = f"{meta.get('namespace', 'default')}/{meta['name']}"
                 documents.append((f"{path.stem}:{key}", document))
     return documents
+
+
+def discover_fixture(engine: Engine, document: Mapping[str, Any]) -> Discovered | None:
+    """Run a fixture document (see :func:`fixture_documents`) through ``engine``.
+
+    Checks the ``expect:`` keys every detector fixture shares and returns
+    what was found, for the plugin's own assertions:
+
+    * ``none: <why>``: a near miss; asserts nothing is discovered, returns ``None``;
+    * otherwise asserts exactly one Service is discovered, and that its
+      ``detector`` (when given), ``endpoint`` and ``port`` equal the block's.
+    """
+    expect = document["expect"]
+    result = engine.discover([service_from_object(dict(document))])
+    if "none" in expect:
+        if result.discovered:
+            raise AssertionError(f"near miss ({expect['none']}) was matched: {result.discovered}")
+        return None
+    if len(result.discovered) != 1:
+        raise AssertionError(f"expected one Service found, got {result.discovered}")
+    (found,) = result.discovered
+    port = found.port.port if found.port is not None else None
+    seen = {"detector": found.detector, "endpoint": found.endpoint, "port": port}
+    wrong = {k: (expect[k], v) for k, v in seen.items() if k in expect and expect[k] != v}
+    if wrong:
+        raise AssertionError(
+            "; ".join(f"{k}: expected {want!r}, found {got!r}" for k, (want, got) in wrong.items())
+        )
+    return found
+
+
+def check_entry_point(distribution: str, detector: type[Detector[Any]]) -> None:
+    """Assert that the installed ``distribution`` registers ``detector`` for dyntoolset.
+
+    Exactly one entry point in the ``dyntoolset`` group, named after the
+    detector and pointing at its module, and :func:`dyntoolset.load_plugins`
+    loads it from that distribution alone without a failure.
+    """
+    dist = importlib.metadata.distribution(distribution)
+    entry_points = [(ep.name, ep.value) for ep in dist.entry_points if ep.group == "dyntoolset"]
+    wanted = (detector.name, detector.__module__.split(".")[0])
+    if entry_points != [wanted]:
+        raise AssertionError(
+            f"{distribution}: dyntoolset entry points {entry_points}, expected [{wanted}]"
+        )
+    plugins = load_plugins(only=[distribution])
+    if plugins.failures:
+        raise AssertionError(f"{distribution} failed to load: {plugins.failures}")
+    info = plugins.detectors.get(detector.name)
+    if info is None or (info.cls, info.distribution) != (detector, distribution):
+        raise AssertionError(f"{distribution} does not provide {detector.__qualname__}: {info}")
+
+
+def make_engine(plugins: PluginSet, config: str = "") -> Engine:
+    """An :class:`Engine` over ``plugins`` configured by the YAML text ``config``."""
+    return Engine(load_config_text(config, "<test>", plugins), plugins)
 
 
 def make_plugin_set(
