@@ -457,7 +457,7 @@ def test_run_serves_the_api_with_kubernetes_auth(
         "verb": "create",
     }
     logged = wait_for(lambda: run.event("api_request", request_id="run-1"), "the access log")
-    assert logged["status"] == 403 and logged["user"] == "-"
+    assert logged["status"] == 403 and logged["user"] == "reader"
     assert "reader-token" not in run.stderr()
     status, text = run.get("/metrics", role="metrics")
     assert b'dynamic_toolset_api_auth_failures_total{reason="forbidden"} 1.0' in text

@@ -227,6 +227,8 @@ class Api:
                         action_of(request),
                     )
                 except AuthFailure as failure:
+                    if failure.user:
+                        request[_USER_KEY] = failure.user
                     raise self._refusal(failure) from None
                 return await handler(request)
         except TimeoutError:

@@ -71,11 +71,13 @@ class AuthFailure(Exception):
     (it never holds the token).
     """
 
-    def __init__(self, status: int, reason: str, detail: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str, user: str = "") -> None:
         super().__init__(detail)
         self.status = status
         self.reason = reason
         self.detail = detail
+        #: Who was refused, when known (a 403): for the access log.
+        self.user = user
 
     def www_authenticate(self) -> str | None:
         """The ``WWW-Authenticate`` value of a 401 (RFC 6750), else ``None``."""
@@ -261,7 +263,7 @@ class KubernetesAuth:
             self._remember(key, decision)
         failure = decision.failure
         if failure is not None:  # a new exception each time: one may be raised in many threads
-            raise AuthFailure(failure.status, failure.reason, failure.detail)
+            raise AuthFailure(failure.status, failure.reason, failure.detail, failure.user)
         return decision.user
 
     def _cached(self, key: bytes) -> _Decision | None:
@@ -321,6 +323,7 @@ class KubernetesAuth:
                 403,
                 "forbidden",
                 f"{user.username} may not {action.verb} {action.path}{why}",
+                user.username,
             )
             return _Decision(user.username, failure, expires)
         return _Decision(user.username, None, expires)
