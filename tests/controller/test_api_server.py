@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,3 +206,39 @@ def test_the_access_log_never_holds_the_token(tmp_path: Path, log_format: str) -
     else:
         assert "GET /api/v1/statistics 200" in lines[0] and "user=static" in lines[0]
         assert "request_id=req-log-1" in lines[0]
+
+
+class BrokenAuth:
+    def authenticate(self, authorization: str | None, action: object) -> str:
+        raise RuntimeError("auth internals")
+
+
+def test_an_authenticator_that_raises_is_500_never_open(reloader) -> None:
+    with serving(BrokenAuth(), reloader=reloader) as (address, _):
+        answer = call(address, "POST", RELOAD)
+    assert_problem(answer, 500, RELOAD)
+    assert b"auth internals" not in answer.body
+    assert reloader.triggers == []
+
+
+class BlockingReloader(RecordingReloader):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def reload(self, trigger: str):  # type: ignore[no-untyped-def]
+        self.release.wait(60)
+        return super().reload(trigger)
+
+
+def test_a_request_over_the_time_limit_is_503() -> None:
+    blocking = BlockingReloader()
+    try:
+        with serving(NoAuth(), reloader=blocking, handler_timeout=0.2) as (address, _):
+            answer = call(address, "POST", RELOAD)
+            document = assert_problem(answer, 503, RELOAD)
+            assert "took longer than" in document["detail"]
+            # The server still answers afterwards.
+            assert call(address, "GET", "/api/v1/statistics").status == 200
+    finally:
+        blocking.release.set()
