@@ -10,7 +10,9 @@
 :class:`~dyntoolset.health.HealthChecker` (through the API server's proxy
 out of cluster), the :class:`~dyntoolset.kube.lease.LeaderElector`, the
 :class:`~dyntoolset.controller.reconciler.Reconciler` and the
-:class:`~dyntoolset.controller.probes.ProbeServer`.
+:class:`~dyntoolset.controller.probes.ProbeServer`, which also serves the HTTP
+API (:class:`~dyntoolset.controller.api.Api`, authenticated as ``api.auth``
+says; ``mode: none`` only on a loopback ``--listen``).
 
 Two ways to run:
 
