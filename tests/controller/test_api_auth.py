@@ -320,3 +320,28 @@ def test_audiences_are_asked_for_and_checked(apiserver: ApiServer, reviews: Acce
         assert call(address, "GET", STATS, headers=bearer("theirs")).status == 401
     asked = apiserver.find_requests(resource="tokenreviews")
     assert [r.body["spec"]["audiences"] for r in asked] == [["dyntoolset"], ["dyntoolset"]]
+
+
+def test_no_token_in_the_logs_of_the_kubernetes_mode(
+    apiserver: ApiServer, reviews: AccessReviews
+) -> None:
+    import io
+
+    from dyntoolset.controller.logs import configure_logging
+
+    token = "k8s-Secret-Token-987"
+    apiserver.add_token(token, "alice")
+    apiserver.allow("alice", "get", path=STATS)
+    stream = io.StringIO()
+    restore = configure_logging("json", logging.DEBUG, stream=stream)
+    try:
+        with serving(KubernetesAuth(reviews, cache_ttl=0)) as (address, _):
+            assert call(address, "GET", STATS, headers=bearer(token)).status == 200
+            assert call(address, "POST", RELOAD, headers=bearer(token)).status == 403
+            apiserver.fail(500, verb="create", resource="tokenreviews", times=1)
+            assert call(address, "GET", STATS, headers=bearer(token)).status == 503
+    finally:
+        restore()
+    text = stream.getvalue()
+    assert '"event": "api_request"' in text and '"event": "auth_unavailable"' in text
+    assert token not in text
