@@ -100,8 +100,8 @@ def test_every_problem_is_reported_at_once_with_exact_text(plugins):
     assert problems == [
         "$.cluster_domain: 'Cluster.Local' is not a valid DNS name (lowercase letters, digits, '-', '.')",
         "$.resync_interval: must be a positive duration, got '0s'",
-        "$.bogus: unknown key; expected one of: cluster_domain, detectors, health_checks, output, "
-        "resync_interval",
+        "$.bogus: unknown key; expected one of: api, cluster_domain, detectors, health_checks, "
+        "output, resync_interval",
         "$.health_checks.mode: expected one of 'auto', 'direct', 'apiserver-proxy', got 'fast'",
         "$.health_checks.concurrency: must be between 1 and 1000000000, got 0",
         "$.detectors.alpha.enabled: expected bool (true or false), got 'false'",
@@ -449,3 +449,48 @@ def test_each_bad_list_item_is_reported_at_its_index(plugins):
         "or digit",
         "$.detectors.alpha.required_annotations[2]: expected a string, got None",
     ]
+
+
+def test_api_section_defaults_to_kubernetes_auth(plugins):
+    from dyntoolset.config import load_config_text
+
+    config = load_config_text("output: {formats: [lines]}\n", "test.yaml", plugins)
+    assert config.api.auth.mode == "kubernetes"
+    assert config.api.auth.token_file is None
+    assert config.api.auth.audiences == ()
+    assert config.api.auth.cache_ttl == 10
+
+
+def test_api_section_is_read(plugins):
+    from dyntoolset.config import load_config_text
+
+    text = (
+        "output: {formats: [lines]}\n"
+        "api: {auth: {mode: static, token_file: /etc/tokens, cache_ttl: 0}}\n"
+    )
+    auth = load_config_text(text, "test.yaml", plugins).api.auth
+    assert (auth.mode, auth.token_file, auth.cache_ttl) == ("static", "/etc/tokens", 0)
+    text = "output: {formats: [lines]}\napi: {auth: {audiences: [dyntoolset, other]}}\n"
+    assert load_config_text(text, "test.yaml", plugins).api.auth.audiences == (
+        "dyntoolset",
+        "other",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "api: {auth: {mode: static}}",
+            "$.api.auth.token_file: required when mode is static: the file holding the "
+            "accepted tokens, one per line",
+        ),
+        ("api: {auth: {mode: open}}", "$.api.auth.mode: "),
+        ("api: {auth: {cache_ttl: -1}}", "$.api.auth.cache_ttl: "),
+        ("api: {auth: {audiences: dyntoolset}}", "$.api.auth.audiences: "),
+        ("api: {auth: {token: x}}", "$.api.auth.token: "),
+    ],
+)
+def test_api_section_problems_name_the_field(plugins, text, expected):
+    found = problems_of(text, plugins)
+    assert len(found) == 1 and found[0].startswith(expected), found

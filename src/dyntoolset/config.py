@@ -141,6 +141,32 @@ class GlobalHealthChecks:
 
 
 @attrs.frozen
+class ApiAuth:
+    """``api.auth``: who may call ``/api/v1/*`` on the ``--listen`` listener.
+
+    ``kubernetes`` asks the API server (TokenReview, then SubjectAccessReview);
+    ``static`` accepts the tokens of ``token_file`` (one per line, ``#``
+    comments, re-read when the file changes); ``none`` lets anyone in and is
+    accepted by ``dyntoolset run`` only on a loopback ``--listen`` address.
+    """
+
+    mode: Literal["none", "static", "kubernetes"] = "kubernetes"
+    #: The static tokens (``mode: static`` only, required there).
+    token_file: str | None = None
+    #: ``spec.audiences`` of each TokenReview (``mode: kubernetes``); empty: the API server's.
+    audiences: tuple[str, ...] = ()
+    #: Seconds an allow or deny decision is reused (0: ask the API server every time).
+    cache_ttl: NonNegativeInt = NonNegativeInt(10)
+
+
+@attrs.frozen
+class ApiSettings:
+    """``api``: the HTTP API served next to the probes."""
+
+    auth: ApiAuth = ApiAuth()
+
+
+@attrs.frozen
 class RawConfig:
     """The whole document as written, schema-checked, detectors not yet resolved."""
 
@@ -148,6 +174,7 @@ class RawConfig:
     resync_interval: Seconds = Seconds(300.0)
     output: OutputSettings = OutputSettings()
     health_checks: GlobalHealthChecks = GlobalHealthChecks()
+    api: ApiSettings = ApiSettings()
     detectors: dict[str, DetectorBlock] | None = None
 
 
@@ -178,6 +205,8 @@ class Config:
     detectors: Mapping[str, DetectorConfig]
     #: Where it came from: a file path, or ``"defaults"``.
     source: str = "defaults"
+    #: The HTTP API's settings (authentication).
+    api: ApiSettings = ApiSettings()
 
     def enabled_detectors(self) -> list[DetectorConfig]:
         """Enabled detectors in run order: priority (lower first), then name."""
@@ -221,10 +250,24 @@ def parse_config(text: str) -> tuple[RawConfig | None, list[Problem]]:
         else:
             section_type: Any = field.type  # a class: resolve_types ran above
             structured, section_problems = structure(value, section_type, "$" + path_segment(key))
+            if not section_problems and key == "api":
+                section_problems = _api_problems(structured)
             problems += section_problems
             if not section_problems:
                 values[key] = structured
     return RawConfig(**values), problems
+
+
+def _api_problems(api: ApiSettings) -> list[Problem]:
+    """What the schema cannot say of ``api``: static mode needs its token file."""
+    if api.auth.mode == "static" and not api.auth.token_file:
+        return [
+            Problem(
+                "$.api.auth.token_file",
+                "required when mode is static: the file holding the accepted tokens, one per line",
+            )
+        ]
+    return []
 
 
 def _detector_blocks(value: Any, problems: list[Problem]) -> dict[str, DetectorBlock] | None:
@@ -330,6 +373,7 @@ def resolve_config(
             health_checks=raw.health_checks,
             detectors=detectors,
             source=source,
+            api=raw.api,
         ),
         [],
     )

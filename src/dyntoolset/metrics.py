@@ -61,6 +61,9 @@ METRIC_NAMES = (
     "dynamic_toolset_leader_election_is_leader",
     "dynamic_toolset_cache_synced",
     "dynamic_toolset_plugin_load_errors",
+    # The HTTP API
+    "dynamic_toolset_api_requests_total",
+    "dynamic_toolset_api_auth_failures_total",
 )
 
 
@@ -232,6 +235,21 @@ class Metrics:
         self.plugin_load_errors = Gauge(
             "dynamic_toolset_plugin_load_errors",
             "Plugins (or their detectors/renderers) that failed to load and were skipped.",
+            registry=r,
+        )
+
+        # -- The HTTP API -----------------------------------------------------------
+        self.api_requests = Counter(
+            _counter_base("dynamic_toolset_api_requests_total"),
+            "Requests to /api/v1, by route pattern (never the raw path) and status code.",
+            ["route", "code"],
+            registry=r,
+        )
+        self.api_auth_failures = Counter(
+            _counter_base("dynamic_toolset_api_auth_failures_total"),
+            "Refused /api/v1 requests, by reason (missing, malformed, invalid, forbidden, "
+            "unavailable).",
+            ["reason"],
             registry=r,
         )
 

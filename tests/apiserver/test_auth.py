@@ -135,3 +135,64 @@ def test_auth_api_errors_can_be_injected(apiserver: ApiServer) -> None:
         review(apiserver, "abc")
     assert caught.value.status == 500
     assert review(apiserver, "abc").status.authenticated is False
+
+
+def non_resource_sar(
+    apiserver: ApiServer, path: str, verb: str, user: str = "alice", groups: list[str] | None = None
+) -> Any:
+    api = client.AuthorizationV1Api(apiserver.api_client)
+    return api.create_subject_access_review(
+        {
+            "spec": {
+                "user": user,
+                "groups": groups or [],
+                "nonResourceAttributes": {"path": path, "verb": verb},
+            }
+        }
+    )
+
+
+def test_allow_rules_decide_non_resource_reviews(apiserver: ApiServer) -> None:
+    apiserver.allow("alice", "get", path="/api/v1/statistics")
+    apiserver.allow(None, "create", path="/api/v1/config/*", group="reloaders")
+    yes = non_resource_sar(apiserver, "/api/v1/statistics", "get")
+    assert yes.status.allowed is True and "alice" in yes.status.reason
+    assert non_resource_sar(apiserver, "/api/v1/statistics", "create").status.allowed is False
+    assert non_resource_sar(apiserver, "/api/v1/services", "get").status.allowed is False
+    assert non_resource_sar(apiserver, "/api/v1/statistics", "get", "bob").status.allowed is False
+    reload = non_resource_sar(apiserver, "/api/v1/config/reload", "create", "bob", ["reloaders"])
+    assert reload.status.allowed is True
+    no = non_resource_sar(apiserver, "/api/v1/config/reload", "create", "bob")
+    assert no.status.allowed is False and no.status.reason == "no emulator rule allows it"
+    assert no.status.denied in (None, False)
+
+
+def test_deny_rules_win_and_set_denied(apiserver: ApiServer) -> None:
+    apiserver.allow(None, "*", path="*")
+    apiserver.deny("mallory", "get", path="/api/v1/statistics")
+    assert non_resource_sar(apiserver, "/api/v1/statistics", "get").status.allowed is True
+    refused = non_resource_sar(apiserver, "/api/v1/statistics", "get", "mallory")
+    assert refused.status.allowed is False and refused.status.denied is True
+    assert "mallory" in refused.status.reason
+
+
+def test_allow_rules_decide_resource_reviews(apiserver: ApiServer) -> None:
+    apiserver.allow("alice", ["get", "list"], resource="services/proxy", namespace="ops")
+    assert sar(apiserver, "alice", "get").status.allowed is True
+    assert sar(apiserver, "alice", "delete").status.allowed is False
+    with pytest.raises(ValueError, match="either path or resource"):
+        apiserver.allow("alice", "get")
+
+
+def test_subject_access_review_is_validated_as_upstream(apiserver: ApiServer) -> None:
+    api = client.AuthorizationV1Api(apiserver.api_client)
+    with pytest.raises(ApiException) as caught:
+        api.create_subject_access_review(
+            {"spec": {"nonResourceAttributes": {"path": "/x", "verb": "get"}}}
+        )
+    assert caught.value.status == 422
+    assert "at least one of user or group must be specified" in caught.value.body
+    with pytest.raises(ApiException) as caught:
+        api.create_subject_access_review({"spec": {"user": "alice"}})
+    assert caught.value.status == 422
+    assert "exactly one of nonResourceAttributes or resourceAttributes" in caught.value.body

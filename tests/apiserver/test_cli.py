@@ -262,3 +262,43 @@ def test_a_wildcard_host_needs_the_explicit_flag_and_is_reached_on_loopback(
     text = running.kubeconfig.read_text(encoding="utf-8")
     assert "server: http://127.0.0.1:" in text
     assert services(running.kubeconfig) == []
+
+
+def test_review_token_and_allow_flags_drive_the_reviews(serve: object) -> None:
+    running = serve(  # type: ignore[operator]
+        "--review-token", "op-token=operator", "--allow", "operator=create:/api/v1/config/*"
+    )
+    api_client = config.new_client_from_config(str(running.kubeconfig))
+    try:
+        review = client.AuthenticationV1Api(api_client).create_token_review(
+            {"spec": {"token": "op-token"}}
+        )
+        assert review.status.authenticated and review.status.user.username == "operator"
+        authz = client.AuthorizationV1Api(api_client)
+
+        def allowed(verb: str) -> bool:
+            spec = {
+                "user": "operator",
+                "nonResourceAttributes": {"path": "/api/v1/config/reload", "verb": verb},
+            }
+            return bool(authz.create_subject_access_review({"spec": spec}).status.allowed)
+
+        assert allowed("create") and not allowed("get")
+    finally:
+        api_client.close()
+    running.process.terminate()
+    assert running.process.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--review-token", "no-user"), ("--allow", "alice=get"), ("--allow", "=get:/x")],
+)
+def test_malformed_review_flags_exit_2(flag: str, value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dyntoolset.testing.apiserver", flag, value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and f"error: {flag} {value!r}" in result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,12 @@ def test_the_documented_rbac_is_every_call_a_run_makes(
     apiserver: ApiServer, tmp_path: Path
 ) -> None:
     apiserver.create(prometheus())
+    # The HTTP API (api.auth.mode kubernetes, the default) asks the API server too.
+    apiserver.add_token("operator-token", "operator")
+    apiserver.allow("operator", "create", path="/api/v1/config/reload")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        listen = probe.getsockname()
     apiserver.create(
         {
             "apiVersion": "v1",
@@ -73,7 +81,7 @@ def test_the_documented_rbac_is_every_call_a_run_makes(
             config_configmap=f"{NAMESPACE}/dyntoolset-config",
             leader_elect=True,
             lease_timings=LeaseTimings(3, 2, 0.25),
-            listen=("127.0.0.1", 0),
+            listen=listen,
             metrics_listen=("127.0.0.1", 0),
         ),
         inside=False,
@@ -95,6 +103,12 @@ def test_the_documented_rbac_is_every_call_a_run_makes(
             60,
             "the drift repair",
         )
+        conn = http.client.HTTPConnection(*listen, timeout=30)
+        conn.request(
+            "POST", "/api/v1/config/reload", headers={"Authorization": "Bearer operator-token"}
+        )
+        assert conn.getresponse().status != 401  # reviewed: a TokenReview and an access review
+        conn.close()
     finally:
         runner.request_stop()
         thread.join(60)

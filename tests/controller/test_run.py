@@ -425,3 +425,54 @@ def test_two_controllers_one_writer_and_a_takeover_after_sigkill(
 def _identity_of(run: Run) -> str:
     record = wait_for(lambda: run.event("starting"), f"{run.label} starting")
     return str(record["identity"])
+
+
+def _post(run: Run, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    conn = http.client.HTTPConnection(*run.address("probes"), timeout=30)
+    try:
+        conn.request("POST", path, headers=headers)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_run_serves_the_api_with_kubernetes_auth(
+    apiserver: ApiServer, start: Callable[..., Run]
+) -> None:
+    apiserver.add_token("reader-token", "reader")
+    apiserver.allow("reader", "get", path="/api/v1/*")
+    run = start()
+    status, headers, problem = _post(run, "/api/v1/config/reload", {})
+    assert status == 401 and headers["WWW-Authenticate"] == 'Bearer realm="dyntoolset"'
+    assert problem["instance"] == "/api/v1/config/reload"
+    # Reading is not reloading: the reader's SubjectAccessReview for create is denied.
+    auth = {"Authorization": "Bearer reader-token", "X-Request-Id": "run-1"}
+    status, headers, problem = _post(run, "/api/v1/config/reload", auth)
+    assert status == 403 and headers["X-Request-Id"] == "run-1"
+    assert apiserver.count(resource="tokenreviews") == 1
+    (review,) = apiserver.find_requests(resource="subjectaccessreviews")
+    assert review.body["spec"]["nonResourceAttributes"] == {
+        "path": "/api/v1/config/reload",
+        "verb": "create",
+    }
+    logged = wait_for(lambda: run.event("api_request", request_id="run-1"), "the access log")
+    assert logged["status"] == 403 and logged["user"] == "reader"
+    assert "reader-token" not in run.stderr()
+    status, text = run.get("/metrics", role="metrics")
+    assert b'dynamic_toolset_api_auth_failures_total{reason="forbidden"} 1.0' in text
+
+
+def test_auth_none_is_refused_off_loopback(
+    apiserver: ApiServer, tmp_path: Path, kubeconfig: Path, config_file: Path
+) -> None:
+    config_file.write_text(CONFIG + "api: {auth: {mode: none}}\n")
+    run = Run(tmp_path, "open", kubeconfig, "-c", str(config_file), "--listen", "0.0.0.0:0")
+    try:
+        assert run.wait() == 2
+    finally:
+        run.stop()
+    assert (
+        "$.api.auth.mode: none (no authentication) is accepted only when --listen is a "
+        "loopback address, not 0.0.0.0:0" in run.stderr()
+    )

@@ -17,31 +17,41 @@ on ``--listen`` (``0.0.0.0:8080``) and ``/metrics`` on ``--metrics-listen``
   Prometheus text format.
 
 Both probes answer JSON saying why; errors (unknown path, wrong method, a
-check that raised) are RFC 7807 ``application/problem+json``. There is no
-access log: the kubelet probes every few seconds.
+check that raised) are RFC 7807 ``application/problem+json``
+(:mod:`~dyntoolset.controller.problems`). There is no access log for the
+probes: the kubelet probes every few seconds.
+
+Given an :class:`~dyntoolset.controller.api.Api`, the ``--listen`` listener
+also serves it (``/api/v1/*``, authenticated; its open routes), with its
+body cap and middlewares.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import ipaddress
 import logging
 import re
 import threading
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from dyntoolset.controller.problems import problems
 from dyntoolset.metrics import Metrics
 
-__all__ = ["Check", "ProbeServer", "parse_listen"]
+if TYPE_CHECKING:
+    from dyntoolset.controller.api import Api
+
+__all__ = ["Check", "ProbeServer", "is_loopback", "parse_listen"]
 
 log = logging.getLogger("dyntoolset.probes")
 
-PROBLEM_JSON = "application/problem+json"
+#: Server limits: idle keep-alive connections are closed after this many seconds.
+KEEPALIVE_TIMEOUT = 15.0
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
 
@@ -72,6 +82,16 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, port
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a listen host only accepts local connections (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # another name: it may resolve anywhere
+
+
 def _no_checks() -> Sequence[Check]:
     return ()
 
@@ -82,7 +102,8 @@ class ProbeServer:
     ``liveness`` and ``readiness`` return the current checks; they are called
     on the server's thread for every request and must only read state.
     ``metrics_listen=None`` serves no ``/metrics``. Port 0 binds a free port;
-    :attr:`addresses` says which after :meth:`start`.
+    :attr:`addresses` says which after :meth:`start`. ``api`` is served on
+    the ``listen`` listener.
     """
 
     def __init__(
@@ -93,8 +114,10 @@ class ProbeServer:
         metrics_listen: tuple[str, int] | None = ("0.0.0.0", 9090),
         liveness: Checks = _no_checks,
         readiness: Checks = _no_checks,
+        api: Api | None = None,
     ) -> None:
         self._metrics = metrics
+        self._api = api
         self._listen = listen
         self._metrics_listen = metrics_listen
         self._liveness = liveness
@@ -156,13 +179,24 @@ class ProbeServer:
         elif self._metrics_listen is not None:
             groups.append((self._metrics_listen, ["metrics"]))
         for address, roles in groups:
-            app = web.Application(middlewares=[_problems])
+            api = self._api if "probes" in roles else None
+            if api is not None:
+                app = web.Application(middlewares=api.middlewares(), client_max_size=api.max_body)
+                api.add_routes(app)
+            else:
+                # No body is read on these routes: aiohttp's default cap (1 MiB) is moot.
+                app = web.Application(middlewares=[problems])
             if "probes" in roles:
                 app.router.add_get("/health", self._health, allow_head=True)
                 app.router.add_get("/ready", self._ready, allow_head=True)
             if "metrics" in roles:
                 app.router.add_get("/metrics", self._serve_metrics, allow_head=True)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = web.AppRunner(
+                app,
+                access_log=None,
+                handle_signals=False,
+                keepalive_timeout=KEEPALIVE_TIMEOUT,
+            )
             await runner.setup()
             self._runners.append(runner)
             site = web.TCPSite(runner, address[0], address[1], reuse_address=True)
@@ -217,38 +251,6 @@ def _status_response(ok: bool, status: str, checks: Sequence[Check]) -> web.Resp
         "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
     }
     return web.json_response(document, status=200 if ok else 503)
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
-    """An RFC 7807 problem document (``type`` is ``about:blank``: the status says it all)."""
-    document = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return web.Response(
-        status=status, text=json.dumps(document), content_type=PROBLEM_JSON, charset="utf-8"
-    )
-
-
-@web.middleware
-async def _problems(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Every error as ``application/problem+json``, never an HTML page or a traceback."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        extra: dict[str, Any] = {}
-        if isinstance(exc, web.HTTPMethodNotAllowed):
-            extra["allowed"] = sorted(exc.allowed_methods)
-        response = problem(
-            exc.status, exc.reason, f"{request.method} {request.path}: {exc.reason}", **extra
-        )
-        if isinstance(exc, web.HTTPMethodNotAllowed):
-            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
-        return response
-    except Exception:
-        log.exception("probe handler failed on %s %s", request.method, request.path)
-        return problem(500, "Internal Server Error", "the check failed; see the controller's log")
 
 
 async def _cleanup(runners: Sequence[web.AppRunner]) -> None:

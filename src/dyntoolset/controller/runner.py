@@ -10,7 +10,9 @@
 :class:`~dyntoolset.health.HealthChecker` (through the API server's proxy
 out of cluster), the :class:`~dyntoolset.kube.lease.LeaderElector`, the
 :class:`~dyntoolset.controller.reconciler.Reconciler` and the
-:class:`~dyntoolset.controller.probes.ProbeServer`.
+:class:`~dyntoolset.controller.probes.ProbeServer`, which also serves the HTTP
+API (:class:`~dyntoolset.controller.api.Api`, authenticated as ``api.auth``
+says; ``mode: none`` only on a loopback ``--listen``).
 
 Two ways to run:
 
@@ -39,16 +41,21 @@ from typing import Any, NoReturn, TextIO
 
 import attrs
 
+from dyntoolset.config import ApiAuth, Config
 from dyntoolset.configmap import for_display, to_yaml
+from dyntoolset.controller.api import Api, ConfigReloader
+from dyntoolset.controller.auth import Authenticator, KubernetesAuth, NoAuth, StaticTokens
 from dyntoolset.controller.logs import configure_logging
-from dyntoolset.controller.probes import Check, ProbeServer
+from dyntoolset.controller.probes import Check, ProbeServer, is_loopback
 from dyntoolset.controller.reconciler import ReconcileOutcome, Reconciler
+from dyntoolset.errors import ConfigError, Problem
 from dyntoolset.health import HealthChecker
 from dyntoolset.kube.config_source import parse_ref, read_config_configmap
 from dyntoolset.kube.configmaps import ConfigMapStore, ConfigMapWatch
 from dyntoolset.kube.connect import Connection, connect
 from dyntoolset.kube.lease import LeaderElector, LeaseTimings
 from dyntoolset.kube.proxy import health_transport
+from dyntoolset.kube.reviews import AccessReviews
 from dyntoolset.kube.services import ServiceCache, namespace_scope
 from dyntoolset.metrics import DEFAULT_NAMESPACE_LABEL_LIMIT, Metrics
 from dyntoolset.pipeline import Engine
@@ -146,6 +153,8 @@ class Runner:
         )
         try:
             engine = self._engine(connection)
+            if not (o.once or o.dry_run):
+                check_api_listen(engine.config, o.listen)
             try:
                 transport = health_transport(
                     engine.config.health_checks,
@@ -302,12 +311,39 @@ class Runner:
         watch = ConfigMapWatch(
             connection.api_client, output.namespace, output.name, reconciler.on_configmap_event
         )
+        reviews = AccessReviews(connection.api_client)
+        try:
+            return self._serve_with_api(
+                engine, cache, reconciler, watch, elector, reviews, reloader=None
+            )
+        finally:
+            reviews.close()
+
+    def _serve_with_api(
+        self,
+        engine: Engine,
+        cache: ServiceCache,
+        reconciler: Reconciler,
+        watch: ConfigMapWatch,
+        elector: LeaderElector | None,
+        reviews: AccessReviews,
+        *,
+        reloader: ConfigReloader | None,
+    ) -> int:
+        o = self.options
+        # No reloader yet: the reload endpoint answers 503 "reload is not available".
+        api = Api(
+            authenticator(engine.config.api.auth, reviews),
+            self.metrics,
+            reloader=reloader,
+        )
         probes = ProbeServer(
             self.metrics,
             listen=o.listen,
             metrics_listen=o.metrics_listen,
             liveness=self._liveness,
             readiness=lambda: self._readiness(cache, engine),
+            api=api,
         )
         try:
             probes.start()
@@ -430,6 +466,32 @@ class Runner:
 
 def _always() -> bool:
     return True
+
+
+def check_api_listen(config: Config, listen: tuple[str, int]) -> None:
+    """``api.auth.mode: none`` only on a loopback ``--listen``; else :class:`ConfigError`."""
+    if config.api.auth.mode == "none" and not is_loopback(listen[0]):
+        raise ConfigError(
+            [
+                Problem(
+                    "$.api.auth.mode",
+                    f"none (no authentication) is accepted only when --listen is a loopback "
+                    f"address, not {listen[0]}:{listen[1]}; use static or kubernetes, or "
+                    f"--listen 127.0.0.1:{listen[1]}",
+                )
+            ],
+            config.source,
+        )
+
+
+def authenticator(auth: ApiAuth, reviews: AccessReviews) -> Authenticator:
+    """The authenticator of ``api.auth`` (``reviews`` asks the API server in ``kubernetes`` mode)."""
+    if auth.mode == "none":
+        return NoAuth()
+    if auth.mode == "static":
+        assert auth.token_file is not None  # the configuration requires it
+        return StaticTokens(auth.token_file)
+    return KubernetesAuth(reviews, audiences=auth.audiences, cache_ttl=float(auth.cache_ttl))
 
 
 def _grace_exceeded(grace: float) -> NoReturn:

@@ -83,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this bearer token (repeatable; the first goes into the kubeconfig)",
     )
     parser.add_argument(
+        "--review-token",
+        action="append",
+        default=[],
+        metavar="TOKEN=USER",
+        help="make TokenReview authenticate TOKEN as USER (repeatable)",
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="USER=VERB:PATH",
+        help="let SubjectAccessReviews allow USER to VERB the non-resource URL PATH "
+        "(a trailing * is a prefix; USER * is anyone; repeatable)",
+    )
+    parser.add_argument(
         "--history-limit",
         type=_bounded(int, 1, 10**9),
         default=1000,
@@ -120,6 +135,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --proxy {spec!r} is not NS/SVC:PORT=URL", file=sys.stderr)
             return 2
         proxies.append((namespace, service, port, url))
+    reviews = []
+    for spec in args.review_token:
+        token, _, user = spec.partition("=")
+        if not token or not user:
+            print(f"error: --review-token {spec!r} is not TOKEN=USER", file=sys.stderr)
+            return 2
+        reviews.append((token, user))
+    rules = []
+    for spec in args.allow:
+        user, _, action = spec.partition("=")
+        verb, _, path = action.partition(":")
+        if not user or not verb or not path.startswith("/"):
+            print(f"error: --allow {spec!r} is not USER=VERB:/PATH", file=sys.stderr)
+            return 2
+        rules.append((None if user == "*" else user, verb, path))
     try:
         server = ApiServer(
             host=args.host,
@@ -140,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for namespace, service, port, url in proxies:
         server.register_proxy(namespace, service, port, url)
+    for token, user in reviews:
+        server.add_token(token, user)
+    for rule_user, verb, path in rules:
+        server.allow(rule_user, verb, path=path)
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from dyntoolset.testing.apiserver import fields, objects, openapi, typecheck, validation
+from dyntoolset.testing.apiserver.access import AccessRule
 from dyntoolset.testing.apiserver.faults import Fault, FaultSet, RequestRecord
 from dyntoolset.testing.apiserver.handler import Handler
 from dyntoolset.testing.apiserver.identity import TokenUser
@@ -194,8 +195,10 @@ class ApiServer:
         self.tokens: dict[str, str | TokenUser] = dict(tokens or {})
         #: token → identity answered by TokenReview
         self.token_reviews: dict[str, TokenUser] = {}
-        #: decides SubjectAccessReviews; None denies everything
+        #: decides SubjectAccessReviews; None: :attr:`access_rules` decide
         self.access_policy: AccessPolicy | None = None
+        #: ``(allowed, rule)`` pairs from :meth:`allow` and :meth:`deny`; a deny wins
+        self.access_rules: list[tuple[bool, AccessRule]] = []
         #: the active faults
         self.faults = FaultSet(seed)
         #: set while the server stops; stalls and latency wait on it
@@ -753,21 +756,111 @@ class ApiServer:
         }
 
     def _decide(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """The ``status`` of an access review: what :attr:`access_policy` says of ``spec``."""
-        if self.access_policy is None:
-            allowed, reason = False, "no access policy is configured in the emulator"
-        else:
+        """The ``status`` of an access review: :attr:`access_policy`, else the rules, say."""
+        denied = False
+        if self.access_policy is not None:
             decision = self.access_policy(copy.deepcopy(spec))
             allowed, reason = decision if isinstance(decision, tuple) else (bool(decision), "")
+        elif not self.access_rules:
+            allowed, reason = False, "no access policy is configured in the emulator"
+        else:
+            matching = [(allows, rule) for allows, rule in self.access_rules if rule.matches(spec)]
+            refusal = next((rule for allows, rule in matching if not allows), None)
+            grant = next((rule for allows, rule in matching if allows), None)
+            if refusal is not None:
+                allowed, denied, reason = False, True, f"denied by emulator rule: {refusal}"
+            elif grant is not None:
+                allowed, reason = True, f"allowed by emulator rule: {grant}"
+            else:
+                allowed, reason = False, "no emulator rule allows it"
         status: dict[str, Any] = {"allowed": bool(allowed)}
+        if denied:
+            status["denied"] = True
         if reason:
             status["reason"] = reason
         return status
 
+    def allow(
+        self,
+        user: str | None,
+        verb: str | Iterable[str],
+        *,
+        path: str | Iterable[str] | None = None,
+        resource: str | None = None,
+        api_group: str = "",
+        namespace: str | None = None,
+        group: str | None = None,
+    ) -> AccessRule:
+        """Let ``user`` (``None``: anyone; or members of ``group``) ``verb`` a path or resource.
+
+        ``path`` is a non-resource URL (or several; a trailing ``*`` is a
+        prefix, as RBAC's ``nonResourceURLs``); ``resource`` a plural such
+        as ``services`` or ``services/proxy`` in ``api_group`` (``"*"``: any).
+        The rules decide SubjectAccessReviews and SelfSubjectAccessReviews
+        while no :attr:`access_policy` is set. Returns the rule.
+        """
+        rule = self._rule(user, verb, path, resource, api_group, namespace, group)
+        self.access_rules.append((True, rule))
+        return rule
+
+    def deny(
+        self,
+        user: str | None,
+        verb: str | Iterable[str],
+        *,
+        path: str | Iterable[str] | None = None,
+        resource: str | None = None,
+        api_group: str = "",
+        namespace: str | None = None,
+        group: str | None = None,
+    ) -> AccessRule:
+        """Like :meth:`allow`, but an explicit denial (``status.denied``), which wins."""
+        rule = self._rule(user, verb, path, resource, api_group, namespace, group)
+        self.access_rules.append((False, rule))
+        return rule
+
+    @staticmethod
+    def _rule(
+        user: str | None,
+        verb: str | Iterable[str],
+        path: str | Iterable[str] | None,
+        resource: str | None,
+        api_group: str,
+        namespace: str | None,
+        group: str | None,
+    ) -> AccessRule:
+        if (path is None) == (resource is None):
+            raise ValueError("an access rule names either path or resource")
+        return AccessRule(
+            verbs=(verb,) if isinstance(verb, str) else tuple(verb),
+            user=user,
+            group=group,
+            paths=() if path is None else (path,) if isinstance(path, str) else tuple(path),
+            resource=resource,
+            api_group=api_group,
+            namespace=namespace,
+        )
+
     def _review_access(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise bad_request("a SubjectAccessReview must be an object")
+        """A SubjectAccessReview, validated as upstream, decided by :meth:`_decide`.
+
+        Raises:
+            ApiError: 400 for a body that is not an object; 422 unless exactly
+                one of ``resourceAttributes`` and ``nonResourceAttributes`` is
+                set, or when neither ``user`` nor ``groups`` is.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("spec") or {}, dict):
+            raise bad_request("a SubjectAccessReview must be an object with a spec")
         spec = body.get("spec") or {}
+        errors = self._attribute_errors(spec)
+        if not spec.get("user") and not spec.get("groups"):
+            errors.append(
+                validation.invalid(
+                    "spec.user", "", "at least one of user or group must be specified"
+                )
+            )
+        if errors:
+            raise validation.refuse(resolve("subjectaccessreviews"), "", errors)
         return {
             "kind": "SubjectAccessReview",
             "apiVersion": "authorization.k8s.io/v1",
@@ -776,20 +869,9 @@ class ApiServer:
             "status": self._decide(spec),
         }
 
-    def _review_self_access(self, body: Any, who: TokenUser) -> dict[str, Any]:
-        """A SelfSubjectAccessReview: the policy decides it as a SubjectAccessReview of ``who``.
-
-        The policy sees the spec with ``user``, ``groups``, ``uid`` and
-        ``extra`` of the requester filled in, as the real server builds the
-        authorization attributes from the request's user.
-
-        Raises:
-            ApiError: 400 for a body that is not an object; 422 unless exactly
-                one of ``resourceAttributes`` and ``nonResourceAttributes`` is set.
-        """
-        if not isinstance(body, dict) or not isinstance(body.get("spec") or {}, dict):
-            raise bad_request("a SelfSubjectAccessReview must be an object with a spec")
-        spec = body.get("spec") or {}
+    @staticmethod
+    def _attribute_errors(spec: dict[str, Any]) -> list[Any]:
+        """Exactly one of ``resourceAttributes`` and ``nonResourceAttributes``, as upstream."""
         errors = []
         if spec.get("resourceAttributes") and spec.get("nonResourceAttributes"):
             errors.append(
@@ -807,6 +889,23 @@ class ApiServer:
                     "exactly one of nonResourceAttributes or resourceAttributes must be specified",
                 )
             )
+        return errors
+
+    def _review_self_access(self, body: Any, who: TokenUser) -> dict[str, Any]:
+        """A SelfSubjectAccessReview: the policy decides it as a SubjectAccessReview of ``who``.
+
+        The policy sees the spec with ``user``, ``groups``, ``uid`` and
+        ``extra`` of the requester filled in, as the real server builds the
+        authorization attributes from the request's user.
+
+        Raises:
+            ApiError: 400 for a body that is not an object; 422 unless exactly
+                one of ``resourceAttributes`` and ``nonResourceAttributes`` is set.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("spec") or {}, dict):
+            raise bad_request("a SelfSubjectAccessReview must be an object with a spec")
+        spec = body.get("spec") or {}
+        errors = self._attribute_errors(spec)
         if errors:
             raise validation.refuse(resolve("selfsubjectaccessreviews"), "", errors)
         info = who.user_info()
