@@ -131,3 +131,40 @@ def test_every_exported_family_is_a_row_of_the_docs_table() -> None:
     documented = documented_families()
     assert set(METRIC_NAMES) - documented == set()
     assert documented - set(METRIC_NAMES) - PENDING_ISSUE_11 == set()
+
+
+#: The V1 names of the requirements (BR-TOOLSET-041's predecessor list).
+V1_NAMES = {
+    "dynamic_toolset_services_discovered_total",
+    "dynamic_toolset_discovery_duration_seconds",
+    "dynamic_toolset_discovery_errors_total",
+    "dynamic_toolset_health_check_failures_total",
+    "dynamic_toolset_configmap_updates_total",
+    "dynamic_toolset_configmap_reconcile_duration_seconds",
+    "dynamic_toolset_configmap_drift_detected_total",
+    "dynamic_toolset_generations_total",
+    "dynamic_toolset_tools_count",
+}
+
+
+def test_the_v1_decision_table_is_true() -> None:
+    text = DOCS.read_text()
+    section = text[text.index("### What became of each V1 name") : text.index("## Cardinality")]
+    rows = re.findall(r"^\| `(dynamic_toolset_[a-z_]+)` \| ([^|]+) \|", section, re.MULTILINE)
+    decisions = {name: decision.strip() for name, decision in rows}
+    assert set(decisions) == V1_NAMES
+    # Nothing dropped: every V1 name is still exported.
+    assert set(METRIC_NAMES) >= V1_NAMES
+    metrics_table = dict(
+        re.findall(
+            r"^\| `(dynamic_toolset_[a-z_]+)` \|(?:[^|]*\|){3} ([^|]+) \|$", text, re.MULTILINE
+        )
+    )
+    for name, decision in decisions.items():
+        alias = re.match(r"alias of `(dynamic_toolset_[a-z_]+)`", decision)
+        if alias:
+            assert alias.group(1) in METRIC_NAMES, name
+            assert metrics_table[name].strip() == "V1 alias", name
+        else:
+            assert decision == "kept", name
+            assert metrics_table[name].strip() == "V1", name
