@@ -256,8 +256,8 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
     server: Prometheus | None = None
     try:
         host, port = run.address("metrics")
-        server = Prometheus(tmp_path / "prometheus", f"{host}:{port}")
-        wait_for(server.ready, "prometheus ready")
+        server = prom = Prometheus(tmp_path / "prometheus", f"{host}:{port}")
+        wait_for(prom.ready, "prometheus ready")
 
         def holmes() -> str:
             stored = apiserver.get("configmaps", OUTPUT_NAMESPACE, OUTPUT_NAME)
@@ -291,7 +291,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
         def unanswered() -> list[str]:
             left = []
             for title, expr in queries:
-                answer = server.query(resolve(expr)) if server else {}
+                answer = prom.query(resolve(expr))
                 assert answer.get("status") == "success", (title, expr, answer)
                 if expr not in AWAITING_RELOAD and not answer["data"]["result"]:
                     left.append(f"{title}: {expr}")
@@ -302,19 +302,19 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
         except AssertionError:
             raise AssertionError(f"no data: {unanswered()}") from None
         # The values are those of the activity, not just present.
-        errors = server.query('sum(dynamic_toolset_detector_errors_total{detector="flaky"})')
+        errors = prom.query('sum(dynamic_toolset_detector_errors_total{detector="flaky"})')
         assert float(errors["data"]["result"][0]["value"][1]) >= 1
-        drift = server.query("dynamic_toolset_configmap_drift_detections_total")
+        drift = prom.query("dynamic_toolset_configmap_drift_detections_total")
         assert float(drift["data"]["result"][0]["value"][1]) >= 1
-        failed = server.query(
+        failed = prom.query(
             'dynamic_toolset_configmap_update_errors_total{error_type="server_error"}'
         )
         assert float(failed["data"]["result"][0]["value"][1]) == 1
-        health = server.query(
+        health = prom.query(
             'sum by (reason) (dynamic_toolset_health_check_failures_total{detector="prometheus"})'
         )
         assert {r["metric"]["reason"] for r in health["data"]["result"]} == {"http_status"}
-        plugins = server.query("dynamic_toolset_plugin_info")
+        plugins = prom.query("dynamic_toolset_plugin_info")
         assert {r["metric"]["distribution"] for r in plugins["data"]["result"]} >= {
             "dyntoolset",
             "dyntoolset-flaky",
