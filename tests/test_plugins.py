@@ -106,6 +106,8 @@ def test_loading_registers_and_logs_each_detector(tmp_path, caplog):
         "loki",
     )
     assert "registered detector 'loki' 1.2.3 from loki-detector 1.0 (plugin loki)" in caplog.text
+    # What dynamic_toolset_plugin_info exports: each distribution once, with its version.
+    assert plugins.distributions == [("loki-detector", "1.0")]
 
 
 def test_import_failure_is_logged_and_the_others_still_load(tmp_path, caplog):
@@ -270,6 +272,9 @@ def test_path_plugins_load_from_a_file_or_a_package(tmp_path):
     assert load_path_plugin(plugins, "from-package", str(package))
     assert plugins.detectors["from-file"].distribution == f"path:{tmp_path / 'single.py'}"
     assert plugins.failures == []
+    # A path is no distribution: never a label value of dynamic_toolset_plugin_info
+    # (only the built-in renderers' distribution is listed).
+    assert plugins.distributions == [("dyntoolset", "0.1.0")]
 
 
 @pytest.mark.parametrize(

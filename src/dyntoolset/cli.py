@@ -21,6 +21,7 @@ import yaml
 from dyntoolset.config import OutputSettings, load_config
 from dyntoolset.configmap import configmap_problems, for_display, to_yaml
 from dyntoolset.convert import unstructure
+from dyntoolset.dashboard import dashboard_text
 from dyntoolset.discovery import Verdict
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
 from dyntoolset.manifests import ManifestReport, read_manifests
@@ -118,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
     plug.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     _run_parser(sub)
+
+    sub.add_parser(
+        "dashboard",
+        help="print the Grafana dashboard JSON (import it: docs/observability.md)",
+        description="Print dyntoolset's Grafana dashboard, ready for Dashboards > Import. "
+        "It asks for its Prometheus data source through the ${datasource} variable.",
+    )
 
     cfg = sub.add_parser("config", help="validate or show the configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -347,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "plugins":
             return _plugins(args, sys.stdout)
+        if args.command == "dashboard":
+            sys.stdout.write(dashboard_text())
+            return EXIT_OK
         if args.config_command == "validate":
             return _validate(args.file, sys.stdout, sys.stderr)
         return _show(args.file, sys.stdout)

@@ -14,6 +14,8 @@ names are exactly the ones listed in :data:`METRIC_NAMES`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -61,6 +63,10 @@ METRIC_NAMES = (
     "dynamic_toolset_leader_election_is_leader",
     "dynamic_toolset_cache_synced",
     "dynamic_toolset_plugin_load_errors",
+    "dynamic_toolset_cache_services",
+    "dynamic_toolset_configmap_last_success_timestamp_seconds",
+    "dynamic_toolset_build_info",
+    "dynamic_toolset_plugin_info",
     # The HTTP API
     "dynamic_toolset_api_requests_total",
     "dynamic_toolset_api_auth_failures_total",
@@ -237,6 +243,30 @@ class Metrics:
             "Plugins (or their detectors/renderers) that failed to load and were skipped.",
             registry=r,
         )
+        self.cache_services = Gauge(
+            "dynamic_toolset_cache_services",
+            "Services in the watch cache (read at scrape time).",
+            registry=r,
+        )
+        self.configmap_last_success = Gauge(
+            "dynamic_toolset_configmap_last_success_timestamp_seconds",
+            "Unix time of the last reconcile that succeeded (success, unchanged or dry_run); "
+            "0 before the first.",
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "dynamic_toolset_build_info",
+            "Always 1; the labels say which dyntoolset and Python run.",
+            ["version", "python"],
+            registry=r,
+        )
+        self.plugin_info = Gauge(
+            "dynamic_toolset_plugin_info",
+            "Always 1, one series per installed distribution whose detectors or renderers "
+            "were loaded (dyntoolset itself for the built-ins).",
+            ["distribution", "version"],
+            registry=r,
+        )
 
         # -- The HTTP API -----------------------------------------------------------
         self.api_requests = Counter(
@@ -252,6 +282,20 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+
+    def set_build_info(self, version: str, python: str) -> None:
+        """Export which dyntoolset and Python run (one series, value 1)."""
+        self.build_info.clear()
+        self.build_info.labels(version=version, python=python).set(1)
+
+    def set_plugin_distributions(self, distributions: Iterable[tuple[str, str]]) -> None:
+        """Export the loaded distributions, ``(name, version)`` pairs, replacing earlier ones.
+
+        Bounded: one series per installed distribution, never per Service.
+        """
+        self.plugin_info.clear()
+        for name, version in distributions:
+            self.plugin_info.labels(distribution=name, version=version).set(1)
 
     def namespace_label(self, namespace: str) -> str:
         """The ``namespace`` label value to use for ``namespace``.

@@ -111,6 +111,16 @@ class PluginSet:
     failures: list[PluginLoadError] = attrs.Factory(list)
 
     @property
+    def distributions(self) -> list[tuple[str, str]]:
+        """``(name, version)`` of each installed distribution that contributed a class.
+
+        Sorted; classes added in code or from a path (no distribution metadata,
+        so no version) are left out.
+        """
+        infos = [*self.detectors.values(), *self.renderers.values()]
+        return sorted({(i.distribution, i.dist_version) for i in infos if i.dist_version})
+
+    @property
     def failed(self) -> list[str]:
         """Names of plugins that failed to load or validate."""
         return sorted({f.plugin for f in self.failures})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from dyntoolset.testing.apiserver import ApiServer
+from dyntoolset.version import __version__
 from tests.apiserver.conftest import Kubectl, kubectl_binary
 from tests.kube._support import prometheus
 from tests.kube.conftest import create_namespace
@@ -205,6 +207,20 @@ def test_run_keeps_the_configmap_current(
     assert b"dynamic_toolset_leader_election_is_leader 1.0" in text  # no election: it writes
     assert b"dynamic_toolset_cache_synced 1.0" in text
     assert b"dynamic_toolset_plugin_load_errors 0.0" in text
+    assert b"dynamic_toolset_cache_services 3.0" in text
+    assert (
+        b'dynamic_toolset_build_info{python="%s",version="%s"} 1.0'
+        % (
+            platform.python_version().encode(),
+            __version__.encode(),
+        )
+        in text
+    )
+    assert (
+        b'dynamic_toolset_plugin_info{distribution="dyntoolset",version="%s"} 1.0'
+        % (__version__.encode())
+        in text
+    )
     # One line per event that matters (with counts), none per Service at info level.
     reconcile = run.event("reconcile", result="success")
     assert reconcile is not None and "discovered=" in reconcile["message"]

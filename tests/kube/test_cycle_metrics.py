@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from dyntoolset.config import GlobalHealthChecks, load_config
+from dyntoolset.controller.reconciler import RESULTS
+from dyntoolset.discovery import SKIP_REASONS
+from dyntoolset.health import REASONS as HEALTH_REASONS
 from dyntoolset.health import HealthChecker
 from dyntoolset.metrics import METRIC_NAMES, OTHER_NAMESPACE, Metrics
 from dyntoolset.pipeline import Engine
@@ -33,7 +37,36 @@ HOLMES = "custom_toolset.yaml"
 UPDATED_BY_THE_RUNNER = {
     "dynamic_toolset_leader_election_is_leader",
     "dynamic_toolset_cache_synced",
+    "dynamic_toolset_cache_services",
     "dynamic_toolset_plugin_load_errors",
+    "dynamic_toolset_build_info",
+    "dynamic_toolset_plugin_info",
+}
+
+#: Label values no label may hold beyond these: small fixed sets, never a
+#: Service name, a URL or an error message. Detector names and namespaces are
+#: added per test (they come from the configuration and the cluster).
+ALLOWED_LABEL_VALUES: dict[str, set[str]] = {
+    "result": set(RESULTS) | set(HEALTH_REASONS),
+    "reason": set(SKIP_REASONS) | set(HEALTH_REASONS),
+    # A detector raised; or how a reconcile failed (kube.errors, the reconciler's own).
+    "error_type": {
+        "exception",
+        "server_error",
+        "bad_request",
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "timeout",
+        "conflict",
+        "gone",
+        "too_large",
+        "invalid",
+        "too_many_requests",
+        "invalid_configmap",
+        "render",
+        "internal",
+    },
 }
 
 #: Updated by the HTTP API's middlewares, not by a cycle; moved by
@@ -91,7 +124,7 @@ def test_every_exported_family_is_in_the_docs() -> None:
     assert exported == set(METRIC_NAMES)
     documented = set(re.findall(r"`(dynamic_toolset_[a-z_]+)`", text))
     assert exported - documented == set(), "metrics missing from docs/observability.md"
-    assert documented - exported == set(), "docs/observability.md names unknown metrics"
+    # The table holds no unknown name: tests/test_observability_consistency.py.
 
 
 def test_every_family_is_updated_by_real_reconciles(
@@ -114,11 +147,15 @@ def test_every_family_is_updated_by_real_reconciles(
     assert stack.cache.wait_synced(PATIENCE)
 
     assert stack.reconciler.reconcile_now().result == "error"
+    # A failed reconcile is no success: the timestamp stays at its "never" value.
+    assert metrics.value("dynamic_toolset_configmap_last_success_timestamp_seconds") == 0
     failing.remove()
+    before = time.time()
     # Every health check fails (NXDOMAIN or the deadline); include_unhealthy
     # keeps the services in the documents, so tools_count moves too.
     first = stack.reconciler.reconcile_now()
     assert first.result == "success" and first.wrote
+    assert metrics.value("dynamic_toolset_configmap_last_success_timestamp_seconds") >= before
     apiserver.modify("configmaps", NAMESPACE, NAME, lambda o: o["data"].pop(HOLMES, None))
     assert stack.reconciler.reconcile_now().wrote
 
@@ -144,6 +181,33 @@ def test_every_family_is_updated_by_real_reconciles(
         metrics.value("dynamic_toolset_detector_duration_seconds_count", {"detector": "broken"})
         == 3
     )
+    unexpected = unexpected_label_values(
+        metrics,
+        {
+            "detector": {d.name for d in engine.detectors},
+            "namespace": {"monitoring", "slow", "shop", OTHER_NAMESPACE},
+        },
+    )
+    assert unexpected == []
+
+
+def unexpected_label_values(metrics: Metrics, more: dict[str, set[str]]) -> list[str]:
+    """Every ``family{label=value}`` whose value is outside the allowed sets.
+
+    A label that has no allowed set at all is reported too: a new label must
+    say here what it may hold.
+    """
+    allowed = {k: v | more.get(k, set()) for k, v in ALLOWED_LABEL_VALUES.items()}
+    allowed.update({k: v for k, v in more.items() if k not in allowed})
+    found = []
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            for label, value in sample.labels.items():
+                if label == "le":  # histogram buckets
+                    continue
+                if value not in allowed.get(label, set()):
+                    found.append(f"{sample.name}{{{label}={value!r}}}")
+    return found
 
 
 def test_namespaces_beyond_the_limit_count_as_other(
@@ -179,3 +243,44 @@ def test_a_zero_limit_turns_the_namespace_label_off() -> None:
 def test_a_negative_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="namespace_label_limit must be 0 or more, not -1"):
         Metrics(namespace_label_limit=-1)
+
+
+def test_the_last_success_timestamp_moves_on_unchanged_reconciles(
+    apiserver: ApiServer, make_stack: StackFactory
+) -> None:
+    metrics = Metrics()
+    apiserver.seed(prometheus())
+    stack = make_stack(start=False, metrics=metrics)
+    stack.cache.start()
+    assert stack.cache.wait_synced(PATIENCE)
+    assert stack.reconciler.reconcile_now().result == "success"
+    written = metrics.value("dynamic_toolset_configmap_last_success_timestamp_seconds")
+    assert written > 0
+    time.sleep(0.01)  # the clock must be able to move between the two reconciles
+    unchanged = stack.reconciler.reconcile_now()
+    assert unchanged.result == "unchanged"
+    later = metrics.value("dynamic_toolset_configmap_last_success_timestamp_seconds")
+    assert later == unchanged.finished_at.timestamp()
+    assert later > written
+
+
+def test_build_and_plugin_info_are_one_series_each() -> None:
+    metrics = Metrics()
+    metrics.set_build_info("1.2.3", "3.11.9")
+    metrics.set_build_info("1.2.4", "3.11.9")  # replaces, never adds
+    metrics.set_plugin_distributions([("dyntoolset", "1.2.4"), ("dyntoolset-loki", "0.1.0")])
+    metrics.set_plugin_distributions([("dyntoolset", "1.2.4")])
+    series = {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for f in metrics.registry.collect()
+        if f.name in ("dynamic_toolset_build_info", "dynamic_toolset_plugin_info")
+        for s in f.samples
+    }
+    assert series == {
+        ("dynamic_toolset_build_info", (("python", "3.11.9"), ("version", "1.2.4")), 1.0),
+        (
+            "dynamic_toolset_plugin_info",
+            (("distribution", "dyntoolset"), ("version", "1.2.4")),
+            1.0,
+        ),
+    }

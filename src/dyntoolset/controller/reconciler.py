@@ -47,12 +47,15 @@ from dyntoolset.metrics import Metrics
 from dyntoolset.model import OVERRIDES_KEY, Service
 from dyntoolset.pipeline import Cycle, Engine, HealthCheck
 
-__all__ = ["RESULTS", "ReconcileOutcome", "Reconciler"]
+__all__ = ["RESULTS", "SUCCESSFUL_RESULTS", "ReconcileOutcome", "Reconciler"]
 
 log = logging.getLogger(__name__)
 
 #: Every ``result`` a reconcile can have (the ``result`` label of the metric).
 RESULTS = ("success", "unchanged", "error", "skipped_not_synced", "skipped_not_leader", "dry_run")
+#: The results that count as a successful reconcile (backoff reset, ``--once``
+#: exit 0, the last-success timestamp; the alert rules use the same set).
+SUCCESSFUL_RESULTS = frozenset({"success", "unchanged", "dry_run"})
 
 
 class ServiceSource(Protocol):
@@ -294,7 +297,7 @@ class Reconciler:
                 if outcome.temporary:
                     self._reasons.add("retry")
                     self._due = now + delay
-            elif outcome.result in ("success", "unchanged", "dry_run"):
+            elif outcome.result in SUCCESSFUL_RESULTS:
                 self.backoff.reset()
                 self._not_before = 0.0
 
@@ -395,6 +398,8 @@ class Reconciler:
         m.configmap_reconcile_duration.observe(outcome.duration)
         if outcome.result == "error":
             m.configmap_update_errors.labels(error_type=outcome.error_type or "unknown").inc()
+        elif outcome.result in SUCCESSFUL_RESULTS:
+            m.configmap_last_success.set(outcome.finished_at.timestamp())
         if outcome.wrote:
             m.configmap_updates.inc()
             m.generations.inc()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import platform
 import signal
 import sys
 import threading
@@ -47,7 +48,7 @@ from dyntoolset.controller.api import Api, ConfigReloader
 from dyntoolset.controller.auth import Authenticator, KubernetesAuth, NoAuth, StaticTokens
 from dyntoolset.controller.logs import configure_logging
 from dyntoolset.controller.probes import Check, ProbeServer, is_loopback
-from dyntoolset.controller.reconciler import ReconcileOutcome, Reconciler
+from dyntoolset.controller.reconciler import SUCCESSFUL_RESULTS, ReconcileOutcome, Reconciler
 from dyntoolset.errors import ConfigError, Problem
 from dyntoolset.health import HealthChecker
 from dyntoolset.kube.config_source import parse_ref, read_config_configmap
@@ -60,15 +61,13 @@ from dyntoolset.kube.services import ServiceCache, namespace_scope
 from dyntoolset.metrics import DEFAULT_NAMESPACE_LABEL_LIMIT, Metrics
 from dyntoolset.pipeline import Engine
 from dyntoolset.plugins import load_plugins
+from dyntoolset.version import __version__
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunOptions", "Runner", "configmap_diff"]
 
 log = logging.getLogger("dyntoolset.run")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-#: Reconcile results that count as success for ``--once``.
-_GOOD = frozenset({"success", "unchanged", "dry_run"})
 
 #: /health fails when the main loop has not ticked for this long (it ticks every second).
 _HEARTBEAT_LIMIT = 30.0
@@ -122,6 +121,7 @@ class Runner:
         self._stop = threading.Event()
         self._heartbeat = time.monotonic()
         self.metrics = Metrics(namespace_label_limit=options.metrics_namespace_limit)
+        self.metrics.set_build_info(__version__, platform.python_version())
 
     def request_stop(self) -> None:
         """Begin the orderly shutdown (what SIGTERM and SIGINT do)."""
@@ -171,6 +171,7 @@ class Runner:
             scope = namespace_scope(engine.config)
             cache = ServiceCache(connection.api_client, namespaces=scope)
             self.metrics.cache_synced.set_function(lambda: 1.0 if cache.synced else 0.0)
+            self.metrics.cache_services.set_function(lambda: float(cache.size))
             store = ConfigMapStore(connection.api_client, output.namespace, output.name)
             try:
                 if o.once or o.dry_run:
@@ -193,6 +194,7 @@ class Runner:
             engine = Engine.load(o.config_file, plugins)
         # Path plugins named by the configuration add theirs while it loads.
         self.metrics.plugin_load_errors.set(len(plugins.failures))
+        self.metrics.set_plugin_distributions(plugins.distributions)
         log.info(
             "configuration from %s: detectors %s; output ConfigMap %s/%s",
             engine.config.source,
@@ -248,10 +250,10 @@ class Runner:
         log.info(
             "single run: reconcile %s%s",
             outcome.result,
-            "" if outcome.result in _GOOD else f" ({outcome.error_type})",
+            "" if outcome.result in SUCCESSFUL_RESULTS else f" ({outcome.error_type})",
             extra={"dyntoolset": {"event": "done", "result": outcome.result}},
         )
-        if outcome.result in _GOOD:
+        if outcome.result in SUCCESSFUL_RESULTS:
             return EXIT_OK
         print(f"dyntoolset: reconcile failed: {outcome.error}", file=sys.stderr)
         return EXIT_FAILED
