@@ -1,16 +1,21 @@
 """The status page in a real browser: headless Chromium loads ``/status`` from a real
 aiohttp server whose API is a real :class:`ControllerStatus` over a controller stack
-on the emulator, and the rendered DOM is checked (``--dump-dom``)."""
+on the emulator. One load checks the rendered DOM (``--dump-dom``); one signs in
+through the token form over the DevTools protocol, as a user would."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -23,7 +28,6 @@ from tests.controller._status_support import (
     StatusStack,
     healthy_backend,
     make_status_stack,
-    serve,
 )
 from tests.health._servers import Backend
 from tests.kube.conftest import StackFactory, engine, make_stack  # noqa: F401 - fixtures
@@ -164,35 +168,137 @@ def test_the_page_shows_statistics_toolsets_and_every_verdict_escaped(
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The API server's authentication as the page meets it: a 401 problem without a token."""
-    if request.path.startswith("/api/") and request.headers.get("Authorization") != "Bearer t":
-        response = problem(
-            401, "Unauthorized", "a bearer token is required (Authorization: Bearer <token>)"
-        )
-        response.headers["WWW-Authenticate"] = 'Bearer realm="dyntoolset"'
-        return response
-    return await handler(request)
+def token_t_only(authorizations: list[str | None]) -> Any:
+    """401 without a token, 403 for any token but ``t`` (what the page must tell apart);
+    records the ``Authorization`` header of every API request."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            given = request.headers.get("Authorization")
+            authorizations.append(given)
+            if given is None:
+                return problem(401, "Unauthorized", "a bearer token is required")
+            if given != "Bearer t":
+                return problem(403, "Forbidden", "this token may not get /api/v1/statistics")
+        return await handler(request)
+
+    return middleware
 
 
-def test_with_auth_the_page_asks_for_a_token_and_shows_the_problem(
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+#: Run in the page: wait for a condition, fill in the token form, wait again.
+SIGN_IN = """
+(async () => {
+  const until = async (test) => {
+    // The page may still be loading when this starts: a missing element is "not yet".
+    const ok = () => { try { return test(); } catch (e) { return false; } };
+    for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
+    if (!ok()) throw new Error("timed out: " + test);
+  };
+  const $ = (id) => document.getElementById(id);
+  const submit = (token) => { $("token").value = token; $("auth-form").requestSubmit(); };
+  await until(() => !$("auth").hidden);
+  const asked = $("auth-message").textContent;
+  submit("nope");
+  await until(() => !$("problem").hidden);
+  const refused = $("problem").textContent;
+  submit("t");
+  await until(() => !$("content").hidden);
+  return {
+    asked, refused,
+    stored: sessionStorage.getItem("dyntoolset.token"),
+    problemHidden: $("problem").hidden,
+    authHidden: $("auth").hidden,
+    rows: Array.from($("services").tBodies[0].rows, (r) => r.cells[0].textContent),
+  };
+})()
+"""
+
+
+async def evaluate_in_page(devtools: int, expression: str) -> Any:
+    """``expression`` evaluated in the browser's page over the DevTools protocol,
+    once the page has loaded."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(400):  # the browser opens its debugging port shortly after start
+            try:
+                async with session.get(f"http://127.0.0.1:{devtools}/json/list") as response:
+                    pages = [t for t in await response.json() if t["type"] == "page"]
+                if pages:
+                    break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("Chromium's DevTools endpoint never listed the page")
+        async with session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            calls = 0
+
+            async def evaluate(text: str) -> dict[str, Any]:
+                nonlocal calls
+                calls += 1
+                params = {"expression": text, "awaitPromise": True, "returnByValue": True}
+                await ws.send_json({"id": calls, "method": "Runtime.evaluate", "params": params})
+                while True:
+                    message: dict[str, Any] = await asyncio.wait_for(ws.receive_json(), 60)
+                    if message.get("id") == calls:
+                        return message
+
+            loaded = "location.pathname === '/status' && document.readyState === 'complete'"
+            for _ in range(400):
+                answer = await evaluate(loaded)
+                if answer.get("result", {}).get("result", {}).get("value") is True:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"the page did not load: {answer}")
+            message = await evaluate(expression)
+    assert "result" in message, message
+    result = message["result"]
+    assert "exceptionDetails" not in result, result["exceptionDetails"]
+    return result["result"]["value"]
+
+
+def test_the_token_is_asked_for_kept_in_the_tab_and_sent_as_bearer(
     chromium: str, running: StatusStack, tmp_path: Path
 ) -> None:
-    servers = serve(status_routes(running.status) + page_routes(), [require_token])
-    server = next(servers)
-    try:
-        dom = dump_dom(chromium, server.url + "/status", tmp_path / "profile")
-    finally:
-        servers.close()
-    assert "hidden" not in element(dom, "section", "auth"), dom
-    assert "hidden" in element(dom, "main", "content")
-    assert "401 a bearer token is required (Authorization: Bearer &lt;token&gt;)" in element_text(
-        dom, "auth-message"
+    authorizations: list[str | None] = []
+    server = HttpServer(
+        status_routes(running.status) + page_routes(), [token_t_only(authorizations)]
     )
-
-
-def element_text(dom: str, ident: str) -> str:
-    match = re.search(rf'id="{ident}"[^>]*>(.*?)<', dom, re.S)
-    assert match, f"no element {ident}"
-    return match.group(1)
+    devtools = free_port()
+    browser = subprocess.Popen(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--remote-debugging-port={devtools}",
+            server.url + "/status",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        seen = asyncio.run(evaluate_in_page(devtools, SIGN_IN))
+    finally:
+        browser.terminate()
+        browser.wait(30)
+        server.stop()
+    assert seen["asked"] == "401 a bearer token is required"
+    assert seen["refused"] == "403 this token may not get /api/v1/statistics"
+    assert seen["stored"] == "t"
+    assert (seen["problemHidden"], seen["authHidden"]) == (True, True)
+    assert "shop/reports" in seen["rows"]
+    # No token, then each token as typed, as a bearer token on every API call.
+    assert set(authorizations) == {None, "Bearer nope", "Bearer t"}
+    assert authorizations[0] is None
