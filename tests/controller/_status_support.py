@@ -131,6 +131,9 @@ def make_status_stack(
     )
     if start:
         wait_for(lambda: stack.reconciler.last_discovery, what="the first discovery")
+        # A fixed state for the test: no reconcile of the worker's own from here on
+        # (a test runs more with reconcile_now()).
+        stack.reconciler.stop(10)
     return StatusStack(stack, backend, checker, metrics, controller, leader)
 
 

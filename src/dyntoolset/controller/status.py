@@ -83,11 +83,6 @@ class CacheState(Protocol):
         """Whether the cache holds a complete list."""
         ...
 
-    @property
-    def size(self) -> int:
-        """Services cached."""
-        ...
-
 
 class HealthStatistics(Protocol):
     """What the status needs of the health checker
