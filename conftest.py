@@ -52,6 +52,12 @@ REQUIREMENTS = (
         'export DYNTOOLSET_HOLMES_PYTHON="$(scripts/holmes-venv.sh)"',
     ),
     Requirement(
+        "browser",
+        "Chromium (headless) for the status page",
+        lambda: bool(shutil.which("chromium") or shutil.which("chromium-browser")),
+        "sudo apt-get install --no-install-recommends chromium",
+    ),
+    Requirement(
         "integration",
         "the prometheus and prometheus-alertmanager binaries",
         lambda: all(shutil.which(b) for b in ("prometheus", "prometheus-alertmanager")),

@@ -6,6 +6,7 @@
 #     or $KUBECTL; without either, Debian's kubernetes-client package when run
 #     as root (old, but a real kubectl); otherwise the suite is skipped with
 #     that reason (a failure under DYNTOOLSET_REQUIRE_KUBECTL=1, as in CI);
+#   - Debian's chromium (headless: the status page's browser test);
 #   - a separate virtualenv with HolmesGPT 0.45 (proves HolmesGPT loads our output).
 # Prints the HolmesGPT interpreter as the last line of stdout.
 set -euo pipefail
@@ -32,6 +33,16 @@ if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/
     else
         echo "test-deps: install the Debian packages prometheus and prometheus-alertmanager" \
              "(sudo apt-get install prometheus prometheus-alertmanager)" >&2
+        exit 1
+    fi
+fi
+
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    if can_apt; then
+        apt_install chromium
+    else
+        echo "test-deps: install the Debian package chromium" \
+             "(sudo apt-get install --no-install-recommends chromium)" >&2
         exit 1
     fi
 fi

@@ -10,6 +10,7 @@ from dyntoolset.config import load_config
 from dyntoolset.configmap import OVERRIDES_KEY
 from dyntoolset.errors import DyntoolsetError, UnknownFormatError
 from dyntoolset.model import HealthStatus
+from dyntoolset.pipeline import service_verdicts
 from dyntoolset.testing import make_plugin_set, make_service
 from tests.helpers import LabelDetector, ListRenderer
 
@@ -74,6 +75,41 @@ def test_include_unhealthy_emits_failed_services(tmp_path):
     config.write_text("health_checks: {include_unhealthy: true}\n")
     cycle = engine(str(config)).cycle([ALPHA, BETA], health=MarkUnhealthy("b"), now=T0)
     assert [d.key for d in cycle.emitted] == ["default/a", "default/b"]
+
+
+def test_service_verdicts_follow_what_the_cycle_emitted(tmp_path):
+    filtered = make_service("f", "kube-system", labels={"app": "alpha"})
+    config = tmp_path / "c.yaml"
+    config.write_text("detectors: {alpha: {namespaces: ['!kube-*']}}\n")
+    cycle = engine(str(config)).cycle(
+        [OTHER, BETA, ALPHA, filtered], health=MarkUnhealthy("b"), now=T0
+    )
+    verdicts = service_verdicts(cycle)
+    # Sorted by namespace/name; OTHER, which no detector recognised, is not there.
+    assert [(v.key, v.detector, v.verdict) for v in verdicts] == [
+        ("default/a", "alpha", "emitted"),
+        ("default/b", "alpha", "unhealthy"),
+        ("kube-system/f", "alpha", "namespace_filtered"),
+    ]
+    emitted, unhealthy, skipped = verdicts
+    assert emitted.discovered == cycle.emitted[0] and emitted.detail == ""
+    assert unhealthy.discovered is not None and unhealthy.detail == "x"
+    assert skipped.discovered is None
+    assert skipped.detail == cycle.discovery.skips[0].detail
+
+
+def test_with_include_unhealthy_a_failed_service_is_an_emitted_verdict(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("health_checks: {include_unhealthy: true}\n")
+    cycle = engine(str(config)).cycle([ALPHA, BETA], health=MarkUnhealthy("b"), now=T0)
+    verdicts = service_verdicts(cycle)
+    assert [(v.key, v.verdict) for v in verdicts] == [
+        ("default/a", "emitted"),
+        ("default/b", "emitted"),
+    ]
+    # The failed check is still there to see.
+    failed = verdicts[1].discovered
+    assert failed is not None and failed.health is not None and not failed.health.healthy
 
 
 def test_configmap_false_stops_after_the_documents():

@@ -130,6 +130,32 @@ def test_explain_agrees_with_discover_on_every_service():
         assert {v.verdict for v in verdicts} <= set(VERDICTS)
 
 
+def test_a_filtered_skip_names_the_same_rule_as_explain():
+    """Discovery's skips (the services API, the CLI summary) word a filter as explain does."""
+    active = detectors(
+        LabelDetector,
+        text="detectors:\n  alpha:\n    namespaces: ['!kube-*']\n"
+        "    required_annotations: ['team=obs']\n",
+    )
+    services = [
+        make_service("a", "kube-system", labels={"app": "alpha"}, annotations={"team": "obs"}),
+        make_service("b", "default", labels={"app": "alpha"}),
+    ]
+    skips = {s.service: s for s in discover(services, active).skips}
+    for service in services:
+        [verdict] = explain(service, active)
+        skip = skips[service.key]
+        assert (skip.reason, skip.detector) == (verdict.verdict, "alpha")
+        assert skip.detail == f"matches alpha, but {verdict.detail}"
+    assert skips["kube-system/a"].detail == (
+        "matches alpha, but namespace 'kube-system' is not allowed by namespaces ['!kube-*']"
+    )
+    assert skips["default/b"].detail == (
+        "matches alpha, but required annotation clause 'team=obs' of required_annotations "
+        "['team=obs'] is not met"
+    )
+
+
 def test_to_dict_is_json_ready_and_carries_the_match():
     active = detectors(LabelDetector, GreedyDetector, text="detectors: {alpha: {namespaces: [x]}}")
     verdicts = explain(make_service("a", labels={"app": "alpha"}, ports=[(8080, "web")]), active)

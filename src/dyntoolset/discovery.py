@@ -279,11 +279,31 @@ def _explain(key: str, service: Service, filtered: list[tuple[ActiveDetector, st
     """
     for active, reason in filtered:
         if _would_match(active, service):
-            what = "namespace" if reason == "namespace_filtered" else "required annotations"
             return Skip(
-                key, reason, active.name, f"matches {active.name} but its {what} filter excludes it"
+                key,
+                reason,
+                active.name,
+                f"matches {active.name}, but {_filter_detail(active, service, reason)}",
             )
     return Skip(key, "no_match")
+
+
+def _filter_detail(active: ActiveDetector, service: Service, outcome: str) -> str:
+    """Which rule of ``active``'s filters holds ``service`` back, in words.
+
+    The one wording of a filtered verdict: :func:`discover`'s skips (the
+    services API, the CLI's summary) and :func:`explain` both use it.
+    """
+    if outcome == _NAMESPACE_FILTERED:
+        return (
+            f"namespace {service.namespace!r} is not allowed by "
+            f"namespaces {list(active.config.namespaces.patterns)}"
+        )
+    required = active.config.required_annotations
+    return (
+        f"required annotation clause {required.unmet_clause(service.annotations)!r}"
+        f" of required_annotations {list(required.spec)} is not met"
+    )
 
 
 # -- explain ------------------------------------------------------------------
@@ -370,23 +390,12 @@ def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdi
         elif outcome is _NO_MATCH:
             verdicts.append(Verdict(active.name, priority, "no_match"))
         else:
-            if outcome is _NAMESPACE_FILTERED:
-                detail = (
-                    f"namespace {service.namespace!r} is not allowed by "
-                    f"namespaces {list(active.config.namespaces.patterns)}"
-                )
-            else:
-                required = active.config.required_annotations
-                detail = (
-                    f"required annotation clause {required.unmet_clause(service.annotations)!r}"
-                    f" of required_annotations {list(required.spec)} is not met"
-                )
             verdicts.append(
                 Verdict(
                     active.name,
                     priority,
                     outcome,
-                    detail,
+                    _filter_detail(active, service, outcome),
                     would_match=_would_match(active, service),
                 )
             )

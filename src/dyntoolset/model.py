@@ -106,6 +106,9 @@ class HealthStatus:
     reason: str  # ok, timeout, connection_refused, dns, http_status, blocked, tls
     checked_at: float  # Unix time
     detail: str = ""
+    #: Failed checks in a row up to this one (0 after a success): with the
+    #: failure threshold, why a service is still kept or already dropped.
+    consecutive_failures: int = 0
 
 
 #: How a backend is health-checked: ``http`` (GET the health path and expect

@@ -65,6 +65,34 @@ def select_healthy(
     return [d for d in discovered if include_unhealthy or d.health is None or d.health.healthy]
 
 
+#: The verdicts of :func:`service_verdicts`: ``emitted`` (in the documents),
+#: ``unhealthy`` (matched, left out by its health check), and the skip reasons
+#: of discovery except ``no_match`` (``namespace_filtered``,
+#: ``annotation_filtered``, ``invalid``; see :data:`dyntoolset.discovery.SKIP_REASONS`).
+SERVICE_VERDICTS = ("emitted", "unhealthy", "namespace_filtered", "annotation_filtered", "invalid")
+
+
+@attrs.frozen
+class ServiceVerdict:
+    """What one cycle made of one Service some detector matched, filtered or refused."""
+
+    namespace: str
+    name: str
+    #: The detector that matched it, filtered it or found it invalid.
+    detector: str
+    #: One of :data:`SERVICE_VERDICTS`.
+    verdict: str
+    #: Why, in words: the filter rule, the invalid reason, the failed health check.
+    detail: str = ""
+    #: For ``emitted`` and ``unhealthy``: what the detector made of it, health included.
+    discovered: Discovered | None = None
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``."""
+        return f"{self.namespace}/{self.name}"
+
+
 @attrs.frozen
 class Cycle:
     """Everything one cycle produced: what a caller writes and what it reports."""
@@ -83,6 +111,37 @@ class Cycle:
     problems: tuple[str, ...] = ()
     #: The output formats rendered, in order.
     formats: tuple[str, ...] = ()
+
+
+def service_verdicts(cycle: Cycle) -> list[ServiceVerdict]:
+    """Every Service of ``cycle`` a detector matched, filtered or found invalid, sorted.
+
+    Read from what the cycle decided (its emitted services, its checked
+    services and discovery's :attr:`~dyntoolset.discovery.DiscoveryResult.skips`),
+    never re-derived: a verdict here cannot disagree with the documents.
+    Services no detector recognised (``no_match``) are left out.
+    """
+    emitted = {d.key for d in cycle.emitted}
+    verdicts = []
+    for found in cycle.checked:
+        health = found.health
+        if found.key in emitted:
+            verdict, detail = "emitted", ""
+        else:
+            verdict = "unhealthy"
+            if health is None:
+                detail = "no health check result"
+            else:
+                detail = f"{health.reason}: {health.detail}" if health.detail else health.reason
+        verdicts.append(
+            ServiceVerdict(
+                found.service.namespace, found.service.name, found.detector, verdict, detail, found
+            )
+        )
+    for skip in cycle.discovery.skips:
+        namespace, _, name = skip.service.partition("/")
+        verdicts.append(ServiceVerdict(namespace, name, skip.detector, skip.reason, skip.detail))
+    return sorted(verdicts, key=lambda v: (v.namespace, v.name))
 
 
 class Engine:

@@ -93,18 +93,19 @@ def test_hysteresis_keeps_a_known_service_until_the_threshold(
     c = checker(clock=clock, cache_ttl=1.0, failure_threshold=3, metrics=metrics)
     item = discovered(port=server.port)
     assert health(c.check([item])).healthy
+    assert health(c.check([item])).consecutive_failures == 0
 
     server.script = status(500)
     for failure in (1, 2):
         clock.now += 2
         h = health(c.check([item]))
         # Still in the toolsets; the reason shows the probe failed.
-        assert (h.healthy, h.reason) == (True, "http_status")
+        assert (h.healthy, h.reason, h.consecutive_failures) == (True, "http_status", failure)
         assert f"failure {failure} of 3" in h.detail
         assert select_healthy(c.check([item])) == [attrs.evolve(item, health=h)]
     clock.now += 2
     h = health(c.check([item]))
-    assert (h.healthy, h.reason) == (False, "http_status")
+    assert (h.healthy, h.reason, h.consecutive_failures) == (False, "http_status", 3)
     assert select_healthy([attrs.evolve(item, health=h)]) == []
     assert (
         metrics.value(
@@ -114,10 +115,11 @@ def test_hysteresis_keeps_a_known_service_until_the_threshold(
         == 3
     )
 
-    # A dropped service needs one success to come back.
+    # A dropped service needs one success to come back, and the count starts over.
     server.script = status(200)
     clock.now += 2
-    assert health(c.check([item])).healthy
+    h = health(c.check([item]))
+    assert (h.healthy, h.consecutive_failures) == (True, 0)
 
 
 def test_one_lost_probe_does_not_flap(backend: Callable[..., Backend]) -> None:

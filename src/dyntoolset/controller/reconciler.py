@@ -177,6 +177,9 @@ class Reconciler:
         self._reported_invalid: dict[str, str] = {}
         self._worker: threading.Thread | None = None
         self.last_outcome: ReconcileOutcome | None = None
+        #: The last outcome whose reconcile ran a discovery cycle (skipped
+        #: reconciles run none): what the statistics and services API report.
+        self.last_discovery: ReconcileOutcome | None = None
         self.reconciles = 0
 
     # -- lifecycle ------------------------------------------------------------------
@@ -284,6 +287,8 @@ class Reconciler:
             self._schedule(outcome)
             # Published last: whoever sees the outcome also sees its metrics.
             self.reconciles += 1
+            if outcome.cycle is not None:
+                self.last_discovery = outcome
             self.last_outcome = outcome
             return outcome
 

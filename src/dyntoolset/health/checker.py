@@ -405,7 +405,7 @@ class HealthChecker:
                 "kept in the toolsets until the threshold)"
             )
             log.info("health check: %s (%s) failed, kept: %s", item.key, detector, detail)
-            state.status = HealthStatus(True, outcome.reason, wall, detail)
+            state.status = HealthStatus(True, outcome.reason, wall, detail, state.failures)
             return
         if state.included:
             log.warning(
@@ -421,7 +421,7 @@ class HealthChecker:
                 "health check: %s (%s): %s: %s", item.key, detector, outcome.reason, outcome.detail
             )
         state.included = False
-        state.status = HealthStatus(False, outcome.reason, wall, outcome.detail)
+        state.status = HealthStatus(False, outcome.reason, wall, outcome.detail, state.failures)
 
     # -- one service ----------------------------------------------------------
 
