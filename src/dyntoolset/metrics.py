@@ -61,6 +61,9 @@ METRIC_NAMES = (
     "dynamic_toolset_leader_election_is_leader",
     "dynamic_toolset_cache_synced",
     "dynamic_toolset_plugin_load_errors",
+    # Configuration reloads
+    "dynamic_toolset_config_reloads_total",
+    "dynamic_toolset_config_generation",
 )
 
 
@@ -232,6 +235,20 @@ class Metrics:
         self.plugin_load_errors = Gauge(
             "dynamic_toolset_plugin_load_errors",
             "Plugins (or their detectors/renderers) that failed to load and were skipped.",
+            registry=r,
+        )
+
+        # -- Configuration reloads ------------------------------------------------
+        self.config_reloads = Counter(
+            _counter_base("dynamic_toolset_config_reloads_total"),
+            "Configuration reloads by result: success (applied), unchanged, failure "
+            "(the running configuration stayed).",
+            ["result"],
+            registry=r,
+        )
+        self.config_generation = Gauge(
+            "dynamic_toolset_config_generation",
+            "The configuration generation in force: 1 at start, one more per applied reload.",
             registry=r,
         )
 
