@@ -24,6 +24,7 @@ from dyntoolset.pipeline import Engine
 from dyntoolset.testing.apiserver import ApiServer
 from tests.kube._support import FAST, PATIENCE, fast_backoff, prometheus, service, wait_for
 from tests.kube.conftest import NAME, NAMESPACE, GatedHealth
+from tests.test_plugins import detector_module
 
 BASE = """\
 health_checks: {enabled: false}
@@ -172,6 +173,17 @@ def test_a_detector_setting_change_names_the_detector_and_the_key(
     )
 
 
+def test_settings_of_a_detector_disabled_before_and_after_do_not_count(
+    controller: Callable[..., Controller],
+) -> None:
+    c = controller(CHANGED)
+    c.path.write_text(
+        CHANGED.replace("grafana: {enabled: false}", "grafana: {enabled: false, priority: 9}")
+    )
+    report = c.reloader.reload("test")
+    assert (report.status, report.changes) == ("unchanged", ())
+
+
 def test_the_same_effective_configuration_is_unchanged_and_swaps_nothing(
     controller: Callable[..., Controller], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -289,6 +301,26 @@ def test_widening_the_watched_namespaces_needs_a_restart(
         "the namespaces the Service cache watches: running with monitoring, the detectors' "
         "namespace filters now need monitoring, obs",
     )
+
+
+def test_plugin_path_detectors_are_loaded_again_on_each_reload(
+    controller: Callable[..., Controller], tmp_path: Path
+) -> None:
+    plugin = tmp_path / "mine.py"
+    plugin.write_text(detector_module("x", "mine", priority=50))
+    c = controller(BASE + f"  mine: {{plugin: {{path: {plugin}}}}}\n")
+    assert c.engine.config.detectors["mine"].priority == 50
+    # Imported again (a new class), the same configuration: no change.
+    assert c.reloader.reload("test").status == "unchanged"
+
+    plugin.write_text(detector_module("x", "mine", priority=60))
+    assert c.reloader.reload("test").changes == ("detector mine priority 50 -> 60",)
+
+    plugin.unlink()
+    gone = c.reloader.reload("test")
+    assert gone.changes == ("detector mine disabled",)
+    assert c.metrics.value("dynamic_toolset_plugin_load_errors") == 1
+    assert c.engine.plugins.failures == []  # the start-up set is untouched
 
 
 def test_concurrent_reloads_run_one_at_a_time(

@@ -40,7 +40,8 @@ class ConfigDiff:
 
     @property
     def empty(self) -> bool:
-        """Whether the two configurations are the same."""
+        """Whether the two configurations have the same effect (settings of detectors
+        disabled in both do not count)."""
         return not self.lines()
 
     def lines(self) -> tuple[str, ...]:
@@ -89,8 +90,8 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
             enabled.append(name)
         elif was and not now:
             disabled.append(name)
-        if before is None or after is None:
-            continue
+        if before is None or after is None or not (was and now):
+            continue  # a disabled detector's priority and settings do not matter
         if before.priority != after.priority:
             reprioritised.append((name, before.priority, after.priority))
         old_flat = _flatten(unstructure(before), skip=_OWN_LINES)

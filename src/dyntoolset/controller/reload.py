@@ -6,7 +6,7 @@
 1. reads the configuration again from where the controller read it at start
    (the file, or the ``--config-configmap`` ConfigMap through the API);
 2. validates it with the start-up code (:func:`dyntoolset.config.load_config_text`
-   with freshly loaded plugins, so ``plugin.path`` detectors are loaded again);
+   against the installed plugins; ``plugin.path`` detectors are loaded again);
 3. keeps the settings that only apply after a restart as they are running and
    reports them (:func:`~dyntoolset.controller.config_diff.pin_restart_settings`);
 4. compares the result with the running configuration: equal is ``unchanged``
@@ -41,7 +41,7 @@ from dyntoolset.health import HealthChecker
 from dyntoolset.kube.config_source import ConfigMapRef, read_config_configmap
 from dyntoolset.metrics import Metrics
 from dyntoolset.pipeline import Engine
-from dyntoolset.plugins import PluginSet, load_plugins
+from dyntoolset.plugins import PluginSet
 
 __all__ = ["ConfigReader", "ReloadReport", "Reloader", "configmap_reader", "file_reader"]
 
@@ -125,8 +125,10 @@ class Reloader:
 
     ``reconciler`` runs with the configuration loaded at start (generation
     1). ``read`` reads the source again (:func:`file_reader`,
-    :func:`configmap_reader`); ``plugins`` loads the plugins afresh for each
-    reload; ``health`` builds a checker for a new configuration (``None``:
+    :func:`configmap_reader`); ``plugins`` gives the plugins a reload validates
+    against (default: the running engine's installed plugins,
+    :meth:`~dyntoolset.plugins.PluginSet.installed_only`, so ``plugin.path``
+    detectors are loaded again); ``health`` builds a checker for a new configuration (``None``:
     the reconciler's checker is kept whatever changes, for embedders that
     run without health checks).
     """
@@ -137,13 +139,14 @@ class Reloader:
         read: ConfigReader,
         *,
         metrics: Metrics,
-        plugins: Callable[[], PluginSet] = load_plugins,
+        plugins: Callable[[], PluginSet] | None = None,
         health: HealthFactory | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._reconciler = reconciler
         self._read = read
-        self._plugins = plugins
+        base = reconciler.engine.plugins
+        self._plugins = plugins or base.installed_only
         self._health = health
         self._now = now
         self.metrics = metrics
