@@ -39,10 +39,19 @@ from typing import Any, NoReturn, TextIO
 
 import attrs
 
+from dyntoolset.config import Config, read_config_text
 from dyntoolset.configmap import for_display, to_yaml
+from dyntoolset.controller.config_watch import (
+    DEFAULT_POLL_INTERVAL,
+    MISSING,
+    ConfigMapSourceWatch,
+    FileWatch,
+    digest,
+)
 from dyntoolset.controller.logs import configure_logging
 from dyntoolset.controller.probes import Check, ProbeServer
 from dyntoolset.controller.reconciler import ReconcileOutcome, Reconciler
+from dyntoolset.controller.reload import Reloader, configmap_reader, file_reader
 from dyntoolset.health import HealthChecker
 from dyntoolset.kube.config_source import parse_ref, read_config_configmap
 from dyntoolset.kube.configmaps import ConfigMapStore, ConfigMapWatch
@@ -93,6 +102,10 @@ class RunOptions:
     #: How long ``--once`` waits for the first complete list of Services.
     sync_timeout: float = 60.0
     debounce: float = 0.2
+    #: Reload when the configuration file or ConfigMap changes (serve mode only).
+    config_watch: bool = True
+    #: Seconds between two looks at the configuration file.
+    config_poll_interval: float = DEFAULT_POLL_INTERVAL
 
 
 class Runner:
@@ -115,6 +128,8 @@ class Runner:
         self._stop = threading.Event()
         self._heartbeat = time.monotonic()
         self.metrics = Metrics(namespace_label_limit=options.metrics_namespace_limit)
+        #: The configuration reloader while serving (``None`` before, and with ``--once``).
+        self.reloader: Reloader | None = None
 
     def request_stop(self) -> None:
         """Begin the orderly shutdown (what SIGTERM and SIGINT do)."""
@@ -145,16 +160,9 @@ class Runner:
             extra={"dyntoolset": {"event": "connected", "host": connection.host}},
         )
         try:
-            engine = self._engine(connection)
+            engine, baseline = self._engine(connection)
             try:
-                transport = health_transport(
-                    engine.config.health_checks,
-                    connection.api_client,
-                    inside=connection.in_cluster,
-                )
-                health = HealthChecker.from_config(
-                    engine.config, transport=transport, metrics=self.metrics
-                )
+                health = self._health_checker(connection, engine.config)
             except ValueError as exc:  # documented: unusable ca_file or allowed_networks
                 print(f"dyntoolset: cannot run health checks: {exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -166,22 +174,24 @@ class Runner:
             try:
                 if o.once or o.dry_run:
                     return self._once(engine, cache, store, health)
-                return self._serve(connection, engine, cache, store, health)
+                return self._serve(connection, engine, cache, store, health, baseline)
             finally:
                 store.close()
         finally:
             connection.api_client.close()
 
-    def _engine(self, connection: Connection) -> Engine:
+    def _engine(self, connection: Connection) -> tuple[Engine, str]:
+        """The engine of the configuration, and the digest of the text it was read from
+        (the baseline of the configuration watch)."""
         o = self.options
         plugins = load_plugins()
         if o.config_configmap is not None:
             text, source = read_config_configmap(
                 connection.api_client, parse_ref(o.config_configmap)
             )
-            engine = Engine.from_text(text, source, plugins)
         else:
-            engine = Engine.load(o.config_file, plugins)
+            text, source = read_config_text(o.config_file)
+        engine = Engine.from_text(text, source, plugins)
         # Path plugins named by the configuration add theirs while it loads.
         self.metrics.plugin_load_errors.set(len(plugins.failures))
         log.info(
@@ -192,7 +202,16 @@ class Runner:
             engine.config.output.name,
             extra={"dyntoolset": {"event": "configured", "source": engine.config.source}},
         )
-        return engine
+        # A ConfigMap that did not exist (the defaults) is absent to its watch too.
+        return engine, MISSING if source == "defaults" else digest(text)
+
+    def _health_checker(self, connection: Connection, config: Config) -> HealthChecker:
+        """The health checker for ``config`` (at start and for each reload that changes
+        health settings); ``ValueError`` for an unusable ``ca_file`` or ``allowed_networks``."""
+        transport = health_transport(
+            config.health_checks, connection.api_client, inside=connection.in_cluster
+        )
+        return HealthChecker.from_config(config, transport=transport, metrics=self.metrics)
 
     def _reconciler(
         self,
@@ -271,6 +290,7 @@ class Runner:
         cache: ServiceCache,
         store: ConfigMapStore,
         health: HealthChecker,
+        baseline: str,
     ) -> int:
         o = self.options
         output = engine.config.output
@@ -302,12 +322,21 @@ class Runner:
         watch = ConfigMapWatch(
             connection.api_client, output.namespace, output.name, reconciler.on_configmap_event
         )
+        reloader = self.reloader = Reloader(
+            reconciler,
+            configmap_reader(connection.api_client, parse_ref(o.config_configmap))
+            if o.config_configmap is not None
+            else file_reader(o.config_file),
+            metrics=self.metrics,
+            health=lambda config: self._health_checker(connection, config),
+        )
+        config_watch = self._config_watch(connection, reloader, baseline)
         probes = ProbeServer(
             self.metrics,
             listen=o.listen,
             metrics_listen=o.metrics_listen,
             liveness=self._liveness,
-            readiness=lambda: self._readiness(cache, engine),
+            readiness=lambda: self._readiness(cache, reconciler),
         )
         try:
             probes.start()
@@ -335,9 +364,11 @@ class Runner:
             if elector is not None:
                 elector.start()
             reconciler.start()
+            if config_watch is not None:
+                config_watch.start()
             while not self._stop.wait(1.0):
                 self._heartbeat = time.monotonic()
-            return self._shutdown(probes, reconciler, elector, watch, cache)
+            return self._shutdown(probes, reconciler, elector, watch, cache, config_watch)
         finally:
             restore()
             probes.stop()
@@ -349,6 +380,7 @@ class Runner:
         elector: LeaderElector | None,
         watch: ConfigMapWatch,
         cache: ServiceCache,
+        config_watch: FileWatch | ConfigMapSourceWatch | None = None,
     ) -> int:
         grace = self.options.shutdown_grace_period
         deadline = time.monotonic() + grace
@@ -367,6 +399,9 @@ class Runner:
         watchdog = threading.Timer(grace, _grace_exceeded, args=(grace,))
         watchdog.daemon = True
         watchdog.start()
+        if config_watch is not None:
+            # First: no configuration swap while the last reconcile finishes.
+            config_watch.stop(timeout=left())
         reconciler.stop(timeout=left())
         if time.monotonic() >= deadline:
             _grace_exceeded(grace)  # the reconcile is still running: do not race the watchdog
@@ -407,7 +442,45 @@ class Runner:
         ok = silent < _HEARTBEAT_LIMIT
         return [Check("main_loop", ok, "" if ok else f"no heartbeat for {silent:.0f} s")]
 
-    def _readiness(self, cache: ServiceCache, engine: Engine) -> Sequence[Check]:
+    def _config_watch(
+        self, connection: Connection, reloader: Reloader, baseline: str
+    ) -> FileWatch | ConfigMapSourceWatch | None:
+        """The watch that reloads on a change of the configuration's source (``None``: off,
+        or no source to watch)."""
+        o = self.options
+        if not o.config_watch:
+            log.info(
+                "configuration watch off; reload with POST /api/v1/config/reload",
+                extra={"dyntoolset": {"event": "config_watch", "watching": None}},
+            )
+            return None
+        if o.config_configmap is not None:
+            ref = parse_ref(o.config_configmap)
+            what: str = str(ref)
+            config_watch: FileWatch | ConfigMapSourceWatch = ConfigMapSourceWatch(
+                connection.api_client,
+                ref,
+                lambda: reloader.try_reload("configmap"),
+                baseline=baseline,
+            )
+        elif o.config_file is not None:
+            what = o.config_file
+            config_watch = FileWatch(
+                o.config_file,
+                lambda: reloader.try_reload("file"),
+                baseline=baseline,
+                interval=o.config_poll_interval,
+            )
+        else:
+            return None
+        log.info(
+            "watching the configuration: %s",
+            what,
+            extra={"dyntoolset": {"event": "config_watch", "watching": what}},
+        )
+        return config_watch
+
+    def _readiness(self, cache: ServiceCache, reconciler: Reconciler) -> Sequence[Check]:
         synced = cache.synced
         return [
             Check(
@@ -417,7 +490,8 @@ class Runner:
                 if synced
                 else "waiting for a complete list of Services",
             ),
-            Check("configuration", True, f"valid, from {engine.config.source}"),
+            # A failed reload keeps the running configuration: still ready.
+            Check("configuration", True, f"valid, from {reconciler.engine.config.source}"),
         ]
 
     def _log_synced(self, cache: ServiceCache) -> None:
