@@ -15,6 +15,7 @@ import pytest
 from dyntoolset.controller.reconciler import Reconciler
 from dyntoolset.controller.reload import Reloader, configmap_reader, file_reader
 from dyntoolset.errors import ConfigError
+from dyntoolset.health import HealthChecker
 from dyntoolset.kube.config_source import ConfigMapRef
 from dyntoolset.kube.configmaps import ConfigMapStore
 from dyntoolset.kube.errors import Backoff
@@ -244,6 +245,29 @@ def test_an_invalid_configuration_is_refused_and_the_running_one_stays(
     assert failed["trigger"] == "api" and failed["generation"] == 1
     assert failed["problems"] == [str(p) for p in info.value.problems]
     assert c.metrics.value("dynamic_toolset_config_reloads_total", {"result": "failure"}) == 1
+
+
+def test_an_unusable_health_setting_is_refused_and_the_running_checker_stays(
+    controller: Callable[..., Controller], tmp_path: Path
+) -> None:
+    c = controller()
+    running = HealthChecker.from_config(c.engine.config)
+    c.reconciler.health = running
+    reloader = Reloader(
+        c.reconciler,
+        file_reader(str(c.path)),
+        metrics=c.metrics,
+        health=HealthChecker.from_config,
+    )
+    c.path.write_text(
+        BASE.replace("{enabled: false}", f"{{enabled: false, ca_file: {tmp_path / 'none.pem'}}}")
+    )
+    with pytest.raises(ConfigError) as info:
+        reloader.reload("api")
+    (problem,) = info.value.problems
+    assert problem.path == "$.health_checks"
+    assert "health_checks.ca_file" in problem.message and "none.pem" in problem.message
+    assert c.reconciler.health is running and c.reconciler.engine is c.engine
 
 
 def test_a_deleted_file_keeps_the_running_configuration(
