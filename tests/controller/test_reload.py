@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from dyntoolset.kube.configmaps import ConfigMapStore
 from dyntoolset.kube.errors import Backoff
 from dyntoolset.kube.services import ServiceCache
 from dyntoolset.metrics import Metrics
+from dyntoolset.model import Discovered
 from dyntoolset.pipeline import Engine
 from dyntoolset.testing.apiserver import ApiServer
 from tests.kube._support import FAST, PATIENCE, fast_backoff, prometheus, service, wait_for
@@ -409,6 +410,67 @@ def test_a_reconcile_in_flight_finishes_on_the_configuration_it_started_with(
     written = [tools(w.body) for w in apiserver.writes("configmaps", namespace=NAMESPACE)]
     assert written[0] == {"prometheus.monitoring", "grafana.monitoring"}
     assert written[-1] == {"prometheus.monitoring"}
+
+
+class GatedStore:
+    """The real store, whose first read waits for ``gate`` (the reconciler's
+    ConfigMapAccess boundary): holds a reconcile after it started, before it discovers."""
+
+    def __init__(self, store: ConfigMapStore) -> None:
+        self.store = store
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def read(self) -> dict[str, Any] | None:
+        self.entered.set()
+        self.gate.wait(PATIENCE)
+        return self.store.read()
+
+    def write(self, configmap: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+        return self.store.write(configmap, existing)
+
+
+class Tagged:
+    """A health check (the pipeline's boundary) that records which one ran."""
+
+    def __init__(self, tag: str, ran: list[str]) -> None:
+        self.tag, self.ran = tag, ran
+
+    def check(self, discovered: Sequence[Discovered]) -> list[Discovered]:
+        self.ran.append(self.tag)
+        return list(discovered)
+
+
+def test_engine_and_health_checker_are_swapped_as_one_pair(
+    apiserver: ApiServer, tmp_path: Path
+) -> None:
+    """A reconcile that started before a reload swapped the health checker still runs
+    the old checker: it took the engine and the checker together when it started."""
+    apiserver.seed(prometheus())
+    path = tmp_path / "config.yaml"
+    path.write_text("health_checks: {cache_ttl: 30}\n")
+    ran: list[str] = []
+    c = Controller(apiserver, path, health=Tagged("old", ran))
+    gated = c.reconciler.store = GatedStore(c.store)
+    reloader = Reloader(
+        c.reconciler,
+        file_reader(str(path)),
+        metrics=c.metrics,
+        health=lambda config: Tagged("new", ran),  # type: ignore[arg-type,return-value]
+    )
+    try:
+        c.start()
+        assert gated.entered.wait(PATIENCE)
+        path.write_text("health_checks: {cache_ttl: 40}\n")
+        assert reloader.reload("api").changes == (
+            "setting health_checks.cache_ttl changed: 30.0 -> 40.0",
+        )
+        gated.gate.set()
+        wait_for(lambda: len(ran) >= 2, what="the reconcile after the reload")
+        assert ran[:2] == ["old", "new"]
+    finally:
+        gated.gate.set()
+        c.stop()
 
 
 def test_metrics_count_every_result(controller: Callable[..., Controller]) -> None:
