@@ -22,17 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "examples" / "observability" / "dyntoolset-alerts.yaml"
 DOCS = ROOT / "docs" / "observability.md"
 
-#: Declared by the issue-11 work (configuration reload, HTTP API), not on this
-#: branch yet; the dashboard and the alerts already use some of them. The lead
-#: empties this set when merging both: the test below fails while a name is
-#: both here and exported, so it cannot be forgotten.
-PENDING_ISSUE_11 = frozenset(
-    {
-        "dynamic_toolset_config_reloads_total",
-        "dynamic_toolset_config_generation",
-    }
-)
-
 
 def exported_series() -> set[str]:
     """Every series name /metrics can hold (histograms with their three suffixes)."""
@@ -100,7 +89,7 @@ def test_the_tokenizer_keeps_strings_whole() -> None:
 
 
 def test_every_metric_the_dashboard_and_the_alerts_use_is_exported() -> None:
-    available = exported_series() | PENDING_ISSUE_11
+    available = exported_series()
     missing = [
         f"{where}: {name}"
         for where, expr in [*dashboard_expressions(), *alert_expressions()]
@@ -119,16 +108,10 @@ def test_every_expression_selects_a_metric() -> None:
     assert empty == []
 
 
-def test_pending_metrics_are_not_exported_yet() -> None:
-    # When this fails, the issue-11 metrics are merged: empty PENDING_ISSUE_11
-    # (and AWAITING_RELOAD of tests/integration/test_prometheus_dashboard.py).
-    assert PENDING_ISSUE_11 & exported_series() == set()
-
-
 def test_every_exported_family_is_a_row_of_the_docs_table() -> None:
     documented = documented_families()
     assert set(METRIC_NAMES) - documented == set()
-    assert documented - set(METRIC_NAMES) - PENDING_ISSUE_11 == set()
+    assert documented - set(METRIC_NAMES) == set()
 
 
 #: The V1 names of the requirements (BR-TOOLSET-041's predecessor list).

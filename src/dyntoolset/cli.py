@@ -198,8 +198,8 @@ def _run_parser(sub: Any) -> None:
         "--config-configmap",
         metavar="NAMESPACE/NAME[:KEY]",
         type=_config_configmap,
-        help="read the configuration from this ConfigMap at start (key default config.yaml; "
-        "a missing ConfigMap means the defaults)",
+        help="read the configuration from this ConfigMap (key default config.yaml; "
+        "a missing ConfigMap means the defaults at start), watched for changes",
     )
     run.add_argument(
         "--kubeconfig",
@@ -290,6 +290,20 @@ def _run_parser(sub: Any) -> None:
         help="on SIGTERM/SIGINT, exit within this long (default 30)",
     )
     run.add_argument(
+        "--config-watch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reload when the configuration file or ConfigMap changes (default on; "
+        "POST /api/v1/config/reload works either way)",
+    )
+    run.add_argument(
+        "--config-poll-interval",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often the configuration file is looked at (2)",
+    )
+    run.add_argument(
         "--sync-timeout",
         type=_seconds,
         default=60.0,
@@ -329,6 +343,8 @@ def _run(args: argparse.Namespace) -> int:
         lease_timings=timings,
         shutdown_grace_period=args.shutdown_grace_period,
         sync_timeout=args.sync_timeout,
+        config_watch=args.config_watch,
+        config_poll_interval=args.config_poll_interval,
     )
     from dyntoolset.kube.connect import CredentialsError
 

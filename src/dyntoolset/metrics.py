@@ -70,6 +70,9 @@ METRIC_NAMES = (
     # The HTTP API
     "dynamic_toolset_api_requests_total",
     "dynamic_toolset_api_auth_failures_total",
+    # Configuration reloads
+    "dynamic_toolset_config_reloads_total",
+    "dynamic_toolset_config_generation",
 )
 
 
@@ -280,6 +283,20 @@ class Metrics:
             "Refused /api/v1 requests, by reason (missing, malformed, invalid, forbidden, "
             "unavailable).",
             ["reason"],
+            registry=r,
+        )
+
+        # -- Configuration reloads ------------------------------------------------
+        self.config_reloads = Counter(
+            _counter_base("dynamic_toolset_config_reloads_total"),
+            "Configuration reloads by result: success (applied), unchanged, failure "
+            "(the running configuration stayed).",
+            ["result"],
+            registry=r,
+        )
+        self.config_generation = Gauge(
+            "dynamic_toolset_config_generation",
+            "The configuration generation in force: 1 at start, one more per applied reload.",
             registry=r,
         )
 

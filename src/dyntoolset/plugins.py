@@ -135,6 +135,24 @@ class PluginSet:
         """
         return self._add("detector", cls, plugin, distribution, "")
 
+    def installed_only(self) -> PluginSet:
+        """A copy without what ``plugin.path`` added (detectors and failures), with a
+        plugin manager of its own.
+
+        What a configuration reload starts from: installed plugins are not
+        imported and registered again, a changed or removed ``plugin.path``
+        is loaded afresh, and a reload that fails leaves this set untouched.
+        """
+        copy = PluginSet(_new_manager())
+        copy.detectors = {
+            name: info
+            for name, info in self.detectors.items()
+            if not info.distribution.startswith(_PATH_ORIGIN)
+        }
+        copy.renderers = dict(self.renderers)
+        copy.failures = [f for f in self.failures if not f.distribution.startswith(_PATH_ORIGIN)]
+        return copy
+
     def load_path_detector(self, name: str, path: str) -> bool:
         """Load detector ``name`` from a file (``detectors.<name>.plugin.path``) into this set.
 
@@ -302,6 +320,10 @@ def validate_extension(kind: Kind, cls: Any) -> str | None:
                 f"working default"
             )
     return None
+
+
+#: The ``distribution`` of a detector loaded from ``plugin.path`` starts with this.
+_PATH_ORIGIN = "path:"
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -481,7 +503,7 @@ def load_path_plugin(plugin_set: PluginSet, detector_name: str, path: str) -> bo
     detector named ``detector_name``. Failures are logged and recorded;
     returns whether the detector is now available.
     """
-    origin = f"path:{path}"
+    origin = f"{_PATH_ORIGIN}{path}"
     try:
         module = _import_path(detector_name, Path(path))
     except Exception as exc:  # noqa: BLE001 - whatever the file does is the plugin's failure

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dyntoolset.cli import main
-from dyntoolset.controller.runner import configmap_diff
+from dyntoolset.controller.runner import Runner, RunOptions, configmap_diff
 from dyntoolset.testing.apiserver import ApiServer
 from tests.kube._support import prometheus
 
@@ -134,6 +134,7 @@ def test_unusable_credentials_are_exit_2(
         (["--once", "--dry-run"], "not allowed with argument"),
         (["--shutdown-grace-period", "0"], "expected a number of seconds above 0"),
         (["--log-format", "xml"], "invalid choice"),
+        (["--config-poll-interval", "0"], "expected a number of seconds above 0"),
     ],
 )
 def test_bad_flags_are_usage_errors(
@@ -143,6 +144,25 @@ def test_bad_flags_are_usage_errors(
         main(["run", *argv])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "watch", "interval"),
+    [([], True, 2.0), (["--no-config-watch", "--config-poll-interval", "0.5"], False, 0.5)],
+)
+def test_the_config_watch_flags_reach_the_runner(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], watch: bool, interval: float
+) -> None:
+    seen: list[RunOptions] = []
+
+    def run(self: Runner) -> int:
+        seen.append(self.options)
+        return 0
+
+    monkeypatch.setattr(Runner, "run", run)
+    assert main(["run", *argv]) == 0
+    (options,) = seen
+    assert (options.config_watch, options.config_poll_interval) == (watch, interval)
 
 
 def test_lease_timings_without_a_gap_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -334,6 +334,8 @@ def test_services_filters(http: HttpServer, query: str, expected: list[str]) -> 
 def test_bad_queries_are_400_problems(http: HttpServer, path: str, detail: str) -> None:
     code, content_type, document = http.get_json(path)
     assert (code, content_type) == (400, "application/problem+json; charset=utf-8")
+    request_id = document.pop("request_id")
+    assert isinstance(request_id, str) and request_id
     assert document == {
         "type": "about:blank",
         "title": "Bad Request",

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from dyntoolset.controller.probes import problem
+from dyntoolset.controller.problems import problem
 from dyntoolset.controller.status import page_routes, status_routes
 from dyntoolset.testing.apiserver import ApiServer
 from tests.controller._status_support import (
@@ -178,9 +178,11 @@ def token_t_only(authorizations: list[str | None]) -> Any:
             given = request.headers.get("Authorization")
             authorizations.append(given)
             if given is None:
-                return problem(401, "Unauthorized", "a bearer token is required")
+                return problem(request, 401, "Unauthorized", "a bearer token is required")
             if given != "Bearer t":
-                return problem(403, "Forbidden", "this token may not get /api/v1/statistics")
+                return problem(
+                    request, 403, "Forbidden", "this token may not get /api/v1/statistics"
+                )
         return await handler(request)
 
     return middleware

@@ -34,11 +34,15 @@ HOLMES = "custom_toolset.yaml"
 
 #: Updated by the runner (leader election, the cache it owns, the plugins it
 #: loads), not by a cycle; tests/controller/test_run.py reads them from /metrics.
+#: The reload metrics are moved by configuration reloads:
+#: tests/controller/test_reload.py::test_metrics_count_every_result.
 UPDATED_BY_THE_RUNNER = {
     "dynamic_toolset_leader_election_is_leader",
     "dynamic_toolset_cache_synced",
     "dynamic_toolset_cache_services",
     "dynamic_toolset_plugin_load_errors",
+    "dynamic_toolset_config_reloads_total",
+    "dynamic_toolset_config_generation",
     "dynamic_toolset_build_info",
     "dynamic_toolset_plugin_info",
 }

@@ -215,8 +215,23 @@ class Reconciler:
 
     def set_engine(self, engine: Engine) -> None:
         """Use ``engine`` from the next reconcile on (an in-flight one finishes on the old)."""
+        self.apply_config(engine, health=self.health, resync_interval=self.resync_interval)
+
+    def apply_config(
+        self, engine: Engine, *, health: HealthCheck | None, resync_interval: float
+    ) -> None:
+        """A configuration reload: swap the engine, the health checker and the resync
+        interval in one step, then trigger a reconcile.
+
+        A reconcile in flight finishes on the engine and checker it started
+        with (it took both together); the next one uses the new pair.
+        """
         with self._cond:
             self._engine = engine
+            self.health = health
+            if resync_interval != self.resync_interval:
+                self.resync_interval = resync_interval
+                self._next_resync = min(self._next_resync, self._clock() + resync_interval)
         self.trigger("config")
 
     # -- triggers -----------------------------------------------------------------------
@@ -309,7 +324,8 @@ class Reconciler:
     # -- one reconcile --------------------------------------------------------------------
 
     def _reconcile(self) -> ReconcileOutcome:
-        engine = self._engine
+        with self._cond:  # the pair apply_config() swaps, taken together
+            engine, health = self._engine, self.health
         if not self.cache.synced:
             return ReconcileOutcome("skipped_not_synced")
         if not self.dry_run and not self.is_leader():
@@ -319,7 +335,7 @@ class Reconciler:
         attempts = 0
         try:
             existing = self.store.read()
-            cycle = engine.cycle(self.cache.services(), existing=existing, health=self.health)
+            cycle = engine.cycle(self.cache.services(), existing=existing, health=health)
             while True:
                 merge = cycle.merge
                 assert merge is not None  # cycle(configmap=True) always merges

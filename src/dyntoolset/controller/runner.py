@@ -42,13 +42,22 @@ from typing import Any, NoReturn, TextIO
 
 import attrs
 
-from dyntoolset.config import ApiAuth, Config
+from dyntoolset.config import ApiAuth, Config, read_config_text
 from dyntoolset.configmap import for_display, to_yaml
-from dyntoolset.controller.api import Api, ConfigReloader
+from dyntoolset.controller.api import Api
 from dyntoolset.controller.auth import Authenticator, KubernetesAuth, NoAuth, StaticTokens
+from dyntoolset.controller.config_watch import (
+    DEFAULT_POLL_INTERVAL,
+    MISSING,
+    ConfigMapSourceWatch,
+    FileWatch,
+    digest,
+)
 from dyntoolset.controller.logs import configure_logging
 from dyntoolset.controller.probes import Check, ProbeServer, is_loopback
 from dyntoolset.controller.reconciler import SUCCESSFUL_RESULTS, ReconcileOutcome, Reconciler
+from dyntoolset.controller.reload import Reloader, configmap_reader, file_reader
+from dyntoolset.controller.status import ControllerStatus, page_routes, status_routes
 from dyntoolset.errors import ConfigError, Problem
 from dyntoolset.health import HealthChecker
 from dyntoolset.kube.config_source import parse_ref, read_config_configmap
@@ -99,6 +108,10 @@ class RunOptions:
     #: How long ``--once`` waits for the first complete list of Services.
     sync_timeout: float = 60.0
     debounce: float = 0.2
+    #: Reload when the configuration file or ConfigMap changes (serve mode only).
+    config_watch: bool = True
+    #: Seconds between two looks at the configuration file.
+    config_poll_interval: float = DEFAULT_POLL_INTERVAL
 
 
 class Runner:
@@ -122,6 +135,8 @@ class Runner:
         self._heartbeat = time.monotonic()
         self.metrics = Metrics(namespace_label_limit=options.metrics_namespace_limit)
         self.metrics.set_build_info(__version__, platform.python_version())
+        #: The configuration reloader while serving (``None`` before, and with ``--once``).
+        self.reloader: Reloader | None = None
 
     def request_stop(self) -> None:
         """Begin the orderly shutdown (what SIGTERM and SIGINT do)."""
@@ -152,18 +167,11 @@ class Runner:
             extra={"dyntoolset": {"event": "connected", "host": connection.host}},
         )
         try:
-            engine = self._engine(connection)
+            engine, baseline = self._engine(connection)
             if not (o.once or o.dry_run):
                 check_api_listen(engine.config, o.listen)
             try:
-                transport = health_transport(
-                    engine.config.health_checks,
-                    connection.api_client,
-                    inside=connection.in_cluster,
-                )
-                health = HealthChecker.from_config(
-                    engine.config, transport=transport, metrics=self.metrics
-                )
+                health = self._health_checker(connection, engine.config)
             except ValueError as exc:  # documented: unusable ca_file or allowed_networks
                 print(f"dyntoolset: cannot run health checks: {exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -176,22 +184,24 @@ class Runner:
             try:
                 if o.once or o.dry_run:
                     return self._once(engine, cache, store, health)
-                return self._serve(connection, engine, cache, store, health)
+                return self._serve(connection, engine, cache, store, health, baseline)
             finally:
                 store.close()
         finally:
             connection.api_client.close()
 
-    def _engine(self, connection: Connection) -> Engine:
+    def _engine(self, connection: Connection) -> tuple[Engine, str]:
+        """The engine of the configuration, and the digest of the text it was read from
+        (the baseline of the configuration watch)."""
         o = self.options
         plugins = load_plugins()
         if o.config_configmap is not None:
             text, source = read_config_configmap(
                 connection.api_client, parse_ref(o.config_configmap)
             )
-            engine = Engine.from_text(text, source, plugins)
         else:
-            engine = Engine.load(o.config_file, plugins)
+            text, source = read_config_text(o.config_file)
+        engine = Engine.from_text(text, source, plugins)
         # Path plugins named by the configuration add theirs while it loads.
         self.metrics.plugin_load_errors.set(len(plugins.failures))
         self.metrics.set_plugin_distributions(plugins.distributions)
@@ -203,7 +213,16 @@ class Runner:
             engine.config.output.name,
             extra={"dyntoolset": {"event": "configured", "source": engine.config.source}},
         )
-        return engine
+        # A ConfigMap that did not exist (the defaults) is absent to its watch too.
+        return engine, MISSING if source == "defaults" else digest(text)
+
+    def _health_checker(self, connection: Connection, config: Config) -> HealthChecker:
+        """The health checker for ``config`` (at start and for each reload that changes
+        health settings); ``ValueError`` for an unusable ``ca_file`` or ``allowed_networks``."""
+        transport = health_transport(
+            config.health_checks, connection.api_client, inside=connection.in_cluster
+        )
+        return HealthChecker.from_config(config, transport=transport, metrics=self.metrics)
 
     def _reconciler(
         self,
@@ -282,6 +301,7 @@ class Runner:
         cache: ServiceCache,
         store: ConfigMapStore,
         health: HealthChecker,
+        baseline: str,
     ) -> int:
         o = self.options
         output = engine.config.output
@@ -313,10 +333,19 @@ class Runner:
         watch = ConfigMapWatch(
             connection.api_client, output.namespace, output.name, reconciler.on_configmap_event
         )
+        reloader = self.reloader = Reloader(
+            reconciler,
+            configmap_reader(connection.api_client, parse_ref(o.config_configmap))
+            if o.config_configmap is not None
+            else file_reader(o.config_file),
+            metrics=self.metrics,
+            health=lambda config: self._health_checker(connection, config),
+        )
+        config_watch = self._config_watch(connection, reloader, baseline)
         reviews = AccessReviews(connection.api_client)
         try:
             return self._serve_with_api(
-                engine, cache, reconciler, watch, elector, reviews, reloader=None
+                engine, cache, reconciler, watch, elector, reviews, reloader, config_watch
             )
         finally:
             reviews.close()
@@ -329,22 +358,33 @@ class Runner:
         watch: ConfigMapWatch,
         elector: LeaderElector | None,
         reviews: AccessReviews,
-        *,
-        reloader: ConfigReloader | None,
+        reloader: Reloader,
+        config_watch: FileWatch | ConfigMapSourceWatch | None,
     ) -> int:
         o = self.options
-        # No reloader yet: the reload endpoint answers 503 "reload is not available".
+        status = ControllerStatus(
+            reconciler,
+            cache,
+            metrics=self.metrics,
+            health=lambda: _statistics_of(reconciler.health),
+            is_leader=elector.is_leader if elector is not None else _always,
+            configuration=lambda: (reloader.generation, reloader.source),
+        )
+        # The api section is read here, once: a reload reports a change to it
+        # as needing a restart (controller.config_diff).
         api = Api(
             authenticator(engine.config.api.auth, reviews),
             self.metrics,
             reloader=reloader,
+            read_routes=status_routes(status),
+            open_routes=page_routes(),
         )
         probes = ProbeServer(
             self.metrics,
             listen=o.listen,
             metrics_listen=o.metrics_listen,
             liveness=self._liveness,
-            readiness=lambda: self._readiness(cache, engine),
+            readiness=lambda: self._readiness(cache, reconciler),
             api=api,
         )
         try:
@@ -373,9 +413,11 @@ class Runner:
             if elector is not None:
                 elector.start()
             reconciler.start()
+            if config_watch is not None:
+                config_watch.start()
             while not self._stop.wait(1.0):
                 self._heartbeat = time.monotonic()
-            return self._shutdown(probes, reconciler, elector, watch, cache)
+            return self._shutdown(probes, reconciler, elector, watch, cache, config_watch)
         finally:
             restore()
             probes.stop()
@@ -387,6 +429,7 @@ class Runner:
         elector: LeaderElector | None,
         watch: ConfigMapWatch,
         cache: ServiceCache,
+        config_watch: FileWatch | ConfigMapSourceWatch | None = None,
     ) -> int:
         grace = self.options.shutdown_grace_period
         deadline = time.monotonic() + grace
@@ -405,6 +448,9 @@ class Runner:
         watchdog = threading.Timer(grace, _grace_exceeded, args=(grace,))
         watchdog.daemon = True
         watchdog.start()
+        if config_watch is not None:
+            # First: no configuration swap while the last reconcile finishes.
+            config_watch.stop(timeout=left())
         reconciler.stop(timeout=left())
         if time.monotonic() >= deadline:
             _grace_exceeded(grace)  # the reconcile is still running: do not race the watchdog
@@ -445,7 +491,45 @@ class Runner:
         ok = silent < _HEARTBEAT_LIMIT
         return [Check("main_loop", ok, "" if ok else f"no heartbeat for {silent:.0f} s")]
 
-    def _readiness(self, cache: ServiceCache, engine: Engine) -> Sequence[Check]:
+    def _config_watch(
+        self, connection: Connection, reloader: Reloader, baseline: str
+    ) -> FileWatch | ConfigMapSourceWatch | None:
+        """The watch that reloads on a change of the configuration's source (``None``: off,
+        or no source to watch)."""
+        o = self.options
+        if not o.config_watch:
+            log.info(
+                "configuration watch off; reload with POST /api/v1/config/reload",
+                extra={"dyntoolset": {"event": "config_watch", "watching": None}},
+            )
+            return None
+        if o.config_configmap is not None:
+            ref = parse_ref(o.config_configmap)
+            what: str = str(ref)
+            config_watch: FileWatch | ConfigMapSourceWatch = ConfigMapSourceWatch(
+                connection.api_client,
+                ref,
+                lambda: reloader.try_reload("configmap"),
+                baseline=baseline,
+            )
+        elif o.config_file is not None:
+            what = o.config_file
+            config_watch = FileWatch(
+                o.config_file,
+                lambda: reloader.try_reload("file"),
+                baseline=baseline,
+                interval=o.config_poll_interval,
+            )
+        else:
+            return None
+        log.info(
+            "watching the configuration: %s",
+            what,
+            extra={"dyntoolset": {"event": "config_watch", "watching": what}},
+        )
+        return config_watch
+
+    def _readiness(self, cache: ServiceCache, reconciler: Reconciler) -> Sequence[Check]:
         synced = cache.synced
         return [
             Check(
@@ -455,7 +539,8 @@ class Runner:
                 if synced
                 else "waiting for a complete list of Services",
             ),
-            Check("configuration", True, f"valid, from {engine.config.source}"),
+            # A failed reload keeps the running configuration: still ready.
+            Check("configuration", True, f"valid, from {reconciler.engine.config.source}"),
         ]
 
     def _log_synced(self, cache: ServiceCache) -> None:
@@ -468,6 +553,11 @@ class Runner:
 
 def _always() -> bool:
     return True
+
+
+def _statistics_of(health: object) -> HealthChecker | None:
+    """The reconciler's health checker, for the statistics endpoint (``None``: checks off)."""
+    return health if isinstance(health, HealthChecker) else None
 
 
 def check_api_listen(config: Config, listen: tuple[str, int]) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import attrs
 from aiohttp import web
 
-from dyntoolset.controller.probes import problem
+from dyntoolset.controller.problems import problem
 from dyntoolset.controller.reconciler import ReconcileOutcome, Reconciler
 from dyntoolset.health import HealthStats
 from dyntoolset.health.probe import OK, UNCHECKED
@@ -297,7 +297,7 @@ def _query_problem(request: web.Request, allowed: Sequence[str]) -> web.Response
 
 
 def _bad_request(request: web.Request, detail: str) -> web.Response:
-    return problem(400, "Bad Request", detail, instance=request.path)
+    return problem(request, 400, "Bad Request", detail)
 
 
 def status_routes(source: ControllerStatus) -> list[web.RouteDef]:

@@ -1,0 +1,112 @@
+"""The whole HTTP API of a running controller (in process, against the emulator).
+
+The runner wires the parts the unit tests check separately: static-token
+authentication in front of the status endpoints and the reload, the real
+:class:`~dyntoolset.controller.reload.Reloader` behind ``POST
+/api/v1/config/reload``, the status page open, and a change of ``api`` in a
+reload reported as needing a restart.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from pathlib import Path
+from typing import Any
+
+from dyntoolset.testing.apiserver import ApiServer
+from tests.controller.test_reload import BASE, CHANGED, grafana, tools
+
+# ``run`` is that module's fixture: a Runner in a thread, stopped at the end.
+from tests.controller.test_runner_reload import PATIENCE, configmap, run  # noqa: F401
+from tests.kube._support import prometheus, wait_for
+
+TOKEN = "s3cret-token"
+
+
+def request(
+    address: tuple[str, int], method: str, path: str, token: str | None = None
+) -> tuple[int, dict[str, str], Any]:
+    conn = http.client.HTTPConnection(*address, timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        body = response.read().decode()
+        kind = response.headers.get("Content-Type", "")
+        document = json.loads(body) if "json" in kind else body
+        return response.status, dict(response.headers), document
+    finally:
+        conn.close()
+
+
+def test_the_running_api_authenticates_reports_and_reloads(
+    apiserver: ApiServer,
+    tmp_path: Path,
+    run: Any,  # noqa: F811 (the fixture imported above)
+) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"# the operators\n{TOKEN}\n")
+    api = f"api: {{auth: {{mode: static, token_file: {tokens}}}}}\n"
+    config = tmp_path / "config.yaml"
+    config.write_text(BASE + api)
+    apiserver.seed(prometheus(), grafana())
+    running = run(config_file=str(config), config_poll_interval=3600.0)
+    wait_for(
+        lambda: tools(configmap(apiserver)) == {"prometheus.monitoring", "grafana.monitoring"},
+        PATIENCE,
+        "the first write",
+    )
+    address = running.address()
+
+    code, headers, problem = request(address, "GET", "/api/v1/statistics")
+    assert code == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+    assert problem["status"] == 401
+    code, _, problem = request(address, "GET", "/api/v1/statistics", token="wrong")
+    assert code == 401
+
+    code, _, statistics = request(address, "GET", "/api/v1/statistics", token=TOKEN)
+    assert code == 200
+    assert statistics["services_discovered"] == 2
+    assert statistics["detectors"]["grafana"]["enabled"] is True
+    assert statistics["config"]["generation"] == 1
+    assert statistics["synced"] is True and statistics["is_leader"] is True
+    code, _, services = request(address, "GET", "/api/v1/services?detector=grafana", token=TOKEN)
+    assert code == 200
+    assert [(s["name"], s["verdict"]) for s in services["services"]] == [("grafana", "emitted")]
+
+    code, _, page = request(address, "GET", "/status")  # open: the page holds no data
+    assert code == 200 and "<html" in page.lower()
+
+    # The reload endpoint runs the real Reloader: the file changed, the answer
+    # has the requirements' shape, and the ConfigMap follows.
+    config.write_text(CHANGED + api)
+    code, _, report = request(address, "POST", "/api/v1/config/reload", token=TOKEN)
+    assert code == 200, report
+    assert set(report) == {"status", "detectors_enabled", "detectors_disabled", "reload_time"}
+    assert (report["status"], report["detectors_disabled"]) == ("success", 1)
+    wait_for(
+        lambda: tools(configmap(apiserver)) == {"prometheus.monitoring"}, PATIENCE, "the reload"
+    )
+    statistics = request(address, "GET", "/api/v1/statistics", token=TOKEN)[2]
+    assert statistics["config"]["generation"] == 2
+    assert statistics["detectors"]["grafana"]["enabled"] is False
+
+    # An invalid configuration: 422 with every problem, the old one stays.
+    config.write_text(CHANGED.replace("resync_interval: 120", "resync_interval: -1") + api)
+    code, _, problem = request(address, "POST", "/api/v1/config/reload", token=TOKEN)
+    assert code == 422
+    assert any(e.startswith("$.resync_interval:") for e in problem["errors"])
+    assert (
+        request(address, "GET", "/api/v1/statistics", token=TOKEN)[2]["config"]["generation"] == 2
+    )
+
+    # The api section is set up once: a change needs a restart, and the
+    # running authentication stays (the old token still works).
+    config.write_text(CHANGED + "api: {auth: {mode: kubernetes}}\n")
+    code, _, report = request(address, "POST", "/api/v1/config/reload", token=TOKEN)
+    assert code == 200 and report["status"] == "unchanged"
+    (pending,) = running.events("config_restart_required")
+    assert any(line.startswith("api:") for line in pending["settings"])
+    assert request(address, "GET", "/api/v1/statistics", token=TOKEN)[0] == 200
+    assert running.stop() == 0
