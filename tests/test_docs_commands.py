@@ -11,8 +11,11 @@ what precedes it. A command must exit 0.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +109,86 @@ def test_output_matching_keeps_order_and_understands_ellipses() -> None:
     assert output_problem(("head", "tail line"), output) == "expected 'tail line', got 'middle 1'"
     assert output_problem(("...", "tail line", "head"), output) == "expected 'head', output ended"
     assert output_problem(("head", "...", "absent"), output) == "expected 'absent', output ended"
+
+
+# -- every dyntoolset command shown anywhere in the docs parses ------------------
+
+_FENCED = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+_COMMAND_LINE = re.compile(r"(^(\$ )?|[|;&]\s*)dyntoolset\s")
+_STOP = {"|", "||", "&&", ";", "&", "<", ">", ">>", "<<", "(", ")"}
+
+
+def dyntoolset_commands(text: str) -> list[list[str]]:
+    """The arguments of every ``dyntoolset ...`` command in the fenced blocks of ``text``
+    (after ``$ ``, at a line's start or after a pipe), up to a pipe, redirection or
+    comment; usage notation in brackets (``config show [FILE]``) is left out."""
+    commands = []
+    for block in _FENCED.finditer(text):
+        for line in block.group(1).replace("\\\n", " ").splitlines():
+            if not _COMMAND_LINE.search(line):
+                continue  # output or prose
+            lexer = shlex.shlex(line.removeprefix("$ "), posix=True, punctuation_chars=True)
+            lexer.commenters = "#"
+            tokens = list(lexer)
+            for index, token in enumerate(tokens):
+                if token != "dyntoolset" or (index and tokens[index - 1] not in _STOP):
+                    continue
+                argv: list[str] = []
+                optional = False  # inside usage notation: [FILE] is left out
+                for arg in tokens[index + 1 :]:
+                    if arg.startswith("[") or optional:
+                        optional = not arg.endswith("]")
+                        continue
+                    if arg in _STOP:
+                        if arg in {">", ">>", "<"} and argv and argv[-1].isdigit():
+                            argv.pop()  # the 2 of 2>/dev/null
+                        break
+                    argv.append(arg)
+                commands.append(argv)
+    return commands
+
+
+def parse_problem(argv: list[str]) -> str | None:
+    """What ``dyntoolset``'s own argument parser says about ``argv``, or ``None``."""
+    from dyntoolset.cli import _parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            _parser().parse_args(argv)
+    except SystemExit as exit_:
+        if exit_.code:
+            return err.getvalue().strip().splitlines()[-1]
+    return None
+
+
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_dyntoolset_command_shown_parses_with_its_flags(page: Path) -> None:
+    problems = [
+        f"dyntoolset {shlex.join(argv)}: {problem}"
+        for argv in dyntoolset_commands(page.read_text(encoding="utf-8"))
+        if (problem := parse_problem(argv)) is not None
+    ]
+    assert problems == []
+
+
+def test_commands_are_cut_at_pipes_and_redirections_and_bad_flags_are_caught() -> None:
+    text = (
+        "```sh\n$ dyntoolset discover -f x -o holmesgpt 2>/dev/null | head -4\n"
+        "kubectl get svc -A -o json | dyntoolset discover -f - --nope   # a comment\n"
+        "dyntoolset frobnicate < in.json\ndyntoolset config show [FILE]\n"
+        "dyntoolset: error: output lines are not commands\n```\nnot code: dyntoolset --bad\n"
+    )
+    commands = dyntoolset_commands(text)
+    assert commands == [
+        ["discover", "-f", "x", "-o", "holmesgpt"],
+        ["discover", "-f", "-", "--nope"],
+        ["frobnicate"],
+        ["config", "show"],
+    ]
+    assert parse_problem(commands[0]) is None
+    assert "unrecognized arguments: --nope" in (parse_problem(commands[1]) or "")
+    assert "invalid choice: 'frobnicate'" in (parse_problem(commands[2]) or "")
