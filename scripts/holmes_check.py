@@ -86,19 +86,35 @@ def discover_document() -> str:
     return result.stdout
 
 
-def probe(holmes_python: str, document: str) -> dict[str, Any]:
+def probe(
+    holmes_python: str, document: str, container_location: str | None = None
+) -> dict[str, Any]:
+    """What HolmesGPT makes of ``document`` (``tests/render/holmes_probe.py``'s report).
+
+    With ``container_location`` (an absolute path such as
+    ``/etc/holmes/dyntoolset/custom_toolset.yaml``) the document is written at
+    that path under a temporary root and HolmesGPT finds it through
+    ``CUSTOM_TOOLSET_LOCATION``, as in its container; otherwise the path is
+    handed to its ``ToolsetManager`` and its default location is kept empty.
+    """
     with tempfile.TemporaryDirectory(prefix="holmes-check-") as tmp:
-        path = Path(tmp) / "custom_toolset.yaml"
+        if container_location is None:
+            path = Path(tmp) / "custom_toolset.yaml"
+            location, args = str(Path(tmp) / "absent.yaml"), []
+        else:
+            path = Path(tmp) / container_location.lstrip("/")
+            location, args = str(path), ["--container"]
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(document, encoding="utf-8")
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": tmp,  # keeps ~/.holmes of the machine out of it
-            "CUSTOM_TOOLSET_LOCATION": str(Path(tmp) / "absent.yaml"),
+            "CUSTOM_TOOLSET_LOCATION": location,
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download at import time
             "NO_PROXY": "*",
         }
         result = subprocess.run(
-            [holmes_python, str(PROBE), str(path)],
+            [holmes_python, str(PROBE), str(path), *args],
             capture_output=True,
             text=True,
             env=env,

@@ -79,7 +79,10 @@ class PluginSource:
     requirements' spelling (AC-040-03) of the detector's own settings (same as ``config:`` on the block).
     """
 
+    #: A Python file, package directory or compiled extension module that
+    #: registers a detector of this block's name.
     path: str | None = None
+    #: The detector's own settings (the same as ``config:`` on the block; give one).
     config: RawMapping | None = None
 
 
@@ -87,12 +90,20 @@ class PluginSource:
 class DetectorBlock:
     """One ``detectors.<name>`` block as written (detector settings still raw)."""
 
+    #: Run this detector.
     enabled: bool = True
+    #: Lower runs first; ties are broken by name; the first detector that
+    #: matches a Service wins. Unset: the detector's ``default_priority``.
     priority: Priority | None = None
+    #: How this detector's services are checked.
     health_check: DetectorHealthCheck = DetectorHealthCheck()
+    #: Shell patterns of the namespaces looked at, ``!`` excluding; empty: all.
     namespaces: NamespaceFilter = NamespaceFilter()  # immutable, shared safely
+    #: Clauses that must all hold; ``a | b`` alternatives, ``key`` or ``key=value``.
     required_annotations: AnnotationRequirements = AnnotationRequirements()
+    #: The detector's own settings, structured by its ``Settings`` class.
     config: RawMapping | None = None
+    #: Load the detector from a path when it is not installed as a package.
     plugin: PluginSource | None = None
 
 
@@ -100,7 +111,9 @@ class DetectorBlock:
 class OutputSettings:
     """``output``: the ConfigMap dyntoolset maintains."""
 
+    #: Name of the ConfigMap.
     name: DnsName = DnsName("kubernaut-toolset-config")
+    #: Namespace of the ConfigMap.
     namespace: DnsLabel = DnsLabel("kubernaut-system")
     #: Renderers whose documents the ConfigMap carries, one data key each;
     #: unset means every installed renderer (``holmesgpt`` and ``kubernaut``
@@ -112,6 +125,7 @@ class OutputSettings:
 class GlobalHealthChecks:
     """``health_checks``: global health-check behaviour."""
 
+    #: Check services before including them; ``false`` includes every match unchecked.
     enabled: bool = True
     #: ``direct`` (in-cluster DNS), ``apiserver-proxy`` (through the API
     #: server's service proxy) or ``auto`` (direct in-cluster, proxy otherwise).
@@ -150,6 +164,7 @@ class ApiAuth:
     accepted by ``dyntoolset run`` only on a loopback ``--listen`` address.
     """
 
+    #: ``kubernetes`` (TokenReview + SubjectAccessReview), ``static`` (a token file) or ``none``.
     mode: Literal["none", "static", "kubernetes"] = "kubernetes"
     #: The static tokens (``mode: static`` only, required there).
     token_file: str | None = None
@@ -163,6 +178,7 @@ class ApiAuth:
 class ApiSettings:
     """``api``: the HTTP API served next to the probes."""
 
+    #: Who may call ``/api/v1/*``.
     auth: ApiAuth = ApiAuth()
 
 
@@ -170,11 +186,18 @@ class ApiSettings:
 class RawConfig:
     """The whole document as written, schema-checked, detectors not yet resolved."""
 
+    #: Domain of the endpoints built, ``http://<svc>.<ns>.svc.<domain>:<port>``.
     cluster_domain: ClusterDomain = ClusterDomain("cluster.local")
+    #: Period of the full reconcile, a safety net behind the watch.
     resync_interval: Seconds = Seconds(300.0)
+    #: The ConfigMap dyntoolset maintains.
     output: OutputSettings = OutputSettings()
+    #: Global health-check behaviour.
     health_checks: GlobalHealthChecks = GlobalHealthChecks()
+    #: The HTTP API (``/api/v1``): its authentication.
     api: ApiSettings = ApiSettings()
+    #: Per-detector blocks keyed by detector name; unset: every installed
+    #: detector at its default priority.
     detectors: dict[str, DetectorBlock] | None = None
 
 

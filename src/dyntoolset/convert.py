@@ -29,15 +29,13 @@ from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn
 from dyntoolset.errors import Problem, describe
 from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
 from dyntoolset.values import (
+    INT_BOUNDS,
     ClusterDomain,
     DnsLabel,
     DnsName,
     HealthPath,
     HostPattern,
     Network,
-    NonNegativeInt,
-    PositiveInt,
-    Priority,
     RawMapping,
     Seconds,
     bounded_int_hook,
@@ -92,9 +90,8 @@ def _make_converter() -> Converter:
     converter.register_structure_hook(float, strict_hook(float, "number"))
     converter.register_structure_hook(str, strict_hook(str, "str"))
     converter.register_structure_hook(Seconds, lambda v, _: parse_duration(v))
-    converter.register_structure_hook(NonNegativeInt, bounded_int_hook(0, 1000))
-    converter.register_structure_hook(PositiveInt, bounded_int_hook(1, 1_000_000_000))
-    converter.register_structure_hook(Priority, bounded_int_hook(0, 1_000_000))
+    for bounded, (low, high) in INT_BOUNDS.items():
+        converter.register_structure_hook(bounded, bounded_int_hook(low, high))
     converter.register_structure_hook(HealthPath, checked_str_hook(health_path_problem))
     converter.register_structure_hook(DnsName, checked_str_hook(dns_name_problem))
     converter.register_structure_hook(ClusterDomain, checked_str_hook(cluster_domain_problem))

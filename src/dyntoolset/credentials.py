@@ -50,7 +50,7 @@ def env_placeholder(name: str) -> str:
 
 
 def check_env_name(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    """attrs validator: ``value`` is ``None`` or an environment variable name."""
+    """attrs validator: an environment variable name (letters, digits, ``_``; not a digit first)."""
     if value is not None and not _ENV_NAME.match(value):
         raise ValueError(
             f"{value!r} is not an environment variable name (letters, digits and '_', "
@@ -59,6 +59,7 @@ def check_env_name(_: object, attribute: attrs.Attribute[Any], value: str | None
 
 
 def _check_username(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """attrs validator: a plain user name (letters, digits, ``_.@+-``; at most 128)."""
     if value is not None and not _USERNAME.match(value):
         raise ValueError(
             f"{value!r} is not a plain user name (letters, digits and '_.@+-'); "
@@ -67,6 +68,7 @@ def _check_username(_: object, attribute: attrs.Attribute[Any], value: str | Non
 
 
 def _check_ca_file(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """attrs validator: an absolute path (letters, digits, ``_./+-``; no ``..``)."""
     if value is not None and (not _CA_FILE.match(value) or "/../" in value + "/"):
         raise ValueError(
             f"{value!r} is not an absolute file path in HolmesGPT's container "
@@ -151,6 +153,11 @@ def _accepts(keys: AuthKeys, field: str) -> bool:
     if needed == "token":
         return any(getattr(keys, k) is not None for k in _TOKEN_KEYS)
     return getattr(keys, needed) is not None
+
+
+def accepted_credential_fields(keys: AuthKeys | None) -> tuple[str, ...]:
+    """The :data:`CREDENTIAL_FIELDS` a toolset described by ``keys`` can carry (all for ``None``)."""
+    return tuple(f for f in CREDENTIAL_FIELDS if keys is None or _accepts(keys, f))
 
 
 @attrs.frozen(kw_only=True)

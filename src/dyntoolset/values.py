@@ -45,11 +45,21 @@ Network = NewType("Network", str)
 #: A mapping structured later by a detector's own ``Settings`` class.
 RawMapping = NewType("RawMapping", dict[str, Any])
 
+#: The inclusive bounds of each bounded integer type; :mod:`dyntoolset.convert`
+#: checks them and ``scripts/config_reference.py`` documents them.
+INT_BOUNDS: dict[object, tuple[int, int]] = {
+    NonNegativeInt: (0, 1000),
+    PositiveInt: (1, 1_000_000_000),
+    Priority: (0, 1_000_000),
+}
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 # The checks of the string types, re-exported: the rules themselves live in urlpolicy.
 __all__ = [
+    "INT_BOUNDS",
+    "MAX_DURATION_SECONDS",
     "ClusterDomain",
     "DnsLabel",
     "DnsName",

@@ -3,7 +3,7 @@
 Runs under the *holmes* interpreter (see scripts/holmes-venv.sh), never under
 pytest: it imports only HolmesGPT and the standard library. Usage::
 
-    python holmes_probe.py FILE [--check]
+    python holmes_probe.py FILE [--check] [--container]
 
 Prints one JSON object on stdout:
 
@@ -26,6 +26,10 @@ Prints one JSON object on stdout:
 
 With ``--check`` the prerequisite checks of every enabled toolset from FILE
 run for real (network included) and ``loaded`` shows the resulting status.
+
+With ``--container`` FILE is not handed to the ``ToolsetManager``: HolmesGPT
+finds it itself, as in its container, through ``CUSTOM_TOOLSET_LOCATION``
+(which the caller sets to FILE; the probe refuses to run otherwise).
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ import yaml
 def main(argv: list[str]) -> int:
     path = argv[1]
     full_check = "--check" in argv[2:]
+    container = "--container" in argv[2:]
+    if container and os.environ.get("CUSTOM_TOOLSET_LOCATION") != path:
+        sys.exit(f"--container: CUSTOM_TOOLSET_LOCATION must be {path}")
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
 
     from holmes.core.tools import ToolsetStatusEnum, ToolsetType
@@ -53,7 +60,7 @@ def main(argv: list[str]) -> int:
 
     status_dir = tempfile.mkdtemp(prefix="holmes-probe-")
     manager = ToolsetManager(
-        custom_toolsets=[path],  # type: ignore[list-item]
+        custom_toolsets=None if container else [path],  # type: ignore[list-item]
         toolset_status_location=os.path.join(status_dir, "status.json"),  # type: ignore[arg-type]
     )
     # The loading half of ToolsetManager.list_server_toolsets/refresh_toolset_status:
