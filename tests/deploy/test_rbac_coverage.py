@@ -123,7 +123,7 @@ def used_permissions(granted: Iterable[Rule], made: set[Call]) -> set[tuple[Rule
 
 def unused_permissions(granted: list[Rule], made: set[Call]) -> set[tuple[str, str, str]]:
     """(group, resource, verb) granted by some rule that no call needed."""
-    used = {(r, g, res, v) for r, g, res, v in used_permissions(granted, made)}
+    used = used_permissions(granted, made)
     return {
         (g, res, v)
         for rule in granted
