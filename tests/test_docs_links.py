@@ -19,15 +19,6 @@ _FENCE = re.compile(r"^(```|~~~).*?^\1", re.DOTALL | re.MULTILINE)
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$", re.MULTILINE)
 
-#: Pages other helpers announced and write on their branches (issue 14): a link
-#: to one may dangle until they are merged, and is checked once the file exists.
-ANNOUNCED = {
-    "docs/api.md",
-    "docs/observability.md",
-    "examples/kubernetes/README.md",
-    "examples/helm/dyntoolset/README.md",
-}
-
 
 def slug(heading: str) -> str:
     """GitHub's anchor for a Markdown heading."""
@@ -57,10 +48,8 @@ def link_problems(page: Path) -> list[str]:
         path_part, _, anchor = target.partition("#")
         resolved = (page.parent / path_part).resolve() if path_part else page
         name = f"{page.relative_to(ROOT)}: {target}"
-        relative = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else ""
         if not resolved.exists():
-            if relative not in ANNOUNCED:
-                problems.append(f"{name}: no such file")
+            problems.append(f"{name}: no such file")
             continue
         if anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
             problems.append(f"{name}: no heading with anchor #{anchor}")
