@@ -1,7 +1,7 @@
 """Workload 6: one health-check round over 1,000 endpoints on loopback, 10% black-holed.
 
-Real sockets: the healthy endpoints are served by an asyncio HTTP server in a
-thread, listening on several ports; the black-holed ones are listening
+Real sockets: the healthy endpoints are served by an asyncio HTTP server in
+another process, listening on several ports; the black-holed ones are listening
 sockets that never accept (the kernel completes the handshake until the
 backlog is full, then drops SYNs: either way no answer ever comes). Every
 endpoint is a Service DNS name that an injected resolver maps to 127.0.0.1;
@@ -17,9 +17,10 @@ the timeout.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -49,42 +50,48 @@ detectors:
 """
 
 
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+#: The healthy backends: an asyncio server on several ports, printing them.
+SERVER = """
+import asyncio, sys
+
+RESPONSE = b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok"
+
+async def answer(reader, writer):
+    try:
+        await reader.readuntil(b"\\r\\n\\r\\n")
+        writer.write(RESPONSE)
+        await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+
+async def main(ports):
+    servers = [await asyncio.start_server(answer, "127.0.0.1", 0, backlog=1024) for _ in range(ports)]
+    print(" ".join(str(s.sockets[0].getsockname()[1]) for s in servers), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until stdin closes
+
+asyncio.run(main(int(sys.argv[1])))
+"""
 
 
 @contextmanager
 def healthy_server(ports: int) -> Iterator[list[int]]:
-    """An asyncio HTTP server answering 200 on ``ports`` loopback ports, in a thread."""
-    loop = asyncio.new_event_loop()
-    bound: list[int] = []
-    ready = threading.Event()
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(RESPONSE)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            writer.close()
-
-    async def serve() -> None:
-        servers = [
-            await asyncio.start_server(answer, "127.0.0.1", 0, backlog=1024) for _ in range(ports)
-        ]
-        bound.extend(s.sockets[0].getsockname()[1] for s in servers)
-        ready.set()
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(serve(), loop)
-    ready.wait(10)
+    """Backends answering 200 on ``ports`` loopback ports, in a process of their own:
+    real backends do not share the checker's CPU and interpreter lock."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(ports)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        yield bound
+        assert process.stdout is not None
+        yield [int(port) for port in process.stdout.readline().split()]
     finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(10)
 
 
 @contextmanager
