@@ -176,6 +176,17 @@ def timed(function: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def cpu_timed(function: Callable[[], object]) -> float:
+    """CPU time of this process during one call of ``function``, in seconds.
+
+    For single-threaded work on a shared machine: the wall time also counts
+    the time other processes had the core, the CPU time does not.
+    """
+    start = cpu_seconds()
+    function()
+    return cpu_seconds() - start
+
+
 def python() -> str:
     """The interpreter running the benchmarks (children use the same one)."""
     return sys.executable
