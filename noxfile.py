@@ -86,16 +86,17 @@ def holmes(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (pytest-benchmark); compare ratios within one run, not absolute times."""
+    """The benchmark suite of issue 15 (``benchmarks/``): every workload, then one table.
+
+    Each workload runs in a process of its own; ratios are measured side by
+    side within one run. ``nox -s bench -- --quick`` for small sizes,
+    ``-- --only 1 6`` for some workloads. Figures go to ``benchmarks/results.json``.
+    """
     install_project(session, "test")
-    session.install("pytest-benchmark")
     session.run(
-        "pytest",
-        "benchmarks",
-        "--benchmark-only",
-        "--benchmark-columns=min,median,ops",
-        "-p",
-        "no:cacheprovider",
+        "python",
+        "-m",
+        "benchmarks.run",
         *session.posargs,
         env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
     )

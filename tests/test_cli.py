@@ -499,3 +499,40 @@ def test_an_immutable_existing_configmap_that_would_change_is_warned_about(capsy
         "warning: the existing ConfigMap is immutable (immutable: true) and its data changes: "
         "the API server will refuse the update; delete the ConfigMap and create it again"
     ) in err
+
+
+@pytest.mark.parametrize("paths", [[EXAMPLE], ["/nonexistent/services.json"]])
+def test_discover_pauses_the_cycle_collector_while_it_runs_and_restores_it(
+    capsys, monkeypatch, paths
+):
+    """Issue 15, workload 1: full collections over a parsed cluster dump free
+    nothing and cost a third of the run. Paused while reading and discovering,
+    enabled again afterwards, also when the input is refused."""
+    import gc
+
+    from dyntoolset import cli
+
+    seen: list[bool] = []
+    real = cli.read_manifests
+
+    def spy(arguments):
+        seen.append(gc.isenabled())
+        return real(arguments)
+
+    monkeypatch.setattr(cli, "read_manifests", spy)
+    assert gc.isenabled()
+    code, _, _ = run(capsys, "discover", *(a for p in paths for a in ("-f", p)))
+    assert code == (0 if paths == [EXAMPLE] else 1)
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_discover_leaves_a_paused_collector_paused(capsys):
+    import gc
+
+    gc.disable()
+    try:
+        code, _, _ = run(capsys, "discover", "-f", EXAMPLE)
+        assert code == 0 and not gc.isenabled()
+    finally:
+        gc.enable()

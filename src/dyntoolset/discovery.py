@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -155,8 +155,12 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
             )
     skip_counts: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
     skips: list[Skip] = []
+    no_match = 0
     for key in sorted(unique.keys() - matched.keys()):
-        skip = invalid.get(key) or _explain(key, unique[key], filtered.get(key, []))
+        if key not in invalid and key not in filtered:
+            no_match += 1  # the common case: counted, not reported one by one
+            continue
+        skip = invalid.get(key) or _explain(key, unique[key], filtered[key])
         skip_counts[skip.reason] += 1
         if skip.reason != "no_match":
             skips.append(skip)
@@ -170,6 +174,7 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
                 f", detector {skip.detector}" if skip.detector else "",
                 skip.detail,
             )
+    skip_counts["no_match"] += no_match
     return DiscoveryResult(
         discovered=[matched[key] for key in sorted(matched)],
         detectors=stats,
@@ -181,7 +186,7 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
     )
 
 
-# What one detector makes of one Service (the first element of _consult's pair).
+# What one detector makes of one Service (the first element of _step's pair).
 _MATCH, _NO_MATCH, _INVALID, _RAISED = "match", "no_match", "invalid", "raised"
 _NAMESPACE_FILTERED, _ANNOTATION_FILTERED = "namespace_filtered", "annotation_filtered"
 #: Outcomes that settle a Service: no later detector sees it. A match, because
@@ -199,36 +204,43 @@ def _filters(
     return namespaces, cfg.required_annotations or None
 
 
-def _consult(
-    active: ActiveDetector,
-    service: Service,
-    namespaces: NamespaceFilter | None,
-    annotations: AnnotationRequirements | None,
-) -> tuple[str, Any]:
-    """One detector's step on one Service: its filters, then ``detect`` and ``toolsets``.
+def _step(active: ActiveDetector) -> Callable[[Service], tuple[str, Any]]:
+    """One detector's step, ready to apply to Services: its filters, then
+    ``detect`` and ``toolsets``.
 
     The one place both :func:`discover` and :func:`explain` decide a
-    (detector, Service) pair. Returns ``(outcome, value)``: ``(_MATCH,
-    Discovered)``, ``(_INVALID, InvalidService)``, ``(_RAISED, exception)``,
-    ``(_NO_MATCH, None)`` or ``(_NAMESPACE_FILTERED | _ANNOTATION_FILTERED,
-    None)``. A plain pair, not an object: this runs once per Service and
-    detector on every cycle.
+    (detector, Service) pair. The step returns ``(outcome, value)``:
+    ``(_MATCH, Discovered)``, ``(_INVALID, InvalidService)``, ``(_RAISED,
+    exception)``, ``(_NO_MATCH, None)`` or ``(_NAMESPACE_FILTERED |
+    _ANNOTATION_FILTERED, None)``. A plain pair, not an object, and a closure
+    over what it needs (filters, bound methods, context) looked up once per
+    detector: it runs once per Service and detector on every cycle, and
+    those lookups were most of discovery's own cost (issue 15, workload 2).
     """
-    if namespaces is not None and not namespaces.allows(service.namespace):
-        return _NAMESPACE_FILTERED, None
-    if annotations is not None and not annotations.satisfied_by(service.annotations):
-        return _ANNOTATION_FILTERED, None
+    namespaces, annotations = _filters(active)
     detector = active.detector
-    try:
-        found = detector.detect(service, active.ctx)
-        if found is None:
-            return _NO_MATCH, None
-        toolsets = tuple(detector.toolsets(found, active.ctx.settings))
-    except InvalidService as exc:
-        return _INVALID, exc
-    except Exception as exc:  # noqa: BLE001 - the caller reports it; a broken detector must not stop a run
-        return _RAISED, exc
-    return _MATCH, attrs.evolve(found, toolsets=toolsets)
+    detect, toolsets, ctx = detector.detect, detector.toolsets, active.ctx
+
+    def consult(service: Service) -> tuple[str, Any]:
+        if namespaces is not None and not namespaces.allows(service.namespace):
+            return _NAMESPACE_FILTERED, None
+        if annotations is not None and not annotations.satisfied_by(service.annotations):
+            return _ANNOTATION_FILTERED, None
+        try:
+            found = detect(service, ctx)
+            if found is None:
+                return _NO_MATCH_PAIR
+            specs = tuple(toolsets(found, ctx.settings))
+        except InvalidService as exc:
+            return _INVALID, exc
+        except Exception as exc:  # noqa: BLE001 - the caller reports it; a broken detector must not stop a run
+            return _RAISED, exc
+        return _MATCH, attrs.evolve(found, toolsets=specs)
+
+    return consult
+
+
+_NO_MATCH_PAIR = (_NO_MATCH, None)
 
 
 def _run_detector(
@@ -241,13 +253,16 @@ def _run_detector(
     failures: list[DetectorFailure],
 ) -> list[tuple[str, Service]]:
     """One detector over ``(key, Service)`` pairs; returns those still unmatched and valid."""
-    namespaces, annotations = _filters(active)
+    consult = _step(active)
     unmatched: list[tuple[str, Service]] = []
     for pair in services:
-        key, service = pair
-        outcome, value = _consult(active, service, namespaces, annotations)
-        if outcome not in DECISIVE:
+        outcome, value = consult(pair[1])
+        if outcome is _NO_MATCH:  # by far the most common: nothing else to do
             unmatched.append(pair)  # the next detector gets its turn
+            continue
+        if outcome not in DECISIVE:
+            unmatched.append(pair)
+        key = pair[0]
         if outcome is _MATCH:
             stat.found += 1
             matched[key] = value
@@ -376,8 +391,7 @@ def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdi
         if decided_by:
             verdicts.append(Verdict(active.name, priority, "not_consulted", decided_by))
             continue
-        namespaces, annotations = _filters(active)
-        outcome, value = _consult(active, service, namespaces, annotations)
+        outcome, value = _step(active)(service)
         if outcome in DECISIVE:
             what = "matched first" if outcome is _MATCH else "found the Service invalid"
             decided_by = f"{active.name} (priority {priority}) {what}"

@@ -17,6 +17,16 @@ from dyntoolset.model import Port, Service
 
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
 
+#: Values already found valid, so that each distinct one is checked once:
+#: a cluster has thousands of Services but few distinct namespaces and
+#: ports. Bounded, since a watch runs for months over names that come and go:
+#: when a cache is full it starts over (a cache, never a source of truth).
+_CACHE_LIMIT = 4096
+_valid_namespaces: set[str] = set()
+#: Port snapshots by their raw fields; shared between Services (they are
+#: immutable), which also saves the memory of a copy per Service.
+_ports: dict[tuple[Any, ...], Port] = {}
+
 
 class SnapshotError(DyntoolsetError, ValueError):
     """A Service object is missing required fields, has the wrong shape, or is not a Service."""
@@ -29,13 +39,20 @@ def _str_map(value: Any, field: str) -> Mapping[str, str]:
         raise SnapshotError(
             f"{field} must be a mapping of strings to strings, got {describe(value)}"
         )
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    # Type sets, built at C speed, instead of a Python test per entry.
+    if not _only_strings(value):
         for key, item in value.items():  # say which entry, on the error path only
             if not isinstance(key, str):
                 raise SnapshotError(f"{field} keys must be strings, got {describe(key)}")
             if not isinstance(item, str):
                 raise SnapshotError(f"{field}[{key!r}] must be a string, got {describe(item)}")
     return MappingProxyType(value)
+
+
+def _only_strings(value: dict[Any, Any]) -> bool:
+    types = set(map(type, value))
+    types.update(map(type, value.values()))
+    return types <= {str}
 
 
 def _string(value: Any, field: str, default: str = "") -> str:
@@ -59,6 +76,22 @@ def _port_string(raw: dict[str, Any], key: str, index: int, default: str = "") -
 def _port(raw: Any, index: int) -> Port:
     if not isinstance(raw, dict):
         raise SnapshotError(f"spec.ports[{index}] must be a mapping")
+    fields = (raw.get("port"), raw.get("name"), raw.get("protocol"), raw.get("appProtocol"))
+    # The types are part of the key: True and 1.0 are equal to 1 as keys, and
+    # a str subclass to its str (both refused by the checks).
+    key = (fields, tuple(map(type, fields)))
+    try:
+        return _ports[key]
+    except (KeyError, TypeError):  # TypeError: a field is a list or a mapping
+        pass
+    port = _checked_port(raw, index)  # raises for anything invalid: never cached
+    if len(_ports) >= _CACHE_LIMIT:
+        _ports.clear()
+    _ports[key] = port
+    return port
+
+
+def _checked_port(raw: dict[str, Any], index: int) -> Port:
     number = raw.get("port")
     if type(number) is not int or not 0 < number < 65536:
         raise SnapshotError(
@@ -91,6 +124,19 @@ def _name_problem(value: str, rule: Callable[[str, str], str | None], what: str)
     return problem.replace(repr(value), describe(value), 1)
 
 
+def _check_namespace(namespace: Any) -> None:
+    if not isinstance(namespace, str):
+        raise SnapshotError(f"metadata.namespace must be a string, got {describe(namespace)}")
+    if urlpolicy.dns_label_problem(namespace):
+        raise SnapshotError(
+            "metadata.namespace "
+            + _name_problem(namespace, urlpolicy.dns_label_problem, "namespace")
+        )
+    if len(_valid_namespaces) >= _CACHE_LIMIT:
+        _valid_namespaces.clear()
+    _valid_namespaces.add(namespace)
+
+
 def service_from_object(obj: Mapping[str, Any]) -> Service:
     """Build a :class:`Service` from a ``v1/Service`` object as JSON-decoded data.
 
@@ -121,13 +167,8 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
             "metadata.name " + _name_problem(name, urlpolicy.dns1035_label_problem, "Service name")
         )
     namespace = meta.get("namespace") or "default"
-    if not isinstance(namespace, str):
-        raise SnapshotError(f"metadata.namespace must be a string, got {describe(namespace)}")
-    if urlpolicy.dns_label_problem(namespace):
-        raise SnapshotError(
-            "metadata.namespace "
-            + _name_problem(namespace, urlpolicy.dns_label_problem, "namespace")
-        )
+    if type(namespace) is not str or namespace not in _valid_namespaces:
+        _check_namespace(namespace)
     spec = obj.get("spec")
     if spec is None:
         spec = {}
@@ -143,7 +184,7 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
         namespace=namespace,
         labels=_str_map(meta.get("labels"), "metadata.labels"),
         annotations=_str_map(meta.get("annotations"), "metadata.annotations"),
-        ports=tuple(_port(p, i) for i, p in enumerate(raw_ports)),
+        ports=tuple([_port(p, i) for i, p in enumerate(raw_ports)]),
         type=_string(spec.get("type"), "spec.type", "ClusterIP"),
         cluster_ip=_string(spec.get("clusterIP"), "spec.clusterIP"),
         uid=str(meta.get("uid") or ""),

@@ -518,3 +518,22 @@ def test_a_name_resolving_to_a_good_and_a_metadata_address_is_refused(
     assert "169.254.169.254" in h.detail
     assert resolver.calls == [NAME] and spy.calls == []  # resolved once, never dialled
     assert not hole.saw_connection()
+
+
+def test_the_default_concurrency_checks_a_large_fan_out_at_once(
+    backend: Callable[..., Backend],
+) -> None:
+    """Issue 15, workload 6: with the default configuration, 200 slow checks are in
+    flight together (a black-holed endpoint holds its worker for the whole
+    timeout, so a round lasts one check only if they all get a worker at once).
+
+    Counted, not timed: nothing is answered until 200 requests wait at once.
+    """
+    assert GlobalHealthChecks().concurrency >= 200
+    server = backend()
+    server.script = server.gathered(200, hold=0.05)
+    names = {f"s{i}.monitoring.svc.cluster.local": ["127.0.0.1"] for i in range(220)}
+    c = checker(resolver=FakeResolver(names), timeout=10.0, deadline=30.0)
+    results = c.check([discovered(f"s{i}", port=server.port) for i in range(220)])
+    assert [r.health.reason for r in results if r.health] == ["ok"] * 220
+    assert server.max_waiting >= 200

@@ -379,7 +379,7 @@ def test_a_parallel_round_fits_the_connection_pool(
     apiserver: ApiServer, backend: Callable[..., Backend], caplog: pytest.LogCaptureFixture
 ) -> None:
     # The client's pool holds cpu_count * 5 connections by default (10 on a 2-core
-    # machine), fewer than the default concurrency of 32: urllib3 then discards
+    # machine), fewer than a round's concurrency (16 here): urllib3 then discards
     # connections with a WARNING each, every round.
     api_client = apiserver.new_api_client()
     api_client.configuration.connection_pool_maxsize = 4

@@ -216,7 +216,7 @@ def _deep_merge(base: Any, override: Any) -> Any:
 
 def _dump(document: dict[str, Any]) -> str:
     # The pure-Python dumper on purpose. libyaml's CSafeDumper is ~6x faster
-    # (benchmarks/test_bench_discovery.py: ~0.05 s instead of ~0.3 s for the
+    # (measured with pytest-benchmark: ~0.05 s instead of ~0.3 s for the
     # ~1,500 toolsets of 10,000 Services), but its bytes differ from this
     # dumper's for some strings: long double-quoted scalars with escapes or
     # trailing blanks are folded elsewhere, an empty key is written '' instead
