@@ -15,7 +15,14 @@ import statistics
 import time
 
 from benchmarks.harness import Figure, below, info
-from benchmarks.live import ConfigMapObserver, Controller, Emulator, api_client, service
+from benchmarks.live import (
+    ConfigMapObserver,
+    Controller,
+    Emulator,
+    api_client,
+    cluster_size,
+    service,
+)
 
 NAMESPACE = "bench-latency"
 
@@ -30,7 +37,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 def run(quick: bool) -> list[Figure]:
     from kubernetes import client
 
-    count = 300 if quick else 50_000
+    count = cluster_size(quick)
     trials = 3 if quick else 100
     rng = random.Random(4)
     latencies: list[float] = []

@@ -23,7 +23,7 @@ import math
 import time
 
 from benchmarks.harness import Figure, at_most, info
-from benchmarks.live import Controller, Emulator
+from benchmarks.live import Controller, Emulator, cluster_size
 
 RATE = 1_000.0
 DEBOUNCE = 0.2
@@ -82,7 +82,7 @@ def _phase(
 
 
 def run(quick: bool) -> list[Figure]:
-    count = 300 if quick else 50_000
+    count = cluster_size(quick)
     seconds = 1.0 if quick else 30.0
     # The watch may fall this far behind without a 410 (a relist would be a finding).
     with Emulator(count, history_limit=int(RATE * seconds) + 1_000) as emulator:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 
 from benchmarks.harness import Figure, at_most, info
-from benchmarks.live import Controller, Emulator
+from benchmarks.live import Controller, Emulator, cluster_size
 
 RESYNCS = 10
 INTERVAL = 0.5
 
 
 def run(quick: bool) -> list[Figure]:
-    count = 300 if quick else 50_000
+    count = cluster_size(quick)
     wanted = 3 if quick else RESYNCS
     with Emulator(count) as emulator:
         controller = Controller(emulator.url, resync_interval=INTERVAL)
