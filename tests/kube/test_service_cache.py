@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import time
@@ -88,6 +89,59 @@ def test_lists_in_pages_then_watches_from_the_lists_version(
     assert changes.calls.count("service") >= 2
     cache.stop()  # cuts the open watch: the threads end promptly, not at the read timeout
     assert not [t for t in cache._threads if t.is_alive()]
+
+
+def _raw_services_alive(prefix: str) -> int:
+    """Listed Service objects (parsed JSON with metadata and spec) named ``prefix*`` alive.
+
+    List items come without ``kind`` (as from a real server); the emulator in
+    this process keeps its own objects with one, and those are not counted.
+    """
+    gc.collect()
+    return sum(
+        1
+        for o in gc.get_objects()
+        if type(o) is dict
+        and "spec" in o
+        and "kind" not in o
+        and type(o.get("metadata")) is dict
+        and str(o["metadata"].get("name", "")).startswith(prefix)
+    )
+
+
+def test_the_listed_json_is_not_kept_while_watching(
+    apiserver: ApiServer, make_cache: CacheFactory
+) -> None:
+    # Only the snapshots stay: holding the raw list through the watch costs
+    # several kilobytes per Service (benchmark workload 3).
+    apiserver.seed(*(service(f"rawcheck-{i}", "apps") for i in range(20)))
+    cache = make_cache(page_size=7)
+    assert cache.wait_synced(PATIENCE)
+    wait_for(lambda: watches(apiserver), what="the watch")
+    assert cache.size == 20
+    assert _raw_services_alive("rawcheck-") == 0
+
+
+def test_each_page_is_snapshotted_as_it_arrives(
+    apiserver: ApiServer, make_cache: CacheFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While the third page is read, the first two are snapshots already.
+    apiserver.seed(*(service(f"paged-{i}", "apps") for i in range(20)))
+    from dyntoolset.kube import watch as watch_module
+
+    alive_at_page: list[int] = []
+    read_page = watch_module.Reflector._list_page
+
+    def counting(self: Any, token: str | None) -> dict[str, Any]:
+        alive_at_page.append(_raw_services_alive("paged-"))
+        return read_page(self, token)
+
+    monkeypatch.setattr(watch_module.Reflector, "_list_page", counting)
+    cache = make_cache(page_size=7)
+    assert cache.wait_synced(PATIENCE)
+    assert cache.size == 20
+    assert len(alive_at_page) == 3
+    assert max(alive_at_page) <= 7  # one page of raw JSON at most, not the whole list
 
 
 def test_a_status_only_change_does_not_notify(

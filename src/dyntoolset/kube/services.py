@@ -64,12 +64,11 @@ class _Partition:
         self.services: dict[Key, Service] = {}
         self.synced = False
 
-    def replace(self, objects: list[dict[str, Any]]) -> None:
-        fresh: dict[Key, Service] = {}
-        for obj in objects:
-            service = self.cache._snapshot(obj)
-            if service is not None:
-                fresh[(service.namespace, service.name)] = service
+    def replace(self, objects: list[Service | None]) -> None:
+        # Snapshots already (the reflector's transform); None: left out, logged.
+        fresh: dict[Key, Service] = {
+            (service.namespace, service.name): service for service in objects if service is not None
+        }
         with self.cache._lock:
             vanished = len(self.services.keys() - fresh.keys())
             self.services = fresh
@@ -175,6 +174,7 @@ class ServiceCache:
                 timeouts=self.timeouts,
                 page_size=self.page_size,
                 backoff=self._backoff(),
+                transform=self._snapshot,
             )
             self._partitions.append(partition)
             self.reflectors.append(reflector)

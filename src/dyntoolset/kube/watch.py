@@ -12,7 +12,10 @@ any other failure (HTTP error, dropped connection, read timeout on a silent
 server) waits for the :class:`~dyntoolset.kube.errors.Backoff` and reopens
 from the last resourceVersion.
 
-What happens to the objects is up to a :class:`Sink`.
+What happens to the objects is up to a :class:`Sink`. A ``transform``
+(for the Service cache, the slim snapshot) is applied to each listed object
+as its page arrives, so a list of 50,000 objects never holds more than one
+page of raw JSON; nothing of a list outlives :meth:`Sink.replace`.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ MIN_QUIET_WATCH = 1.0
 class Sink(Protocol):
     """Where a :class:`Reflector` delivers what it learns."""
 
-    def replace(self, objects: list[dict[str, Any]]) -> None:
-        """A complete list: these objects, and no others, exist now."""
+    def replace(self, objects: list[Any]) -> None:
+        """A complete list: these objects (as the reflector's ``transform`` made
+        them), and no others, exist now."""
 
     def event(self, kind: str, obj: dict[str, Any]) -> None:
         """A watch event: ``ADDED``, ``MODIFIED`` or ``DELETED`` with the object."""
@@ -80,8 +84,10 @@ class Reflector:
     """One list-and-watch loop over ``collection`` into ``sink``; run :meth:`run` in a thread.
 
     ``stopped`` ends the loop (set it, then call :meth:`interrupt` to cut an
-    open stream). Counters for tests and statistics: ``lists`` (complete
-    lists), ``watches`` (streams opened), ``failures``.
+    open stream). ``transform`` (optional) turns each listed object into
+    what :meth:`Sink.replace` receives, page by page; watch events are
+    delivered as raw JSON. Counters for tests and statistics: ``lists``
+    (complete lists), ``watches`` (streams opened), ``failures``.
     """
 
     def __init__(
@@ -93,8 +99,10 @@ class Reflector:
         timeouts: Timeouts | None = None,
         page_size: int = 500,
         backoff: Backoff | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         self.collection = collection
+        self.transform = transform
         self.sink = sink
         self.stopped = stopped
         self.timeouts = timeouts or Timeouts()
@@ -114,14 +122,8 @@ class Reflector:
         """List, then watch, until ``stopped`` is set."""
         while not self.stopped.is_set():
             try:
-                if self.resource_version is None:
-                    objects, version = self._list()
-                    if self.stopped.is_set():
-                        return
-                    self.sink.replace(objects)
-                    self.resource_version = version
-                    self.lists += 1
-                    self.backoff.healthy()
+                if self.resource_version is None and not self._relist():
+                    return
                 self._watch_once()
             except ApiFailure as failure:
                 if self.stopped.is_set():
@@ -135,6 +137,21 @@ class Reflector:
             except Exception:  # a bug in a sink must not end the watch for good
                 log.exception("%s: unexpected error; backing off", self.collection.label)
                 self._wait_after(None)
+
+    def _relist(self) -> bool:
+        """List and hand over the whole collection; ``False`` when stopped meanwhile.
+
+        A method of its own so the list is gone when it returns: kept in
+        :meth:`run`'s frame, it would stay alive through the whole watch.
+        """
+        objects, version = self._list()
+        if self.stopped.is_set():
+            return False
+        self.sink.replace(objects)
+        self.resource_version = version
+        self.lists += 1
+        self.backoff.healthy()
+        return True
 
     def interrupt(self) -> None:
         """Cut the open watch stream (if any), so :meth:`run` notices ``stopped`` at once."""
@@ -166,18 +183,19 @@ class Reflector:
         except Exception as exc:  # noqa: BLE001 - every client failure is classified
             raise classify(exc, verb=verb, resource=c.resource, namespace=c.namespace) from None
 
-    def _list(self) -> tuple[list[dict[str, Any]], str]:
-        """Every object, page by page, and the list's resourceVersion."""
+    def _list(self) -> tuple[list[Any], str]:
+        """Every object (transformed), page by page, and the list's resourceVersion."""
         restarts = 0
+        transform = self.transform
         while True:
-            objects: list[dict[str, Any]] = []
+            objects: list[Any] = []
             token: str | None = None
             try:
                 while True:
                     page = self._list_page(token)
-                    objects.extend(
-                        item for item in page.get("items") or () if isinstance(item, dict)
-                    )
+                    items = [item for item in page.get("items") or () if isinstance(item, dict)]
+                    # Transformed now, the page's raw JSON goes with the next page.
+                    objects.extend(map(transform, items) if transform else items)
                     meta = page.get("metadata") or {}
                     token = meta.get("continue") or None
                     if token is None:

@@ -13,7 +13,7 @@ import bisect
 import copy
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -27,6 +27,33 @@ from dyntoolset.testing.apiserver.resources import (
 )
 
 Key = tuple[str, str]  # (namespace or "", name)
+
+
+_T = TypeVar("_T")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def json_copy(value: _T) -> _T:
+    """A deep copy of a JSON tree (dicts, lists, scalars).
+
+    The store copies every object on the way in and out; stored objects are
+    JSON trees, which this copies about three times as fast as
+    :func:`copy.deepcopy` (no memo, no dispatch): seeding 50,000 Services
+    for the benchmarks spent half its time in ``deepcopy``. Anything else
+    falls back to :func:`copy.deepcopy`.
+    """
+    return cast(_T, _copy(value))
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    if kind in _SCALARS:
+        return value
+    return copy.deepcopy(value)
 
 
 def metadata_of(obj: dict[str, Any]) -> dict[str, Any]:
@@ -91,14 +118,14 @@ class Store:
         """A copy of one object, or None."""
         with self.cond:
             obj = self._objects.get(res.plural, {}).get((namespace, name))
-            return copy.deepcopy(obj) if obj is not None else None
+            return json_copy(obj) if obj is not None else None
 
     def items(self, res: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """Copies of the objects of a resource (optionally one namespace), sorted by key."""
         with self.cond:
             objs = self._objects.get(res.plural, {})
             return [
-                copy.deepcopy(objs[key])
+                json_copy(objs[key])
                 for key in sorted(objs)
                 if namespace is None or key[0] == namespace
             ]
@@ -148,7 +175,7 @@ class Store:
             for index, obj in enumerate(objs, start=1):
                 if index >= self._compacted:
                     raise ValueError("too many preloaded objects for the starting version")
-                obj = copy.deepcopy(obj)
+                obj = json_copy(obj)
                 metadata_of(obj)["resourceVersion"] = str(index)
                 stored[object_key(obj)] = obj
 
@@ -165,8 +192,8 @@ class Store:
             etype,
             res.plural,
             key,
-            copy.deepcopy(obj),
-            copy.deepcopy(prev) if prev is not None else None,
+            json_copy(obj),
+            json_copy(prev) if prev is not None else None,
         )
         self._history.append(event)
         self._history_rvs.append(event.rv)
@@ -187,7 +214,7 @@ class Store:
         Raises:
             ApiError: 409 AlreadyExists.
         """
-        obj = copy.deepcopy(obj)
+        obj = json_copy(obj)
         key = object_key(obj)
         with self.cond:
             objs = self._objects.setdefault(res.plural, {})
@@ -196,7 +223,7 @@ class Store:
             self._next_rv(obj)
             objs[key] = obj
             self._record(res, "ADDED", key, obj, None)
-            return copy.deepcopy(obj)
+            return json_copy(obj)
 
     def update(
         self,
@@ -224,17 +251,17 @@ class Store:
             current_rv = current["metadata"]["resourceVersion"]
             if expect_rv and expect_rv != current_rv:
                 raise conflict(res, name)
-            new = change(copy.deepcopy(current))
+            new = change(json_copy(current))
             new_rv = (new.get("metadata") or {}).get("resourceVersion")
             if new_rv and new_rv != current_rv:
                 raise conflict(res, name)
             metadata_of(new)["resourceVersion"] = current_rv
             if new == current:
-                return copy.deepcopy(current)
+                return json_copy(current)
             self._next_rv(new)
             objs[(namespace, name)] = new
             self._record(res, "MODIFIED", (namespace, name), new, current)
-            return copy.deepcopy(new)
+            return json_copy(new)
 
     def delete(
         self,
@@ -267,7 +294,7 @@ class Store:
                     {"name": name, "kind": res.plural},
                 )
             del objs[(namespace, name)]
-            last = copy.deepcopy(current)
+            last = json_copy(current)
             self._next_rv(last)
             self._record(res, "DELETED", (namespace, name), last, current)
             return last
