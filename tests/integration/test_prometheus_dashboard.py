@@ -20,7 +20,6 @@ import socket
 import subprocess
 import textwrap
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ import pytest
 
 from dyntoolset.dashboard import dashboard
 from dyntoolset.testing.apiserver import ApiServer
-from tests.controller.test_run import Run
+from tests.controller.test_run import Run, wait_for
 from tests.kube._support import prometheus, service
 from tests.kube.conftest import create_namespace
 
@@ -44,9 +43,6 @@ HOLMES_KEY = "custom_toolset.yaml"
 #: Grafana's variables as this test resolves them (Grafana would compute
 #: $__rate_interval from the scrape interval; a minute spans the whole test).
 VARIABLES = {"$__rate_interval": "1m", "$job": "dyntoolset"}
-
-#: A wait that reaches this is a failure, not a slow machine.
-PATIENCE = 60.0
 
 #: The installed plugin distribution: its detector raises on Services labelled app=flaky.
 FLAKY_PLUGIN = textwrap.dedent(
@@ -140,17 +136,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = PATIENCE) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 class Prometheus:
