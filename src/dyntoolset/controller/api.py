@@ -281,7 +281,7 @@ class Api:
         self._idle.clear()
         try:
             return await handler(request)
-        finally:  # a cancelled handler is answered too (by nobody): no longer in flight
+        finally:  # also when cancelled (a stop that ran out of time): no longer in flight
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
