@@ -9,11 +9,15 @@ reload reported as needing a restart.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
+from dyntoolset.controller.api import SHUTDOWN_RETRY_AFTER
 from dyntoolset.testing.apiserver import ApiServer
 from tests.controller.test_reload import BASE, CHANGED, grafana, tools
 
@@ -110,3 +114,78 @@ def test_the_running_api_authenticates_reports_and_reloads(
     assert any(line.startswith("api:") for line in pending["settings"])
     assert request(address, "GET", "/api/v1/statistics", token=TOKEN)[0] == 200
     assert running.stop() == 0
+
+
+def writer_of(fifo: Path) -> int | None:
+    """The FIFO opened for writing once a reader has opened it (``None`` before)."""
+    try:
+        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # no reader yet
+            return None
+        raise
+
+
+def test_shutdown_answers_the_reload_in_flight_and_refuses_new_requests(
+    apiserver: ApiServer,
+    tmp_path: Path,
+    run: Any,  # noqa: F811 (the fixture imported above)
+) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{TOKEN}\n")
+    api = f"api: {{auth: {{mode: static, token_file: {tokens}}}}}\n"
+    config = tmp_path / "config.yaml"
+    config.write_text(BASE + api)
+    apiserver.seed(prometheus(), grafana())
+    running = run(config_file=str(config), config_watch=False, leader_elect=True)
+    wait_for(
+        lambda: tools(configmap(apiserver)) == {"prometheus.monitoring", "grafana.monitoring"},
+        PATIENCE,
+        "the first write",
+    )
+    address, metrics_address = running.address(), running.address("metrics")
+
+    # The configuration file becomes a FIFO: the reload's read blocks until the
+    # test writes, and the test knows the read began when its writer can open.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    os.replace(fifo, config)
+    answers: list[tuple[int, dict[str, str], Any]] = []
+    flight = threading.Thread(
+        target=lambda: answers.append(
+            request(address, "POST", "/api/v1/config/reload", token=TOKEN)
+        ),
+        daemon=True,
+    )
+    flight.start()
+    writer = wait_for(lambda: writer_of(config), PATIENCE, "the reload to read the file")
+    try:
+        running.runner.request_stop()  # what SIGTERM does
+        # The reconcile, the watches and the Lease are done; the listeners wait for the reload.
+        wait_for(lambda: running.events("http_draining"), PATIENCE, "the HTTP drain")
+        code, headers, problem = request(address, "GET", "/api/v1/statistics", token=TOKEN)
+        assert code == 503 and headers["Content-Type"].startswith("application/problem+json")
+        assert headers["Retry-After"] == str(SHUTDOWN_RETRY_AFTER)
+        assert "shutting down" in problem["detail"]
+        assert request(address, "GET", "/health")[0] == 200
+        assert request(address, "GET", "/ready")[0] == 503
+        code, _, metrics = request(metrics_address, "GET", "/metrics")
+        assert code == 200 and 'code="503"' in metrics
+        assert running.events("stopped") == []
+        os.write(writer, (CHANGED + api).encode())
+    finally:
+        os.close(writer)
+    flight.join(PATIENCE)
+    ((code, _, report),) = answers
+    assert code == 200, report
+    assert (report["status"], report["detectors_disabled"]) == ("success", 1)
+    assert running.stop() == 0
+    events = [
+        e
+        for e in (
+            r.dyntoolset.get("event") for r in running.caplog.records if hasattr(r, "dyntoolset")
+        )
+        if e in ("shutdown", "lease_released", "http_draining", "listeners_closed", "stopped")
+    ]
+    assert events == ["shutdown", "lease_released", "http_draining", "listeners_closed", "stopped"]
+    assert running.events("listeners_closed")[0]["cancelled"] == 0

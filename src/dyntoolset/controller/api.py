@@ -15,6 +15,11 @@ next to ``/health`` and ``/ready``. It brings:
 
 A request body is capped (413), and must be ``application/json`` when there
 is one (415).
+
+Shutdown: from :meth:`Api.shutting_down` on, every new request to the API
+and its open routes is 503 with ``Retry-After`` (before authentication: a
+stopping controller asks the auth API nothing), while the requests already
+admitted run on; :meth:`Api.drain` waits for them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -29,7 +35,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from dyntoolset.controller.auth import Action, Authenticator, AuthFailure
-from dyntoolset.controller.problems import ProblemError, problems, request_id
+from dyntoolset.controller.problems import ProblemError, problem, problems, request_id
 from dyntoolset.errors import ConfigError
 from dyntoolset.metrics import Metrics
 
@@ -37,6 +43,7 @@ __all__ = [
     "API_PREFIX",
     "MAX_BODY_BYTES",
     "RELOAD_PATH",
+    "SHUTDOWN_RETRY_AFTER",
     "Api",
     "ConfigReloader",
     "ReloadResult",
@@ -51,6 +58,10 @@ RELOAD_PATH = "/api/v1/config/reload"
 MAX_BODY_BYTES = 64 * 1024
 #: How long one API request may take, authentication included (503 beyond).
 HANDLER_TIMEOUT = 60.0
+#: ``Retry-After`` (seconds) of the 503 a stopping controller answers: by then its
+#: ``/ready`` is 503 and the Pod is leaving the Service's endpoints, so a retry a
+#: few seconds later reaches another replica (or the restarted one).
+SHUTDOWN_RETRY_AFTER = 5
 
 _USER_KEY = web.RequestKey("api_user", str)
 
@@ -131,7 +142,8 @@ class Api:
     ``reloader`` ``None`` answers the reload with 503 ("reload is not
     available"). ``read_routes`` must all be under ``/api/v1`` (a route
     elsewhere would be served without authentication: refused with
-    ``ValueError``).
+    ``ValueError``). The middlewares and :meth:`drain` run on the server's
+    event loop; :meth:`shutting_down` may be called from any thread.
     """
 
     def __init__(
@@ -157,10 +169,46 @@ class Api:
         self._open_routes = tuple(open_routes)
         self.max_body = max_body
         self._timeout = handler_timeout
+        self._open_paths = frozenset(route.path for route in self._open_routes)
+        self._stopping = threading.Event()
+        # Admitted requests not yet answered; only the event loop touches these two.
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def middlewares(self) -> list[Any]:
-        """Outermost first: access log and metrics, problem documents, authentication."""
-        return [self._access_log, problems, self._authenticate]
+        """Outermost first: access log and metrics, problem documents, the shutdown
+        gate, authentication."""
+        return [self._access_log, problems, self._admit, self._authenticate]
+
+    def serves(self, path: str) -> bool:
+        """Whether ``path`` is the API's: under ``/api/v1``, or one of its open routes."""
+        return is_api_path(path) or path in self._open_paths
+
+    def shutting_down(self) -> None:
+        """From now on every new request to :meth:`serves` paths answers 503 (thread-safe).
+
+        Requests already admitted are not touched: they finish and get their answer.
+        """
+        self._stopping.set()
+
+    @property
+    def in_flight(self) -> int:
+        """How many admitted requests have not been answered yet."""
+        return self._in_flight
+
+    async def drain(self, timeout: float) -> int:
+        """Wait until no admitted request is in flight, at most ``timeout`` seconds.
+
+        Returns how many are still in flight (0: drained). Call it after
+        :meth:`shutting_down`, or new requests may keep it waiting.
+        """
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                await self._idle.wait()
+        except TimeoutError:
+            pass
+        return self._in_flight
 
     def add_routes(self, app: web.Application) -> None:
         """Register the API's routes on ``app``."""
@@ -211,6 +259,32 @@ class Api:
                 }
             },
         )
+
+    @web.middleware
+    async def _admit(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        """Refuse new requests once shutting down; count the admitted ones until answered."""
+        if not self.serves(request.path):
+            return await handler(request)
+        if self._stopping.is_set():
+            response = problem(
+                request,
+                503,
+                "Service Unavailable",
+                "the controller is shutting down; retry the request",
+                headers={"Retry-After": str(SHUTDOWN_RETRY_AFTER)},
+            )
+            # Close the connection: the client's retry opens a new one, which the
+            # Service can route to another replica (a kept-alive one stays here).
+            response.force_close()
+            return response
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await handler(request)
+        finally:  # also when cancelled (a stop that ran out of time): no longer in flight
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: _Handler) -> web.StreamResponse:

@@ -24,6 +24,13 @@ probes: the kubelet probes every few seconds.
 Given an :class:`~dyntoolset.controller.api.Api`, the ``--listen`` listener
 also serves it (``/api/v1/*``, authenticated; its open routes), with its
 body cap and middlewares.
+
+Shutdown in two steps. :meth:`ProbeServer.shutting_down`: ``/ready`` and
+every new API request answer 503, ``/health`` and ``/metrics`` answer as
+before (the kubelet must not restart a stopping Pod; the last scrape sees
+the final counts). :meth:`ProbeServer.stop`: the API requests in flight
+finish (a reload, a statistics read) while the listeners stay open, then
+the listeners close.
 """
 
 from __future__ import annotations
@@ -52,6 +59,13 @@ log = logging.getLogger("dyntoolset.probes")
 
 #: Server limits: idle keep-alive connections are closed after this many seconds.
 KEEPALIVE_TIMEOUT = 15.0
+#: aiohttp's ``shutdown_timeout``, set explicitly (its default is 60 s). In aiohttp 3.14
+#: ``AppRunner.cleanup()`` closes the listening sockets, closes idle keep-alive
+#: connections, then for each busy connection waits up to this long for its handler,
+#: cancels it and waits up to this long again. :meth:`ProbeServer.stop` has already let
+#: the API requests finish, so this only bounds a probe or scrape caught mid-answer
+#: and the cancellation of an API request that overran the stop's budget.
+CLOSE_TIMEOUT = 1.0
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
 
@@ -149,19 +163,32 @@ class ProbeServer:
             raise
 
     def shutting_down(self) -> None:
-        """From now on ``/ready`` answers 503 (the Pod leaves the Service endpoints)."""
+        """From now on ``/ready`` answers 503 (the Pod leaves the Service endpoints) and
+        every new API request 503; requests in flight, ``/health`` and ``/metrics`` go on."""
         self._shutting_down.set()
+        if self._api is not None:
+            self._api.shutting_down()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listeners and end the thread (idempotent)."""
+        """Let the API requests in flight finish, close the listeners, end the thread.
+
+        Returns within about ``timeout`` seconds: the requests get all of it
+        but ``2 * CLOSE_TIMEOUT``, which closing the listeners may take; one
+        still running then is cancelled (its client sees the connection
+        close) and logged. Begins the shutdown (:meth:`shutting_down`) if
+        nobody has. Idempotent.
+        """
+        self.shutting_down()  # no new request may prolong the wait below
         loop, self._loop = self._loop, None
         if loop is None:
             return
         runners, self._runners = self._runners, []
         if loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(_cleanup(runners), loop)
+            drain = max(0.0, timeout - 2 * CLOSE_TIMEOUT)
+            future = asyncio.run_coroutine_threadsafe(self._close(runners, drain), loop)
             try:
-                future.result(timeout)
+                # A margin over the close's own bound: the loop thread may be slow to start it.
+                future.result(drain + 2 * CLOSE_TIMEOUT + 1.0)
             except (TimeoutError, OSError, RuntimeError) as exc:  # stopping anyway
                 log.debug("probe server cleanup: %s", exc)
             loop.call_soon_threadsafe(loop.stop)
@@ -196,6 +223,7 @@ class ProbeServer:
                 access_log=None,
                 handle_signals=False,
                 keepalive_timeout=KEEPALIVE_TIMEOUT,
+                shutdown_timeout=CLOSE_TIMEOUT,
             )
             await runner.setup()
             self._runners.append(runner)
@@ -221,6 +249,32 @@ class ProbeServer:
                         "address": f"{bound[0]}:{bound[1]}",
                     }
                 },
+            )
+
+    async def _close(self, runners: Sequence[web.AppRunner], drain: float) -> None:
+        """The API requests in flight finish (at most ``drain`` seconds), then the listeners close."""
+        unfinished = 0
+        if self._api is not None and self._api.in_flight:
+            log.info(
+                "waiting for %d HTTP API requests in flight (at most %.1f s)",
+                self._api.in_flight,
+                drain,
+                extra={"dyntoolset": {"event": "http_draining", "in_flight": self._api.in_flight}},
+            )
+            unfinished = await self._api.drain(drain)
+            if unfinished:
+                log.warning(
+                    "%d HTTP API requests still running after %.1f s are cancelled",
+                    unfinished,
+                    drain,
+                    extra={"dyntoolset": {"event": "http_drain_timeout", "unfinished": unfinished}},
+                )
+        for runner in runners:
+            await runner.cleanup()
+        if runners:
+            log.info(
+                "HTTP listeners closed",
+                extra={"dyntoolset": {"event": "listeners_closed", "cancelled": unfinished}},
             )
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -251,8 +305,3 @@ def _status_response(ok: bool, status: str, checks: Sequence[Check]) -> web.Resp
         "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
     }
     return web.json_response(document, status=200 if ok else 503)
-
-
-async def _cleanup(runners: Sequence[web.AppRunner]) -> None:
-    for runner in runners:
-        await runner.cleanup()

@@ -17,9 +17,11 @@ says; ``mode: none`` only on a loopback ``--listen``).
 Two ways to run:
 
 * **serve** (default): watch and reconcile until SIGTERM or SIGINT. Then
-  ``/ready`` turns 503, the in-flight reconcile finishes, leadership ends
-  and the Lease is released, and the process exits 0 within
-  ``shutdown_grace_period`` (or 1 when that ran out: a watchdog ends it).
+  ``/ready`` and every new API request turn 503, the in-flight reconcile
+  finishes, leadership ends and the Lease is released, the HTTP requests in
+  flight get their answers, the listeners close, and the process exits 0
+  within ``shutdown_grace_period`` (or 1 when that ran out: a watchdog ends
+  it). ``/health`` and ``/metrics`` answer until the listeners close.
 * **once** (``--once``, and ``--dry-run``): wait for the cache to sync, run
   one reconcile and exit 0, or 1 when it failed. ``--dry-run`` writes
   nothing and prints the unified diff of the live ConfigMap against the
@@ -438,7 +440,8 @@ class Runner:
             return max(0.1, deadline - time.monotonic())
 
         log.info(
-            "shutting down (grace period %.0f s): not ready, finishing the reconcile in flight",
+            "shutting down (grace period %.0f s): not ready, refusing new API requests, "
+            "finishing the reconcile in flight",
             grace,
             extra={"dyntoolset": {"event": "shutdown"}},
         )
@@ -460,6 +463,9 @@ class Runner:
             elector.stop(timeout=left())
         watch.stop(timeout=left())
         cache.stop(timeout=left())
+        # Last: HTTP requests in flight (a reload, a statistics read) get their
+        # answers, and /health and /metrics answer until the listeners close.
+        probes.stop(timeout=left())
         watchdog.cancel()
         log.info("stopped", extra={"dyntoolset": {"event": "stopped"}})
         return EXIT_OK
