@@ -101,9 +101,13 @@ def test_the_running_api_authenticates_reports_and_reloads(
     code, _, problem = request(address, "POST", "/api/v1/config/reload", token=TOKEN)
     assert code == 422
     assert any(e.startswith("$.resync_interval:") for e in problem["errors"])
-    assert (
-        request(address, "GET", "/api/v1/statistics", token=TOKEN)[2]["config"]["generation"] == 2
-    )
+    config_state = request(address, "GET", "/api/v1/statistics", token=TOKEN)[2]["config"]
+    assert config_state["generation"] == 2
+    # The statistics show the reloads: counted by result, and how the last one ended.
+    assert config_state["reloads"] == {"success": 1, "unchanged": 0, "failure": 1}
+    last = config_state["last_reload"]
+    assert (last["result"], last["trigger"]) == ("failure", "api")
+    assert last["problems"] == problem["errors"]
 
     # The api section is set up once: a change needs a restart, and the
     # running authentication stays (the old token still works).

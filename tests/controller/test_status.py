@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
+from dyntoolset.controller.reload import Reloader, file_reader
 from dyntoolset.controller.status import (
     PAGE_HEADERS,
     ControllerStatus,
@@ -19,9 +22,11 @@ from dyntoolset.controller.status import (
     status_routes,
     success_rate,
 )
+from dyntoolset.errors import ConfigError
 from dyntoolset.model import Discovered, HealthStatus, Service
 from dyntoolset.testing.apiserver import ApiServer
 from tests.controller._status_support import (
+    CONFIG,
     MARKUP,
     HttpServer,
     StatusStack,
@@ -98,7 +103,12 @@ def test_statistics_has_the_requirements_shape_and_the_controller_state(
     assert stats["last_reconcile"]["result"] in ("success", "unchanged")
     assert stats["last_reconcile"]["error"] is None
     assert RFC3339.match(stats["last_reconcile"]["time"])
-    assert stats["config"] == {"generation": 3, "source": "status-test.yaml"}
+    assert stats["config"] == {
+        "generation": 3,
+        "source": "status-test.yaml",
+        "reloads": {"success": 0, "unchanged": 0, "failure": 0},
+        "last_reload": None,
+    }
     assert stats["plugin_load_errors"] == []
     health = stats["health_checks"]
     assert health["rounds"] >= 1
@@ -188,7 +198,58 @@ def test_without_a_health_checker_health_checks_is_null(running: StatusStack) ->
     stats = plain.statistics()
     assert stats["health_checks"] is None
     # The default configuration getter: generation 1, the engine's source.
-    assert stats["config"] == {"generation": 1, "source": "status-test.yaml"}
+    assert stats["config"] == {
+        "generation": 1,
+        "source": "status-test.yaml",
+        "reloads": {"success": 0, "unchanged": 0, "failure": 0},
+        "last_reload": None,
+    }
+
+
+def test_statistics_show_the_reloads_counts_and_how_the_last_one_ended(
+    running: StatusStack, tmp_path: Path
+) -> None:
+    reconciler = running.stack.reconciler
+    path = tmp_path / "config.yaml"
+    moments = iter(datetime(2026, 12, 1, 15, minute, 0, tzinfo=UTC) for minute in (1, 2, 3))
+    reloader = Reloader(
+        reconciler, file_reader(str(path)), metrics=running.metrics, now=lambda: next(moments)
+    )
+    status = ControllerStatus(
+        reconciler,
+        running.stack.cache,
+        metrics=running.metrics,
+        configuration=lambda: (reloader.generation, reloader.source),
+        last_reload=lambda: reloader.last_reload,
+    )
+    path.write_text(CONFIG)
+    assert reloader.reload("file").status == "unchanged"
+    assert status.statistics()["config"]["last_reload"] == {
+        "time": "2026-12-01T15:01:00Z",
+        "result": "unchanged",
+        "trigger": "file",
+        "problems": [],
+    }
+
+    path.write_text(CONFIG.replace("jaeger: {enabled: false}", "jaeger: {enabled: true}"))
+    assert reloader.reload("api").status == "success"
+    path.write_text("detectors: {prometheus: {priority: many}}\n")
+    with pytest.raises(ConfigError):
+        reloader.reload("api")
+    config = status.statistics()["config"]
+    # The failure is the last reload; the configuration it left in force is the applied one.
+    assert config == {
+        "generation": 2,
+        "source": str(path),
+        "reloads": {"success": 1, "unchanged": 1, "failure": 1},
+        "last_reload": {
+            "time": "2026-12-01T15:03:00Z",
+            "result": "failure",
+            "trigger": "api",
+            "problems": ["$.detectors.prometheus.priority: expected int, got 'many'"],
+        },
+    }
+    assert status.statistics()["detectors"]["jaeger"]["enabled"] is True
 
 
 # -- success_rate -----------------------------------------------------------------------

@@ -1,12 +1,20 @@
-"""The status page in a real browser: headless Chromium loads ``/status`` from a real
-aiohttp server whose API is a real :class:`ControllerStatus` over a controller stack
-on the emulator. One load checks the rendered DOM (``--dump-dom``); one signs in
-through the token form over the DevTools protocol, as a user would."""
+"""The status page in a real browser (headless Chromium).
+
+Against a real in-process :class:`~dyntoolset.controller.runner.Runner` on the
+emulator, in both auth modes it can serve the page in: ``none`` (the page shows
+the data at once, and without JavaScript points to JSON that opens as it is) and
+``static`` (the page asks for the token, shows the refusal, then the data).
+Against a controller stack holding a Service of every verdict (one with markup in
+an annotation): the whole page, escaped; and a 403 shown as the problem's detail.
+The signing in is driven over the DevTools protocol, as a user would.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import html
+import http.client
+import json
 import re
 import shutil
 import socket
@@ -14,6 +22,7 @@ import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -29,7 +38,12 @@ from tests.controller._status_support import (
     healthy_backend,
     make_status_stack,
 )
+from tests.controller.test_reload import tools
+
+# ``run`` is that module's fixture: a Runner in a thread, stopped at the end.
+from tests.controller.test_runner_reload import PATIENCE, configmap, run  # noqa: F401
 from tests.health._servers import Backend
+from tests.kube._support import prometheus, wait_for
 from tests.kube.conftest import StackFactory, engine, make_stack  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
@@ -117,6 +131,10 @@ def test_the_page_shows_statistics_toolsets_and_every_verdict_escaped(
     # The summary and the detectors.
     assert "<dt>services discovered</dt><dd>2</dd>" in dom
     assert "<dt>configuration</dt><dd>generation 3 from status-test.yaml</dd>" in dom
+    assert (
+        "<dt>configuration reloads</dt><dd>0 applied, 0 unchanged, 0 failed; none yet</dd>" in dom
+    )
+    assert "hidden" in element(dom, "p", "reload-error")
     detectors = [cells for _, cells in rows(dom, "detectors")]
     assert ["prometheus", "yes", "2", "50 %"] in detectors
     assert ["jaeger", "no", "0", "100 %"] in detectors
@@ -195,7 +213,9 @@ def free_port() -> int:
         return port
 
 
-#: Run in the page: wait for a condition, fill in the token form, wait again.
+#: Run in the page: wait for the sign-in form, submit a refused token, wait for the
+#: refusal (a 401 asks again, anything else is shown as the problem), submit the
+#: accepted token, wait for the data.
 SIGN_IN = """
 (async () => {
   const until = async (test) => {
@@ -206,27 +226,36 @@ SIGN_IN = """
   };
   const $ = (id) => document.getElementById(id);
   const submit = (token) => { $("token").value = token; $("auth-form").requestSubmit(); };
-  await until(() => !$("auth").hidden);
+  const cells = (table) => Array.from($(table).tBodies[0].rows,
+    (r) => Array.from(r.cells, (c) => c.textContent));
+  await until(() => !$("auth").hidden && $("content").hidden);
   const asked = $("auth-message").textContent;
-  submit("nope");
-  await until(() => !$("problem").hidden);
-  const refused = $("problem").textContent;
-  submit("t");
+  submit(REFUSED);
+  await until(() => !$("problem").hidden || $("auth-message").textContent !== asked);
+  const refusedIn = $("problem").hidden ? "auth" : "problem";
+  const refused = $(refusedIn === "auth" ? "auth-message" : "problem").textContent;
+  submit(ACCEPTED);
   await until(() => !$("content").hidden);
   return {
-    asked, refused,
+    asked, refused, refusedIn,
     stored: sessionStorage.getItem("dyntoolset.token"),
     problemHidden: $("problem").hidden,
     authHidden: $("auth").hidden,
-    rows: Array.from($("services").tBodies[0].rows, (r) => r.cells[0].textContent),
+    toolsets: cells("toolsets"),
+    services: cells("services"),
   };
 })()
 """
 
 
-async def evaluate_in_page(devtools: int, expression: str) -> Any:
+def sign_in(refused: str, accepted: str) -> str:
+    """:data:`SIGN_IN` with its two tokens."""
+    return SIGN_IN.replace("REFUSED", json.dumps(refused)).replace("ACCEPTED", json.dumps(accepted))
+
+
+async def evaluate_in_page(devtools: int, expression: str, path: str = "/status") -> Any:
     """``expression`` evaluated in the browser's page over the DevTools protocol,
-    once the page has loaded."""
+    once the page at ``path`` has loaded (this works with the page's scripts off too)."""
     async with aiohttp.ClientSession() as session:
         for _ in range(400):  # the browser opens its debugging port shortly after start
             try:
@@ -252,7 +281,9 @@ async def evaluate_in_page(devtools: int, expression: str) -> Any:
                     if message.get("id") == calls:
                         return message
 
-            loaded = "location.pathname === '/status' && document.readyState === 'complete'"
+            loaded = (
+                f"location.pathname === {json.dumps(path)} && document.readyState === 'complete'"
+            )
             for _ in range(400):
                 answer = await evaluate(loaded)
                 if answer.get("result", {}).get("result", {}).get("value") is True:
@@ -267,13 +298,11 @@ async def evaluate_in_page(devtools: int, expression: str) -> Any:
     return result["result"]["value"]
 
 
-def test_the_token_is_asked_for_kept_in_the_tab_and_sent_as_bearer(
-    chromium: str, running: StatusStack, tmp_path: Path
-) -> None:
-    authorizations: list[str | None] = []
-    server = HttpServer(
-        status_routes(running.status) + page_routes(), [token_t_only(authorizations)]
-    )
+def in_browser(
+    chromium: str, url: str, profile: Path, expression: str, *, scripts: bool = True
+) -> Any:
+    """Open ``url`` in headless Chromium and evaluate ``expression`` in the loaded page;
+    ``scripts=False``: with JavaScript turned off for the page (as a user can)."""
     devtools = free_port()
     browser = subprocess.Popen(
         [
@@ -283,24 +312,199 @@ def test_the_token_is_asked_for_kept_in_the_tab_and_sent_as_bearer(
             "--disable-gpu",
             "--disable-dev-shm-usage",
             "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--user-data-dir={profile}",
             f"--remote-debugging-port={devtools}",
-            server.url + "/status",
+            *(() if scripts else ("--blink-settings=scriptEnabled=false",)),
+            url,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        seen = asyncio.run(evaluate_in_page(devtools, SIGN_IN))
+        return asyncio.run(evaluate_in_page(devtools, expression, urlsplit(url).path))
     finally:
         browser.terminate()
         browser.wait(30)
+
+
+def test_a_forbidden_token_shows_the_problem_and_every_token_is_sent_as_bearer(
+    chromium: str, running: StatusStack, tmp_path: Path
+) -> None:
+    # A 403 cannot come from a static token (any accepted token may read): a
+    # middleware stands in for RBAC refusing a valid token.
+    authorizations: list[str | None] = []
+    server = HttpServer(
+        status_routes(running.status) + page_routes(), [token_t_only(authorizations)]
+    )
+    try:
+        seen = in_browser(
+            chromium, server.url + "/status", tmp_path / "profile", sign_in("nope", "t")
+        )
+    finally:
         server.stop()
     assert seen["asked"] == "401 a bearer token is required"
-    assert seen["refused"] == "403 this token may not get /api/v1/statistics"
+    assert (seen["refusedIn"], seen["refused"]) == (
+        "problem",
+        "403 this token may not get /api/v1/statistics",
+    )
     assert seen["stored"] == "t"
     assert (seen["problemHidden"], seen["authHidden"]) == (True, True)
-    assert "shop/reports" in seen["rows"]
+    assert "shop/reports" in [cells[0] for cells in seen["services"]]
     # No token, then each token as typed, as a bearer token on every API call.
     assert set(authorizations) == {None, "Bearer nope", "Bearer t"}
     assert authorizations[0] is None
+
+
+# -- a real controller ------------------------------------------------------------------
+
+#: Health checks off (the Services' names do not resolve here); Prometheus only in
+#: ``monitoring``, so ``default/prometheus`` is namespace-filtered.
+RUNNER_CONFIG = """\
+health_checks: {enabled: false}
+detectors:
+  prometheus: {namespaces: [monitoring]}
+"""
+
+#: What a browser with JavaScript off shows of the page.
+NO_SCRIPT = """({
+  contentHidden: document.getElementById("content").hidden,
+  cells: document.querySelectorAll("td").length,
+  noScript: document.getElementById("no-script").innerText,
+  links: Array.from(document.querySelectorAll("#no-script a"), (a) => a.getAttribute("href")),
+})"""
+
+FILTERED_REASON = (
+    "matches prometheus, but namespace 'default' is not allowed by namespaces ['monitoring']"
+)
+
+TOKEN = "page-t0ken"
+
+
+def start_controller(apiserver: ApiServer, run: Any, config: Path, api: str) -> Any:  # noqa: F811
+    """A Runner with ``api`` (a YAML line) serving two Prometheus Services, once it wrote."""
+    config.write_text(RUNNER_CONFIG + api)
+    apiserver.seed(prometheus(), prometheus(namespace="default"))
+    running = run(config_file=str(config), config_poll_interval=3600.0)
+    wait_for(
+        lambda: tools(configmap(apiserver)) == {"prometheus.monitoring"},
+        PATIENCE,
+        "the first write",
+    )
+    return running
+
+
+def post(address: tuple[str, int], path: str) -> int:
+    conn = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        conn.request("POST", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_without_auth_the_page_shows_the_controller_at_once_and_without_javascript_links_json(
+    chromium: str,
+    apiserver: ApiServer,
+    run: Any,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.yaml"
+    running = start_controller(apiserver, run, config, "api: {auth: {mode: none}}\n")
+    host, port = running.address()
+    url = f"http://{host}:{port}"
+    # A broken edit, reloaded through the API: refused, and the page says so.
+    config.write_text("detectors: {prometheus: {priority: many}}\n")
+    assert post((host, port), "/api/v1/config/reload") == 422
+
+    dom = dump_dom(chromium, url + "/status", tmp_path / "profile")
+    assert "hidden" not in element(dom, "main", "content"), dom
+    assert "hidden" in element(dom, "section", "auth")
+    assert rows(dom, "toolsets") == [
+        (
+            True,
+            [
+                "monitoring/prometheus",
+                "prometheus",
+                "prometheus/metrics",
+                "http://prometheus.monitoring.svc.cluster.local:9090",
+            ],
+        )
+    ]
+    services = {cells[0]: cells for _, cells in rows(dom, "services")}
+    assert services["default/prometheus"][1:4] == [
+        "prometheus",
+        "namespace_filtered",
+        FILTERED_REASON,
+    ]
+    assert services["monitoring/prometheus"][2] == "emitted"
+    assert f"<dt>configuration</dt><dd>generation 1 from {config}</dd>" in dom
+    reloads = re.search(r"<dt>configuration reloads</dt><dd>(.*?)</dd>", dom)
+    assert reloads, dom
+    assert re.fullmatch(
+        r"0 applied, 0 unchanged, 1 failed; last: failure \(api\) at \S+Z", reloads.group(1)
+    )
+    assert "hidden" not in element(dom, "p", "reload-error")
+    assert "expected int, got" in html.unescape(
+        re.search(r'<p id="reload-error"[^>]*>(.*?)</p>', dom, re.S).group(1)  # type: ignore[union-attr]
+    )
+
+    # Without JavaScript: the page says so and links the JSON documents, which open
+    # as they are in the same browser, reasons included.
+    bare = in_browser(chromium, url + "/status", tmp_path / "bare", NO_SCRIPT, scripts=False)
+    assert bare["contentHidden"] is True
+    assert bare["cells"] == 0  # no data without the script
+    assert "This page needs JavaScript" in bare["noScript"]
+    assert bare["links"] == ["/api/v1/statistics", "/api/v1/services"]
+    shown = in_browser(
+        chromium,
+        url + bare["links"][1],
+        tmp_path / "json",
+        "document.body.innerText",
+        scripts=False,
+    )
+    document = json.loads(shown)
+    filtered = {(s["namespace"], s["name"]): s for s in document["services"]}
+    assert filtered["default", "prometheus"]["verdict"] == "namespace_filtered"
+    assert filtered["default", "prometheus"]["detail"] == FILTERED_REASON
+    assert running.stop() == 0
+
+
+def test_with_static_tokens_the_page_asks_refuses_a_wrong_token_then_shows_the_controller(
+    chromium: str,
+    apiserver: ApiServer,
+    run: Any,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{TOKEN}\n")
+    running = start_controller(
+        apiserver,
+        run,
+        tmp_path / "config.yaml",
+        f"api: {{auth: {{mode: static, token_file: {tokens}}}}}\n",
+    )
+    host, port = running.address()
+    seen = in_browser(
+        chromium, f"http://{host}:{port}/status", tmp_path / "profile", sign_in("wrong", TOKEN)
+    )
+    assert seen["asked"] == "401 this endpoint needs an Authorization: Bearer token"
+    assert (seen["refusedIn"], seen["refused"]) == ("auth", "401 the bearer token is not accepted")
+    assert seen["stored"] == TOKEN
+    assert (seen["problemHidden"], seen["authHidden"]) == (True, True)
+    assert seen["toolsets"] == [
+        [
+            "monitoring/prometheus",
+            "prometheus",
+            "prometheus/metrics",
+            "http://prometheus.monitoring.svc.cluster.local:9090",
+        ]
+    ]
+    services = {cells[0]: cells for cells in seen["services"]}
+    assert services["default/prometheus"][1:4] == [
+        "prometheus",
+        "namespace_filtered",
+        FILTERED_REASON,
+    ]
+    assert running.stop() == 0

@@ -43,7 +43,15 @@ from dyntoolset.metrics import Metrics
 from dyntoolset.pipeline import Engine
 from dyntoolset.plugins import PluginSet
 
-__all__ = ["ConfigReader", "ReloadReport", "Reloader", "configmap_reader", "file_reader"]
+__all__ = [
+    "RELOAD_RESULTS",
+    "ConfigReader",
+    "LastReload",
+    "ReloadReport",
+    "Reloader",
+    "configmap_reader",
+    "file_reader",
+]
 
 log = logging.getLogger("dyntoolset.reload")
 
@@ -53,6 +61,10 @@ ConfigReader = Callable[[], tuple[str, str]]
 #: Builds the health checker for a configuration (raises ``ValueError`` for
 #: an unusable ``ca_file`` or ``allowed_networks``).
 HealthFactory = Callable[[Config], HealthChecker]
+
+#: What a reload can end as: the ``result`` label of
+#: ``dynamic_toolset_config_reloads_total`` and :attr:`LastReload.result`.
+RELOAD_RESULTS = ("success", "unchanged", "failure")
 
 
 @attrs.frozen
@@ -83,6 +95,20 @@ class ReloadReport:
             .isoformat(timespec="seconds")
             .replace("+00:00", "Z"),
         }
+
+
+@attrs.frozen
+class LastReload:
+    """How the latest reload ended, whatever it was: what the statistics show of it."""
+
+    #: When it finished (UTC).
+    time: datetime
+    #: One of :data:`RELOAD_RESULTS`.
+    result: str
+    #: Who asked: ``file``, ``configmap`` or ``api``.
+    trigger: str
+    #: For a failure, every problem as ``$.path: message`` (the running configuration stayed).
+    problems: tuple[str, ...] = ()
 
 
 def file_reader(path: str | None) -> ConfigReader:
@@ -152,6 +178,7 @@ class Reloader:
         self.metrics = metrics
         self._lock = threading.Lock()
         self._generation = 1
+        self._last: LastReload | None = None
         metrics.config_generation.set(1)
 
     @property
@@ -164,6 +191,12 @@ class Reloader:
         """Where the running configuration came from (a file path, a ConfigMap, ``defaults``)."""
         return self._reconciler.engine.config.source
 
+    @property
+    def last_reload(self) -> LastReload | None:
+        """How the latest reload ended (``None`` before the first); a whole object, never
+        changed in place, so any thread may read it."""
+        return self._last
+
     def reload(self, trigger: str) -> ReloadReport:
         """Reload now; ``trigger`` says who asked (``file``, ``configmap``, ``api``).
 
@@ -175,6 +208,8 @@ class Reloader:
             try:
                 report, fields = self._reload()
             except ConfigError as exc:
+                problems = tuple(str(p) for p in exc.problems)
+                self._last = LastReload(self._now(), "failure", trigger, problems)
                 self.metrics.config_reloads.labels(result="failure").inc()
                 log.error(
                     "configuration reload (%s) failed; keeping generation %d: %s",
@@ -187,11 +222,12 @@ class Reloader:
                             "trigger": trigger,
                             "source": exc.source,
                             "generation": self._generation,
-                            "problems": [str(p) for p in exc.problems],
+                            "problems": list(problems),
                         }
                     },
                 )
                 raise
+            self._last = LastReload(report.reload_time, report.status, trigger)
             self.metrics.config_reloads.labels(result=report.status).inc()
             self._log(trigger, report, fields)
             return report

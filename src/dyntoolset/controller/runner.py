@@ -371,6 +371,7 @@ class Runner:
             health=lambda: _statistics_of(reconciler.health),
             is_leader=elector.is_leader if elector is not None else _always,
             configuration=lambda: (reloader.generation, reloader.source),
+            last_reload=lambda: reloader.last_reload,
         )
         # The api section is read here, once: a reload reports a change to it
         # as needing a restart (controller.config_diff).

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from dyntoolset.controller.problems import problem
 from dyntoolset.controller.reconciler import ReconcileOutcome, Reconciler
+from dyntoolset.controller.reload import RELOAD_RESULTS, LastReload
 from dyntoolset.health import HealthStats
 from dyntoolset.health.probe import OK, UNCHECKED
 from dyntoolset.metrics import Metrics
@@ -132,7 +133,9 @@ class ControllerStatus:
     ``None``); ``metrics`` holds the discovery count; ``is_leader`` says
     whether this replica writes; ``configuration`` returns the configuration
     ``(generation, source)`` (default: generation 1 and the engine's
-    configuration source, until a reloader says otherwise). Plugin load
+    configuration source, until a reloader says otherwise); ``last_reload``
+    how the latest reload ended (:attr:`~dyntoolset.controller.reload.Reloader.last_reload`;
+    default: none yet), the reload counts come from ``metrics``. Plugin load
     failures are the current engine's (:attr:`~dyntoolset.plugins.PluginSet.failures`).
 
     Thread-safe: the documents are built on the API server's thread while
@@ -149,6 +152,7 @@ class ControllerStatus:
         health: Callable[[], HealthStatistics | None] = lambda: None,
         is_leader: Callable[[], bool] = lambda: True,
         configuration: Callable[[], tuple[int, str]] | None = None,
+        last_reload: Callable[[], LastReload | None] = lambda: None,
     ) -> None:
         self.reconciler = reconciler
         self.cache = cache
@@ -156,6 +160,7 @@ class ControllerStatus:
         self.health = health
         self.is_leader = is_leader
         self.configuration = configuration or self._initial_configuration
+        self.last_reload = last_reload
         self._lock = threading.Lock()
         # The verdicts of the last discovery, computed once per cycle when first asked.
         self._verdicts_of: ReconcileOutcome | None = None
@@ -201,7 +206,19 @@ class ControllerStatus:
                 "error_type": outcome.error_type,
                 "error": outcome.error,
             },
-            "config": {"generation": generation, "source": source},
+            "config": {
+                "generation": generation,
+                "source": source,
+                "reloads": {
+                    result: int(
+                        self.metrics.value(
+                            "dynamic_toolset_config_reloads_total", {"result": result}
+                        )
+                    )
+                    for result in RELOAD_RESULTS
+                },
+                "last_reload": _reload_document(self.last_reload()),
+            },
             "plugin_load_errors": [
                 {"plugin": f.plugin, "distribution": f.distribution, "error": str(f)}
                 for f in engine.plugins.failures
@@ -245,6 +262,17 @@ class ControllerStatus:
             "counts": counts,
             "services": rows,
         }
+
+
+def _reload_document(last: LastReload | None) -> dict[str, Any] | None:
+    if last is None:
+        return None
+    return {
+        "time": rfc3339(last.time),
+        "result": last.result,
+        "trigger": last.trigger,
+        "problems": list(last.problems),
+    }
 
 
 def _health_document(stats: HealthStats) -> dict[str, Any]:

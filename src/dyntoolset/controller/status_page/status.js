@@ -96,6 +96,7 @@
       ["services discovered", stats.services_discovered],
       ["last reconcile", last ? last.result + " at " + last.time : "none yet"],
       ["configuration", "generation " + stats.config.generation + " from " + stats.config.source],
+      ["configuration reloads", reloadsText(stats.config)],
       [
         "health checks",
         health
@@ -114,6 +115,16 @@
     } else {
       error.hidden = true;
     }
+    const reload = stats.config.last_reload;
+    const reloadError = $("reload-error");
+    if (reload && reload.result === "failure") {
+      reloadError.textContent =
+        "last configuration reload (" + reload.trigger + ") failed at " + reload.time +
+        ", generation " + stats.config.generation + " stays in force: " + reload.problems.join("; ");
+      reloadError.hidden = false;
+    } else {
+      reloadError.hidden = true;
+    }
     const plugins = $("plugin-errors");
     clear(plugins);
     for (const failure of stats.plugin_load_errors) {
@@ -125,6 +136,14 @@
       const d = stats.detectors[name];
       body.appendChild(row([name, d.enabled ? "yes" : "no", d.services, (d.success_rate * 100).toFixed(0) + " %"]));
     }
+  }
+
+  function reloadsText(config) {
+    const counts = config.reloads;
+    let text = counts.success + " applied, " + counts.unchanged + " unchanged, " + counts.failure + " failed";
+    const last = config.last_reload;
+    text += last ? "; last: " + last.result + " (" + last.trigger + ") at " + last.time : "; none yet";
+    return text;
   }
 
   function healthText(check) {
