@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,11 @@ def test_the_install_steps_give_dyntoolset_with_the_chosen_plugins(tmp_path: Pat
     names = sorted(p.name.split("-")[0] for p in wheels.glob("*.whl"))
     expected = sorted(["dyntoolset", *(p.replace("-", "_") for p in plugins.split())])
     assert names == expected, "one wheel per package, no dependencies"
+    # setuptools builds without a license file it cannot find, silently: COPY must bring it.
+    for wheel in wheels.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            licences = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert licences, f"{wheel.name} has no LICENSE"
     reuse_installed_dependencies(venv, tmp_path / "dependencies")
     for run in final.all("RUN"):
         run_step(run.text, tmp_path, mapping, {**env, "PIP_NO_INDEX": "1"})
