@@ -14,7 +14,7 @@
 FROM python:3.11-slim AS build
 ARG PLUGINS="dyntoolset-loki dyntoolset-tempo dyntoolset-alertmanager dyntoolset-mimir dyntoolset-rabbitmq dyntoolset-kafka dyntoolset-opensearch dyntoolset-victorialogs"
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY src/ src/
 COPY plugins/ plugins/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . $(for p in $PLUGINS; do echo "plugins/$p"; done)

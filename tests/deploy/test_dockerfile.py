@@ -13,10 +13,11 @@ The result must report its version and list exactly the chosen plugins.
 Two things keep it fast and offline, without changing a step: the wheels are
 built with this interpreter's setuptools (``PIP_NO_BUILD_ISOLATION``, as the
 test extra requires setuptools>=77, the plugins' build requirement), and the
-dependencies are the ones already installed here: the venv's site-packages
-is preceded by a ``.pth`` naming a directory of links to this environment's
-packages, minus dyntoolset and its plugins, and pip may not use an index
-(``PIP_NO_INDEX``). So only the wheels just built are installed, from them.
+dependencies are the ones already installed here (``tests/venvs.py``: the
+venv borrows this environment's packages, minus dyntoolset and its plugins),
+and pip may not use an index (``PIP_NO_INDEX``). So only the wheels just
+built are installed, from them; the RUN step creating the venv again in place
+keeps the borrowed packages.
 """
 
 from __future__ import annotations
@@ -26,27 +27,19 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from dyntoolset.version import __version__
 from tests.deploy.dockerfile import Stage, instructions, stages
+from tests.venvs import reuse_installed_dependencies
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 #: The build argument PLUGINS of the install test.
 CHOSEN = "dyntoolset-loki dyntoolset-tempo"
-#: Entries of site-packages the test's venv must not borrow from this environment.
-OWN = (
-    "dyntoolset",
-    "__editable__",
-    "_dyntoolset",
-    "pip",
-    "setuptools",
-    "_distutils_hack",
-    "pkg_resources",
-)
 
 
 def final_and_build() -> tuple[Stage, Stage]:
@@ -134,26 +127,6 @@ def copy_context(build: Stage, workdir: Path) -> None:
                 shutil.copy2(src, destination / src.name)
 
 
-def reuse_installed_dependencies(venv: Path, links: Path) -> None:
-    """Make ``venv`` (created again in place by the RUN step) see this environment's packages.
-
-    Everything of this interpreter's site-packages except the dyntoolset
-    distributions themselves (and pip and setuptools), so that the wheels under test are the only
-    dyntoolset code the venv can import or list.
-    """
-    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
-    links.mkdir()
-    for entry in site.iterdir():
-        lowered = entry.name.lower()
-        # pip and setuptools belong to the venv itself (the step uninstalls them).
-        if lowered.startswith(OWN) or entry.suffix == ".pth":
-            continue
-        (links / entry.name).symlink_to(entry)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    (target,) = (venv / "lib").glob("python3.*/site-packages")
-    (target / "_dependencies.pth").write_text(f"{links}\n")
-
-
 def run_step(command: str, where: Path, mapping: dict[str, Path], env: dict[str, str]) -> None:
     """One RUN step, the image's paths mapped, in a shell like the image's ``/bin/sh -c``."""
     for image_path, here in mapping.items():
@@ -205,6 +178,11 @@ def test_the_install_steps_give_dyntoolset_with_the_chosen_plugins(tmp_path: Pat
     names = sorted(p.name.split("-")[0] for p in wheels.glob("*.whl"))
     expected = sorted(["dyntoolset", *(p.replace("-", "_") for p in plugins.split())])
     assert names == expected, "one wheel per package, no dependencies"
+    # setuptools builds without a license file it cannot find, silently: COPY must bring it.
+    for wheel in wheels.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            licences = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert licences, f"{wheel.name} has no LICENSE"
     reuse_installed_dependencies(venv, tmp_path / "dependencies")
     for run in final.all("RUN"):
         run_step(run.text, tmp_path, mapping, {**env, "PIP_NO_INDEX": "1"})
