@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.prefilter import Prefilter
 
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
@@ -89,6 +90,13 @@ class Detector(Generic[SettingsT]):
         path, expect 2xx), ``tcp`` (connect to the port only, for backends
         that do not speak HTTP, such as Kafka) or ``none``. Operators may
         override it with ``detectors.<name>.health_check.kind``.
+    ``prefilter``
+        Optional :class:`~dyntoolset.prefilter.Prefilter`: cheap necessary
+        conditions (label values, chart-label prefixes, annotation keys, port
+        names) a Service must meet for :meth:`detect` to be called at all.
+        Discovery looks them up for every detector at once, so a detector
+        that declares one costs almost nothing on the Services it cannot
+        take. ``None`` (the default): consulted on every Service.
     ``Settings``
         An attrs class for the detector's own options, structured (strictly:
         unknown keys and wrong types are errors) from the ``config:`` block of
@@ -122,6 +130,7 @@ class Detector(Generic[SettingsT]):
     default_priority: ClassVar[int] = 100
     health_path: ClassVar[str] = "/"
     health_check: ClassVar[str] = "http"
+    prefilter: ClassVar[Prefilter | None] = None
     Settings: ClassVar[type[Any]] = NoSettings
 
     def detect(self, service: Service, ctx: DetectContext[SettingsT]) -> Discovered | None:

@@ -24,6 +24,7 @@ from dyntoolset.errors import InvalidService
 from dyntoolset.matching import AnnotationRequirements, NamespaceFilter
 from dyntoolset.model import Discovered, Service
 from dyntoolset.plugins import PluginSet
+from dyntoolset.prefilter import PrefilterIndex
 
 log = logging.getLogger(__name__)
 
@@ -128,62 +129,116 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
     Services with the same namespace/name are de-duplicated (the last one
     wins, as with ``kubectl apply`` of several documents).
 
-    The loop is detector-major: each detector runs over the Services no
-    earlier detector matched. That is the same as trying the detectors in
-    priority order per Service, first match wins, and it lets each
-    detector's time be taken once per run instead of around every call.
+    Per Service, the detectors' prefilters (see :mod:`dyntoolset.prefilter`)
+    are looked up at once; only the detectors whose prefilter the Service
+    meets, and those without one, are consulted, in priority order, the
+    first match winning. For the Services no detector can take, which are
+    nearly all of a cluster's, that lookup is the whole cost.
     """
     started = time.perf_counter()
     unique = {s.key: s for s in services}
-    remaining = [(key, unique[key]) for key in sorted(unique)]
-    stats = {a.name: DetectorStats() for a in detectors}
-    matched: dict[str, Discovered] = {}
-    invalid: dict[str, Skip] = {}
-    filtered: dict[str, list[tuple[ActiveDetector, str]]] = {}
-    failures: list[DetectorFailure] = []
-    for active in detectors:
-        stat = stats[active.name]
-        t0 = time.perf_counter()
-        remaining = _run_detector(active, remaining, stat, matched, invalid, filtered, failures)
-        stat.seconds = time.perf_counter() - t0
-        if stat.errors > 1:
-            log.error(
-                "detector %s failed on %d Services in this run (the first is logged above "
-                "with its traceback; the others at debug level)",
-                active.name,
-                stat.errors,
-            )
-    skip_counts: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
-    skips: list[Skip] = []
-    no_match = 0
-    for key in sorted(unique.keys() - matched.keys()):
-        if key not in invalid and key not in filtered:
-            no_match += 1  # the common case: counted, not reported one by one
-            continue
-        skip = invalid.get(key) or _explain(key, unique[key], filtered[key])
-        skip_counts[skip.reason] += 1
-        if skip.reason != "no_match":
-            skips.append(skip)
-            # Reported by the caller from ``skips`` (the CLI's summary, the
-            # controller once per Service): a run repeats every cycle, a log
-            # line here would repeat with it.
-            log.debug(
-                "skipping Service %s (%s%s): %s",
-                key,
-                skip.reason,
-                f", detector {skip.detector}" if skip.detector else "",
-                skip.detail,
-            )
-    skip_counts["no_match"] += no_match
-    return DiscoveryResult(
-        discovered=[matched[key] for key in sorted(matched)],
-        detectors=stats,
-        skip_counts=skip_counts,
-        skips=skips,
-        failures=sorted(failures, key=lambda f: (f.service, f.detector)),
-        services_seen=len(unique),
-        seconds=time.perf_counter() - started,
-    )
+    index = PrefilterIndex([a.detector.prefilter for a in detectors])
+    run = _Run(detectors)
+    candidates = index.candidates
+    decide = run.decide
+    for key in sorted(unique):
+        service = unique[key]
+        mask = candidates(service)
+        if mask:
+            decide(key, service, mask)
+    return run.result(unique, started)
+
+
+class _Run:
+    """The book-keeping of one :func:`discover` call: outcomes per Service and detector."""
+
+    def __init__(self, detectors: Sequence[ActiveDetector]) -> None:
+        self.detectors = detectors
+        self.steps = [_step(a) for a in detectors]
+        self.stats = [DetectorStats() for _ in detectors]
+        self.matched: dict[str, Discovered] = {}
+        self.invalid: dict[str, Skip] = {}
+        self.filtered: dict[str, list[tuple[ActiveDetector, str]]] = {}
+        self.failures: list[DetectorFailure] = []
+
+    def decide(self, key: str, service: Service, mask: int) -> None:
+        """Consult the detectors of ``mask`` about ``service`` in priority order."""
+        clock = time.perf_counter
+        while mask:
+            lowest = mask & -mask
+            mask ^= lowest
+            position = lowest.bit_length() - 1
+            stat = self.stats[position]
+            t0 = clock()
+            outcome, value = self.steps[position](service)
+            stat.seconds += clock() - t0
+            if outcome is _NO_MATCH:
+                continue
+            if outcome is _MATCH:
+                stat.found += 1
+                self.matched[key] = value
+                return
+            active = self.detectors[position]
+            if outcome is _INVALID:
+                self.invalid[key] = Skip(key, "invalid", active.name, value.reason)
+                return
+            if outcome is _RAISED:  # a broken detector must not stop the run
+                stat.errors += 1
+                self.failures.append(DetectorFailure(active.name, key, repr(value)))
+                # A broken detector usually fails on every Service: the first
+                # failure with its traceback, the rest counted (see result()).
+                log.log(
+                    logging.ERROR if stat.errors == 1 else logging.DEBUG,
+                    "detector %s failed on Service %s: %r",
+                    active.name,
+                    key,
+                    value,
+                    exc_info=value if stat.errors == 1 else None,
+                )
+            else:
+                self.filtered.setdefault(key, []).append((active, outcome))
+
+    def result(self, unique: dict[str, Service], started: float) -> DiscoveryResult:
+        """The run's :class:`DiscoveryResult`, with its skips explained."""
+        for active, stat in zip(self.detectors, self.stats, strict=True):
+            if stat.errors > 1:
+                log.error(
+                    "detector %s failed on %d Services in this run (the first is logged "
+                    "above with its traceback; the others at debug level)",
+                    active.name,
+                    stat.errors,
+                )
+        matched, invalid, filtered = self.matched, self.invalid, self.filtered
+        skip_counts: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
+        skips: list[Skip] = []
+        # Filtered by one detector and matched by a later one is a match.
+        held_back = (invalid.keys() | filtered.keys()) - matched.keys()
+        no_match = len(unique) - len(matched) - len(held_back)
+        for key in sorted(held_back):
+            skip = invalid.get(key) or _explain(key, unique[key], filtered[key])
+            skip_counts[skip.reason] += 1
+            if skip.reason != "no_match":
+                skips.append(skip)
+                # Reported by the caller from ``skips`` (the CLI's summary, the
+                # controller once per Service): a run repeats every cycle, a log
+                # line here would repeat with it.
+                log.debug(
+                    "skipping Service %s (%s%s): %s",
+                    key,
+                    skip.reason,
+                    f", detector {skip.detector}" if skip.detector else "",
+                    skip.detail,
+                )
+        skip_counts["no_match"] += no_match
+        return DiscoveryResult(
+            discovered=[matched[key] for key in sorted(matched)],
+            detectors={a.name: stat for a, stat in zip(self.detectors, self.stats, strict=True)},
+            skip_counts=skip_counts,
+            skips=skips,
+            failures=sorted(self.failures, key=lambda f: (f.service, f.detector)),
+            services_seen=len(unique),
+            seconds=time.perf_counter() - started,
+        )
 
 
 # What one detector makes of one Service (the first element of _step's pair).
@@ -241,49 +296,6 @@ def _step(active: ActiveDetector) -> Callable[[Service], tuple[str, Any]]:
 
 
 _NO_MATCH_PAIR = (_NO_MATCH, None)
-
-
-def _run_detector(
-    active: ActiveDetector,
-    services: list[tuple[str, Service]],
-    stat: DetectorStats,
-    matched: dict[str, Discovered],
-    invalid: dict[str, Skip],
-    filtered: dict[str, list[tuple[ActiveDetector, str]]],
-    failures: list[DetectorFailure],
-) -> list[tuple[str, Service]]:
-    """One detector over ``(key, Service)`` pairs; returns those still unmatched and valid."""
-    consult = _step(active)
-    unmatched: list[tuple[str, Service]] = []
-    for pair in services:
-        outcome, value = consult(pair[1])
-        if outcome is _NO_MATCH:  # by far the most common: nothing else to do
-            unmatched.append(pair)  # the next detector gets its turn
-            continue
-        if outcome not in DECISIVE:
-            unmatched.append(pair)
-        key = pair[0]
-        if outcome is _MATCH:
-            stat.found += 1
-            matched[key] = value
-        elif outcome is _INVALID:
-            invalid[key] = Skip(key, "invalid", active.name, value.reason)
-        elif outcome is _RAISED:  # a broken detector must not stop the run
-            stat.errors += 1
-            failures.append(DetectorFailure(active.name, key, repr(value)))
-            # A broken detector usually fails on every Service: the first
-            # failure with its traceback, the rest counted (see discover()).
-            log.log(
-                logging.ERROR if stat.errors == 1 else logging.DEBUG,
-                "detector %s failed on Service %s: %r",
-                active.name,
-                key,
-                value,
-                exc_info=value if stat.errors == 1 else None,
-            )
-        elif outcome is not _NO_MATCH:
-            filtered.setdefault(key, []).append((active, outcome))
-    return unmatched
 
 
 def _explain(key: str, service: Service, filtered: list[tuple[ActiveDetector, str]]) -> Skip:
@@ -376,12 +388,17 @@ class Verdict:
         return row
 
 
+_NOT_ADMITTED = "the Service meets none of the detector's prefilter conditions"
+
+
 def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdict]:
     """Every detector's verdict on ``service``, in ``detectors`` (priority) order.
 
     The same step as :func:`discover` (filters, ``detect``, ``toolsets``)
     per detector, stopping at the first match or invalid verdict as
-    discovery does; the detectors after it are ``not_consulted``. Pure: no
+    discovery does; the detectors after it are ``not_consulted``. A detector
+    whose prefilter the Service does not meet is ``no_match`` without being
+    called, as in discovery. Pure: no
     logging, no statistics.
     """
     verdicts: list[Verdict] = []
@@ -390,6 +407,11 @@ def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdi
         priority = active.config.priority
         if decided_by:
             verdicts.append(Verdict(active.name, priority, "not_consulted", decided_by))
+            continue
+        prefilter = active.detector.prefilter
+        if prefilter is not None and not prefilter.admits(service):
+            # As discover() does: the detector is not consulted at all.
+            verdicts.append(Verdict(active.name, priority, "no_match", _NOT_ADMITTED))
             continue
         outcome, value = _step(active)(service)
         if outcome in DECISIVE:

@@ -36,7 +36,7 @@ PROJECT = "dyntoolset"
 #: next to its hook implementations; it loads when the major versions are
 #: equal and its minor version is at most ours (a minor version only adds
 #: names; a major version removes or changes them). See docs/architecture.md.
-PLUGIN_API_VERSION = "2.2"
+PLUGIN_API_VERSION = "2.3"
 #: The module attribute a plugin declares its plugin API version in.
 PLUGIN_API_ATTRIBUTE = "DYNTOOLSET_PLUGIN_API"
 

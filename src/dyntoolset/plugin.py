@@ -52,6 +52,7 @@ from dyntoolset.detector import (
 from dyntoolset.errors import InvalidService
 from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.prefilter import Prefilter
 from dyntoolset.renderer import Renderer
 from dyntoolset.tenants import tenant_problem, tenant_validator
 from dyntoolset.toolsets import (
@@ -81,6 +82,7 @@ __all__ = [
     "InvalidService",
     "NoSettings",
     "Port",
+    "Prefilter",
     "Renderer",
     "Service",
     "SettingsT",

@@ -39,6 +39,7 @@ from dyntoolset.detector import Detector
 from dyntoolset.errors import DuplicateNameError, PluginLoadError
 from dyntoolset.hookspecs import PLUGIN_API_ATTRIBUTE, PLUGIN_API_VERSION
 from dyntoolset.model import HEALTH_CHECK_KINDS, OVERRIDES_KEY
+from dyntoolset.prefilter import Prefilter
 from dyntoolset.renderer import Renderer
 from dyntoolset.urlpolicy import health_path_problem
 
@@ -295,6 +296,11 @@ def validate_extension(kind: Kind, cls: Any) -> str | None:
             return (
                 f"{cls.__qualname__}.health_check must be one of "
                 f"{', '.join(map(repr, HEALTH_CHECK_KINDS))}, got {cls.health_check!r}"
+            )
+        if cls.prefilter is not None and not isinstance(cls.prefilter, Prefilter):
+            return (
+                f"{cls.__qualname__}.prefilter must be a dyntoolset.plugin.Prefilter or None, "
+                f"got {cls.prefilter!r}"
             )
     else:
         key = getattr(cls, "data_key", None)

@@ -53,6 +53,7 @@ __all__ = [
     "make_plugin_set",
     "make_service",
     "on_sys_path",
+    "prefilter_problems",
     "run_detector",
     "service_manifest",
 ]
@@ -244,8 +245,66 @@ def check_detector(detector: type[Detector[Any]], samples: Sequence[Service] = (
             problems.append(path_problem)
         if not first.toolsets or not all(isinstance(t, ToolsetSpec) for t in first.toolsets):
             problems.append(f"toolsets() for {service.key} must return ToolsetSpec values")
+    problems.extend(prefilter_problems(detector, [*samples, *_probe_services()]))
     if problems:
         raise AssertionError("\n".join(problems))
+
+
+def _variants(service: Service) -> Iterator[Service]:
+    """``service`` and each of its one-step reductions: one label, one
+    annotation or one port name fewer.
+
+    A detector that takes a Service on either of two labels must still take
+    it with one of them gone, and the prefilter must then admit it too.
+    """
+    yield service
+    for key in service.labels:
+        labels = {k: v for k, v in service.labels.items() if k != key}
+        yield attrs.evolve(service, labels=MappingProxyType(labels))
+    for key in service.annotations:
+        annotations = {k: v for k, v in service.annotations.items() if k != key}
+        yield attrs.evolve(service, annotations=MappingProxyType(annotations))
+    for position, port in enumerate(service.ports):
+        if port.name:
+            ports = list(service.ports)
+            ports[position] = attrs.evolve(port, name="")
+            yield attrs.evolve(service, ports=tuple(ports))
+
+
+def prefilter_problems(detector: type[Detector[Any]], samples: Sequence[Service]) -> list[str]:
+    """Where ``detector`` breaks its :class:`~dyntoolset.prefilter.Prefilter` promise.
+
+    For each sample and each of its one-step reductions (a label, an
+    annotation or a port name removed) that ``detect`` matches or refuses as
+    invalid, the prefilter must admit the Service: discovery never shows the
+    detector a Service it does not admit. Empty for a detector without a
+    prefilter. :func:`check_detector` runs it on its samples.
+    """
+    prefilter = detector.prefilter
+    if prefilter is None:
+        return []
+    problems: list[str] = []
+    for sample in samples:
+        for service in _variants(sample):
+            if prefilter.admits(service):
+                continue
+            try:
+                found = run_detector(detector, service)
+            except InvalidService:
+                verdict = "refuses as invalid"
+            except Exception:  # noqa: BLE001 - check_detector reports the exception itself
+                continue
+            else:
+                if found is None:
+                    continue
+                verdict = "matches"
+            problems.append(
+                f"{detector.__name__}.prefilter does not admit a Service that detect() "
+                f"{verdict} ({service.key}, labels {dict(service.labels)}, annotations "
+                f"{sorted(service.annotations)}, ports {[p.name for p in service.ports]}): "
+                f"add the condition it meets, or discovery never shows it to the detector"
+            )
+    return problems
 
 
 def fixture_documents(directory: str | Path) -> list[tuple[str, dict[str, Any]]]:
