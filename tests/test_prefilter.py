@@ -242,3 +242,15 @@ def test_a_kept_promise_and_a_detector_without_prefilter_report_nothing():
     sample = make_service("s", labels={"app": "alpha", "app.kubernetes.io/name": "alpha"})
     assert prefilter_problems(CountingDetector, [sample]) == []
     assert prefilter_problems(LabelDetector, [sample]) == []
+
+
+def test_charts_admit_a_chart_label_with_a_version_on_either_chart_label_only():
+    prefilter = Prefilter(charts=["grafana"], label_prefixes={"helm.sh/chart": ["x-"]})
+    assert prefilter.admits(make_service("a", labels={"helm.sh/chart": "grafana-8.5.1"}))
+    assert prefilter.admits(make_service("b", labels={"chart": "grafana-6.0.0"}))
+    assert prefilter.admits(make_service("c", labels={"helm.sh/chart": "x-1"}))
+    for other in ("grafana-agent-0.4.1", "grafana", "grafana-", "mygrafana-1.0"):
+        assert not prefilter.admits(make_service("d", labels={"helm.sh/chart": other})), other
+    assert not prefilter.admits(make_service("e", labels={"app": "grafana-1.0"}))
+    with pytest.raises(TypeError, match="charts must be a collection of strings"):
+        Prefilter(charts="grafana")

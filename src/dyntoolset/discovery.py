@@ -141,8 +141,9 @@ def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -
     run = _Run(detectors)
     candidates = index.candidates
     decide = run.decide
-    for key in sorted(unique):
-        service = unique[key]
+    # In input order: only the few Services something matched or held back
+    # are sorted (in result()), not every Service of the cluster.
+    for key, service in unique.items():
         mask = candidates(service)
         if mask:
             decide(key, service, mask)

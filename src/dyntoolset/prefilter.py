@@ -30,6 +30,10 @@ from dyntoolset.model import Service
 __all__ = ["Prefilter", "PrefilterIndex"]
 
 _NONE: Mapping[str, Collection[str]] = MappingProxyType({})
+_DIGITS = "0123456789"
+#: The labels a Helm chart's name and version are read from: the recommended
+#: ``helm.sh/chart`` and the legacy ``chart`` of older charts.
+CHART_LABELS = ("helm.sh/chart", "chart")
 
 
 def _strings(field: str, values: Any) -> frozenset[str]:
@@ -74,6 +78,11 @@ class Prefilter:
         the Service has one of these annotations, whatever its value.
     ``port_names``
         one of the Service's ports has one of these names.
+    ``charts``
+        a shorthand for Helm charts: the ``helm.sh/chart`` (or legacy
+        ``chart``) label is ``<chart>-<version>``, the version starting with
+        a digit (``charts=["grafana"]`` admits ``grafana-8.5.1`` but not
+        ``grafana-agent-0.4``). Stored as :attr:`label_prefixes`.
 
     Declare it as a class attribute of the detector::
 
@@ -108,10 +117,16 @@ class Prefilter:
         label_keys: Collection[str] = (),
         annotation_keys: Collection[str] = (),
         port_names: Collection[str] = (),
+        charts: Collection[str] = (),
     ) -> None:
+        prefixes = dict(_string_map("label_prefixes", label_prefixes))
+        versions = [f"{chart}-{digit}" for chart in _strings("charts", charts) for digit in _DIGITS]
+        if versions:
+            for key in CHART_LABELS:
+                prefixes[key] = prefixes.get(key, frozenset()) | frozenset(versions)
         self.__attrs_init__(
             _string_map("label_values", label_values),
-            _string_map("label_prefixes", label_prefixes),
+            MappingProxyType(prefixes),
             _string_map("label_suffixes", label_suffixes),
             _strings("label_keys", label_keys),
             _strings("annotation_keys", annotation_keys),
@@ -152,16 +167,32 @@ class Prefilter:
 
 # One label key's rules in the compiled index: the detectors (as bits) for
 # which the key's presence suffices, those for each exact value, and the
-# prefix and suffix rules. ``*_any`` joins all of a key's prefixes (suffixes)
-# into one tuple, so the common miss costs one C-level startswith.
+# prefix and suffix rules.
 @attrs.frozen(slots=True)
 class _KeyRules:
     present: int
     values: Mapping[str, int]
-    prefix_any: tuple[str, ...]
     prefixes: tuple[tuple[tuple[str, ...], int], ...]
-    suffix_any: tuple[str, ...]
     suffixes: tuple[tuple[tuple[str, ...], int], ...]
+
+    def mask(self, value: str) -> int:
+        """The detectors a label of this key with ``value`` admits."""
+        mask = self.present | self.values.get(value, 0)
+        for starts, bit in self.prefixes:
+            if value.startswith(starts):
+                mask |= bit
+        for ends, bit in self.suffixes:
+            if value.endswith(ends):
+                mask |= bit
+        return mask
+
+
+#: How many distinct values of one label key the index remembers the mask of.
+#: A cluster repeats the values detectors look at (names, components, chart
+#: labels) across thousands of Services; the bound keeps a key with unique
+#: values (an instance name a detector only tests for presence) from growing
+#: without limit.
+VALUE_CACHE_SIZE = 4096
 
 
 class PrefilterIndex:
@@ -201,43 +232,40 @@ class PrefilterIndex:
             for name in prefilter.port_names:
                 ports[name] = ports.get(name, 0) | bit
         keys = present.keys() | values.keys() | prefixes.keys() | suffixes.keys()
-        self._labels: dict[str, _KeyRules] = {
+        self._rules = {
             key: _KeyRules(
                 present=present.get(key, 0),
                 values=values.get(key, {}),
-                prefix_any=tuple(p for rule, _ in prefixes.get(key, ()) for p in rule),
                 prefixes=tuple(prefixes.get(key, ())),
-                suffix_any=tuple(s for rule, _ in suffixes.get(key, ()) for s in rule),
                 suffixes=tuple(suffixes.get(key, ())),
             )
-            for key in sorted(keys)
+            for key in keys
         }
+        # Per indexed label key: value -> mask, filled as values are met.
+        self._masks: dict[str, dict[str, int]] = {key: {} for key in keys}
         self._annotations = tuple(annotations.items())
         self._ports = ports
 
     def candidates(self, service: Service) -> int:
         """The detectors to consult about ``service``, as a bit mask.
 
-        Runs once per Service per discovery: dictionary look-ups and at most
-        one ``startswith``/``endswith`` per indexed label on a miss.
+        Runs once per Service per discovery: one dictionary look-up per
+        label, a second per label a prefilter names (its value's mask,
+        computed the first time the value is met), and one per port.
         """
         mask = self.always
         labels = service.labels
         if labels:
-            rules_of = self._labels
+            masks_of = self._masks
             for key, value in labels.items():
-                rules = rules_of.get(key)
-                if rules is None:
-                    continue
-                mask |= rules.present | rules.values.get(value, 0)
-                if rules.prefix_any and value.startswith(rules.prefix_any):
-                    for starts, bit in rules.prefixes:
-                        if value.startswith(starts):
-                            mask |= bit
-                if rules.suffix_any and value.endswith(rules.suffix_any):
-                    for ends, bit in rules.suffixes:
-                        if value.endswith(ends):
-                            mask |= bit
+                masks = masks_of.get(key)
+                if masks is not None:
+                    found = masks.get(value)
+                    if found is None:
+                        found = self._rules[key].mask(value)
+                        if len(masks) < VALUE_CACHE_SIZE:
+                            masks[value] = found
+                    mask |= found
         if self._annotations:
             annotations = service.annotations
             if annotations:

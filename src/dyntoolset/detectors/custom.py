@@ -25,6 +25,7 @@ from dyntoolset.detectors._common import BuiltinDetector
 from dyntoolset.errors import InvalidService
 from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Port, Service
+from dyntoolset.prefilter import Prefilter
 
 ENABLED = "kubernaut.io/toolset"
 TYPE = "kubernaut.io/toolset-type"
@@ -137,6 +138,9 @@ class CustomDetector(BuiltinDetector[NoSettings]):
     description = "Service annotated with kubernaut.io/toolset"
     default_priority = 5
     health_path = "/"
+
+    # Nothing happens without the opt-in annotation.
+    prefilter = Prefilter(annotation_keys=[ENABLED])
 
     def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the annotated toolset, ``None`` if not opted in; raise on bad annotations."""

@@ -26,6 +26,7 @@ from dyntoolset.detectors._common import (
 )
 from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Port, Service, ToolsetSpec
+from dyntoolset.prefilter import Prefilter
 from dyntoolset.toolsets import elasticsearch_toolsets
 
 # ECK labels every Service of a cluster with this type (Kibana: "kibana",
@@ -112,6 +113,18 @@ class ElasticsearchDetector(BuiltinDetector[ElasticsearchSettings]):
     default_priority = 4
     health_path = "/_cluster/health"
     Settings = ElasticsearchSettings
+    # The ways _is_elasticsearch() says yes: ECK's type label, the elastic
+    # chart's ``chart`` label (bare or versioned), the name label, or a
+    # chart label of the elasticsearch chart (Bitnami with a nameOverride).
+    prefilter = Prefilter(
+        label_values={
+            _ECK_TYPE: ["elasticsearch"],
+            LEGACY_CHART: [_ELASTIC_CHART],
+            NAME: ["elasticsearch"],
+            APP: ["elasticsearch"],
+        },
+        charts=[_ELASTIC_CHART],
+    )
 
     def detect(
         self, service: Service, ctx: DetectContext[ElasticsearchSettings]

@@ -25,6 +25,7 @@ from dyntoolset.detectors._common import (
 )
 from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Service, ToolsetSpec
+from dyntoolset.prefilter import Prefilter
 from dyntoolset.toolsets import grafana_toolset
 
 # grafana/grafana labels every Service of a release app.kubernetes.io/name=grafana;
@@ -64,6 +65,13 @@ class GrafanaDetector(BuiltinDetector[GrafanaSettings]):
     default_priority = 2
     health_path = "/api/health"
     Settings = GrafanaSettings
+    # detect() takes a Service named grafana, one of the grafana chart (a
+    # nameOverride), or the operator's port name; nothing else.
+    prefilter = Prefilter(
+        label_values={NAME: ["grafana"], APP: ["grafana"]},
+        charts=["grafana"],
+        port_names=[_OPERATOR_PORT_NAME],
+    )
 
     def detect(self, service: Service, ctx: DetectContext[GrafanaSettings]) -> Discovered | None:
         """Return the Grafana API endpoint if ``service`` is a Grafana server."""

@@ -13,6 +13,8 @@ from typing import Any
 from dyntoolset.detector import DetectContext, Detector, NoSettings, choose_port
 from dyntoolset.detectors._common import (
     APP,
+    COMPONENT,
+    LEGACY_COMPONENT,
     NAME,
     PART_OF,
     BuiltinDetector,
@@ -21,6 +23,7 @@ from dyntoolset.detectors._common import (
 )
 from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Service
+from dyntoolset.prefilter import Prefilter
 
 # "query": jaeger chart v1 ``<release>-jaeger-query`` and Bitnami ``-query``;
 # "service-query": the Jaeger Operator's ``<name>-query`` and the chart's
@@ -42,6 +45,14 @@ class JaegerDetector(BuiltinDetector[NoSettings]):
     description = "Jaeger distributed tracing"
     default_priority = 3
     health_path = "/"
+    # The component test of detect() is necessary and the rarest: only
+    # query and all-in-one components get further.
+    prefilter = Prefilter(
+        label_values={
+            COMPONENT: [*_QUERY_COMPONENTS, _ALL_IN_ONE],
+            LEGACY_COMPONENT: [*_QUERY_COMPONENTS, _ALL_IN_ONE],
+        }
+    )
 
     def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the query endpoint if ``service`` is a Jaeger query Service."""

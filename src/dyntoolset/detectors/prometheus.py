@@ -28,6 +28,7 @@ from dyntoolset.detectors._common import (
 )
 from dyntoolset.hookspecs import PLUGIN_API_VERSION, hookimpl
 from dyntoolset.model import Discovered, Service, ToolsetSpec
+from dyntoolset.prefilter import Prefilter
 from dyntoolset.toolsets import API_PREFIX, FLAVOR, prometheus_toolset
 
 
@@ -126,6 +127,20 @@ _OPERATOR_STACK_CHARTS = ("kube-prometheus-stack", "prometheus-operator")
 _OPENSHIFT_MONITORING = "openshift-monitoring"
 
 
+#: Every app.kubernetes.io/name value _flavor() takes a Service of.
+_FLAVOR_NAMES = (
+    "prometheus",
+    "kube-prometheus",
+    "thanos",
+    *_THANOS_QUERY_NAMES,
+    "vmsingle",
+    "victoria-metrics-single",
+    "vmselect",
+    _BITNAMI_VM,
+    "victoria-metrics-cluster",
+)
+
+
 def _flavor(service: Service) -> _Flavor | None:
     """Which query product ``service`` is, from its labels; ``None`` for anything else."""
     labels = service.labels
@@ -211,6 +226,14 @@ class PrometheusDetector(BuiltinDetector[PrometheusSettings]):
     default_priority = 1
     health_path = "/-/healthy"
     Settings = PrometheusSettings
+    # What _flavor() and _renamed_server() compare: the name labels, the
+    # kube-prometheus-stack ``app: <name>-prometheus``, and the charts a
+    # nameOverride leaves recognisable.
+    prefilter = Prefilter(
+        label_values={NAME: _FLAVOR_NAMES, APP: ["prometheus"]},
+        label_suffixes={APP: ["-prometheus"]},
+        charts=["prometheus", "thanos", _BITNAMI_VM],
+    )
 
     def detect(self, service: Service, ctx: DetectContext[PrometheusSettings]) -> Discovered | None:
         """Return the query endpoint if ``service`` is a Prometheus-compatible query API."""
