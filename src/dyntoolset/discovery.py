@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -123,30 +123,94 @@ def _would_match(active: ActiveDetector, service: Service) -> bool:
         return False
 
 
-def discover(services: Iterable[Service], detectors: Sequence[ActiveDetector]) -> DiscoveryResult:
+#: What a Service's consultation left to record: ``(detector position,
+#: outcome, value)`` for each outcome other than a plain no-match, in order.
+_Events = tuple[tuple[int, str, Any], ...]
+
+
+class DiscoveryMemo:
+    """Each Service's discovery outcome, kept between runs over the same detectors.
+
+    A detector is a pure function of the Service and its (fixed) context, so
+    a Service whose snapshot object is the one of the last run gets the same
+    outcome: :func:`discover` replays it (matches, skips, failures and their
+    log lines, counted again) instead of consulting the detectors. The live
+    controller's cache keeps a Service's snapshot until the Service changes,
+    so a reconcile consults detectors only about the Services that changed
+    since the last one. Keyed by namespace/name and checked by identity
+    (``is``): a changed Service is a new snapshot and is decided afresh.
+
+    One memo serves one caller, one run at a time; a run with other
+    detectors (a reloaded configuration) starts it afresh. Per-detector
+    ``seconds`` count only the detectors actually consulted.
+    """
+
+    def __init__(self) -> None:
+        self._detectors: Sequence[ActiveDetector] | None = None
+        self._index: PrefilterIndex | None = None
+        self._entries: dict[str, tuple[Service, _Events]] = {}
+        #: Services decided afresh / replayed in the last run.
+        self.decided = 0
+        self.replayed = 0
+
+    def _for(self, detectors: Sequence[ActiveDetector]) -> PrefilterIndex:
+        if self._detectors is not detectors or self._index is None:
+            self._detectors = detectors
+            self._index = PrefilterIndex([a.detector.prefilter for a in detectors])
+            self._entries = {}
+        return self._index
+
+
+def discover(
+    services: Iterable[Service] | Mapping[str, Service],
+    detectors: Sequence[ActiveDetector],
+    memo: DiscoveryMemo | None = None,
+) -> DiscoveryResult:
     """Run ``detectors`` (already in priority order) over ``services``.
 
     Services with the same namespace/name are de-duplicated (the last one
-    wins, as with ``kubectl apply`` of several documents).
+    wins, as with ``kubectl apply`` of several documents). A mapping of
+    namespace/name to Service is taken as already de-duplicated.
 
     Per Service, the detectors' prefilters (see :mod:`dyntoolset.prefilter`)
     are looked up at once; only the detectors whose prefilter the Service
     meets, and those without one, are consulted, in priority order, the
     first match winning. For the Services no detector can take, which are
-    nearly all of a cluster's, that lookup is the whole cost.
+    nearly all of a cluster's, that lookup is the whole cost. With a
+    ``memo``, Services unchanged since the memo's last run are not looked at
+    again (see :class:`DiscoveryMemo`).
     """
     started = time.perf_counter()
-    unique = {s.key: s for s in services}
-    index = PrefilterIndex([a.detector.prefilter for a in detectors])
+    unique = services if isinstance(services, Mapping) else {s.key: s for s in services}
+    index = (
+        memo._for(detectors)
+        if memo is not None
+        else PrefilterIndex([a.detector.prefilter for a in detectors])
+    )
     run = _Run(detectors)
-    candidates = index.candidates
-    decide = run.decide
+    candidates, decide, apply = index.candidates, run.decide, run.apply
     # In input order: only the few Services something matched or held back
     # are sorted (in result()), not every Service of the cluster.
+    if memo is None:
+        for key, service in unique.items():
+            mask = candidates(service)
+            if mask:
+                apply(key, decide(service, mask))
+        return run.result(unique, started)
+    previous, entries = memo._entries, {}
+    replayed = 0
     for key, service in unique.items():
-        mask = candidates(service)
-        if mask:
-            decide(key, service, mask)
+        entry = previous.get(key)
+        if entry is not None and entry[0] is service:
+            replayed += 1
+        else:
+            mask = candidates(service)
+            entry = (service, decide(service, mask) if mask else ())
+        entries[key] = entry
+        if entry[1]:
+            apply(key, entry[1])
+    memo._entries = entries
+    memo.replayed, memo.decided = replayed, len(unique) - replayed
     return run.result(unique, started)
 
 
@@ -162,19 +226,32 @@ class _Run:
         self.filtered: dict[str, list[tuple[ActiveDetector, str]]] = {}
         self.failures: list[DetectorFailure] = []
 
-    def decide(self, key: str, service: Service, mask: int) -> None:
-        """Consult the detectors of ``mask`` about ``service`` in priority order."""
+    def decide(self, service: Service, mask: int) -> _Events:
+        """Consult the detectors of ``mask`` about ``service`` in priority order.
+
+        Returns what there is to record (see :meth:`apply`): every outcome
+        but a plain no-match, up to the first decisive one.
+        """
         clock = time.perf_counter
+        events: list[tuple[int, str, Any]] = []
         while mask:
             lowest = mask & -mask
             mask ^= lowest
             position = lowest.bit_length() - 1
-            stat = self.stats[position]
             t0 = clock()
             outcome, value = self.steps[position](service)
-            stat.seconds += clock() - t0
+            self.stats[position].seconds += clock() - t0
             if outcome is _NO_MATCH:
                 continue
+            events.append((position, outcome, value))
+            if outcome in DECISIVE:
+                break
+        return tuple(events)
+
+    def apply(self, key: str, events: _Events) -> None:
+        """Record one Service's outcomes: a match, an invalid verdict, failures, filters."""
+        for position, outcome, value in events:
+            stat = self.stats[position]
             if outcome is _MATCH:
                 stat.found += 1
                 self.matched[key] = value
@@ -199,7 +276,7 @@ class _Run:
             else:
                 self.filtered.setdefault(key, []).append((active, outcome))
 
-    def result(self, unique: dict[str, Service], started: float) -> DiscoveryResult:
+    def result(self, unique: Mapping[str, Service], started: float) -> DiscoveryResult:
         """The run's :class:`DiscoveryResult`, with its skips explained."""
         for active, stat in zip(self.detectors, self.stats, strict=True):
             if stat.errors > 1:

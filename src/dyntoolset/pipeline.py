@@ -34,6 +34,7 @@ from dyntoolset.config import Config, load_config, load_config_text
 from dyntoolset.configmap import MergeResult, merge_configmap, read_overrides
 from dyntoolset.discovery import (
     ActiveDetector,
+    DiscoveryMemo,
     DiscoveryResult,
     Verdict,
     create_detectors,
@@ -176,9 +177,15 @@ class Engine:
         plugins = plugins if plugins is not None else load_plugins()
         return cls(load_config_text(text, source, plugins), plugins)
 
-    def discover(self, services: Iterable[Service]) -> DiscoveryResult:
-        """Only the first step: run the enabled detectors over ``services``."""
-        return discover(services, self.detectors)
+    def discover(
+        self,
+        services: Iterable[Service] | Mapping[str, Service],
+        memo: DiscoveryMemo | None = None,
+    ) -> DiscoveryResult:
+        """Only the first step: run the enabled detectors over ``services``
+        (with ``memo``, only over those changed since its last run; see
+        :class:`~dyntoolset.discovery.DiscoveryMemo`)."""
+        return discover(services, self.detectors, memo)
 
     def explain(self, service: Service) -> list[Verdict]:
         """Each enabled detector's verdict on one Service, in priority order
@@ -187,8 +194,9 @@ class Engine:
 
     def cycle(
         self,
-        services: Iterable[Service],
+        services: Iterable[Service] | Mapping[str, Service],
         *,
+        memo: DiscoveryMemo | None = None,
         existing: Mapping[str, Any] | None = None,
         health: HealthCheck | None = None,
         formats: Sequence[str] | None = None,
@@ -202,7 +210,8 @@ class Engine:
         services (none: every match is emitted); ``formats`` limits the
         output formats (default: the configured ones); ``configmap=False``
         stops after the documents (``merge`` is then ``None``); ``now``
-        (RFC 3339) stamps a changed ConfigMap.
+        (RFC 3339) stamps a changed ConfigMap. ``memo`` carries discovery
+        outcomes from one cycle to the next (the controller keeps one).
 
         Raises :class:`UnknownFormatError` for a format no renderer has,
         :class:`RenderError` when a renderer fails (nothing partial is
@@ -211,7 +220,7 @@ class Engine:
         :class:`~dyntoolset.errors.DocumentTooLargeError` over 1 MiB.
         """
         chosen = self._formats(formats)
-        result = self.discover(services)
+        result = self.discover(services, memo)
         checked = tuple(health.check(result.discovered) if health else result.discovered)
         emitted = tuple(select_healthy(checked, self.config.health_checks.include_unhealthy))
         rendered = self._render(emitted, chosen)

@@ -224,6 +224,25 @@ def test_unchanged_input_writes_nothing_over_ten_resyncs(
     assert metric(stack, "configmap_reconciliations_total", result="success") == 1
 
 
+def test_a_reconcile_decides_only_the_services_changed_since_the_last(
+    apiserver: ApiServer, make_stack: StackFactory
+) -> None:
+    apiserver.seed(prometheus(), service("web", "shop"), service("db", "shop"))
+    stack = make_stack(start=False)
+    stack.cache.start()
+    assert stack.cache.wait_synced(PATIENCE)
+    assert stack.reconciler.reconcile_now().wrote
+    memo = stack.reconciler.memo
+    assert (memo.decided, memo.replayed) == (3, 0)
+    assert stack.reconciler.reconcile_now().result == "unchanged"
+    assert (memo.decided, memo.replayed) == (0, 3)
+    apiserver.create(prometheus("second", "monitoring"))
+    wait_for(lambda: stack.cache.size == 4, what="the new Service in the cache")
+    outcome = stack.reconciler.reconcile_now()
+    assert outcome.wrote and (memo.decided, memo.replayed) == (1, 3)
+    assert outcome.cycle is not None and len(outcome.cycle.discovery.discovered) == 2
+
+
 def test_output_over_one_mebibyte_is_not_written(
     apiserver: ApiServer, make_stack: StackFactory
 ) -> None:

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import attrs
 
 from dyntoolset.controller.cycle_metrics import record_cycle
+from dyntoolset.discovery import DiscoveryMemo
 from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError, RenderError
 from dyntoolset.kube.errors import ApiFailure, Backoff
 from dyntoolset.metrics import Metrics
@@ -181,6 +182,10 @@ class Reconciler:
         #: reconciles run none): what the statistics and services API report.
         self.last_discovery: ReconcileOutcome | None = None
         self.reconciles = 0
+        #: Discovery outcomes of unchanged Services, kept between reconciles
+        #: (one reconcile runs at a time; another engine starts it afresh).
+        #: Its ``decided``/``replayed`` counts describe the last reconcile.
+        self.memo = DiscoveryMemo()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -335,7 +340,9 @@ class Reconciler:
         attempts = 0
         try:
             existing = self.store.read()
-            cycle = engine.cycle(self.cache.services(), existing=existing, health=health)
+            cycle = engine.cycle(
+                self.cache.services(), existing=existing, health=health, memo=self.memo
+            )
             while True:
                 merge = cycle.merge
                 assert merge is not None  # cycle(configmap=True) always merges
