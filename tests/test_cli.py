@@ -219,8 +219,8 @@ def test_plugins_shows_what_each_distribution_declares(capsys, monkeypatch):
     _, out, _ = run(capsys, "plugins", "--json")
     rows = {(r["kind"], r["name"]): r for r in json.loads(out)["plugins"]}
     assert (
-        rows[("detector", "loki")]["api_version"] == "2.2"
-    )  # what dyntoolset-loki declares (the tenant rule)
+        rows[("detector", "loki")]["api_version"] == "2.3"
+    )  # what dyntoolset-loki declares (the tenant rule, the prefilter)
     assert rows[("detector", "grafana")]["api_version"] == PLUGIN_API_VERSION
 
 

@@ -81,6 +81,65 @@ def test_honours_the_detector_contract() -> None:
     check_detector(AlertmanagerDetector, SERVICES)
 
 
+# -- the prefilter: discovery calls detect() only for the Services it admits -------------
+
+
+def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
+    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
+    release = f"shop-{chart}"
+    return make_service(
+        f"{release}-{component}",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": chart,
+            "app.kubernetes.io/version": "1.0.0",
+            "helm.sh/chart": f"{chart}-{version}",
+        },
+        annotations={
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": "shop",
+        },
+        ports=[port],
+    )
+
+
+UNRELATED = [
+    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    # Alertmanager's port names are everyday ones: they must not let a Service in.
+    _helm_service("nginx", "18.1.7", "server", (80, "http")),
+    _helm_service("app-template", "3.3.2", "web", (9093, "web")),
+    # kube-prometheus-stack's Prometheus: the same chart labels, another app.
+    make_service(
+        "kube-prometheus-stack-prometheus",
+        "monitoring",
+        labels={
+            "app": "kube-prometheus-stack-prometheus",
+            "app.kubernetes.io/part-of": "kube-prometheus-stack",
+            "chart": "kube-prometheus-stack-65.1.1",
+            "release": "kube-prometheus-stack",
+        },
+        ports=[(9090, "http-web")],
+    ),
+]
+
+
+@pytest.mark.parametrize("service", UNRELATED, ids=[s.name for s in UNRELATED])
+def test_the_prefilter_keeps_unrelated_services_out(service: Service) -> None:
+    assert AlertmanagerDetector.prefilter is not None
+    assert not AlertmanagerDetector.prefilter.admits(service)
+
+
+def test_the_prefilter_admits_every_service_the_detector_matches() -> None:
+    matched = [s for s in SERVICES if run_detector(AlertmanagerDetector, s) is not None]
+    assert len(matched) == 7  # every source, and the renamed releases
+    assert AlertmanagerDetector.prefilter is not None
+    assert all(AlertmanagerDetector.prefilter.admits(s) for s in matched)
+
+
 def _chart_service(name: str = "alertmanager", **changes: Any) -> Service:
     values: dict[str, Any] = {
         "labels": {"app.kubernetes.io/name": "alertmanager"},

@@ -85,6 +85,61 @@ def test_honours_the_detector_contract() -> None:
     check_detector(KafkaDetector, SERVICES)
 
 
+# -- the prefilter: discovery calls detect() only for the Services it admits -------------
+
+
+def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
+    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
+    release = f"shop-{chart}"
+    return make_service(
+        f"{release}-{component}",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": chart,
+            "app.kubernetes.io/version": "1.0.0",
+            "helm.sh/chart": f"{chart}-{version}",
+        },
+        annotations={
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": "shop",
+        },
+        ports=[port],
+    )
+
+
+UNRELATED = [
+    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    # Kafka's port names and component, on another chart.
+    _helm_service("app-template", "3.3.2", "kafka", (9092, "tcp-client")),
+    # Charts whose names only start with "kafka-".
+    _helm_service("kafka-ui", "0.7.6", "ui", (80, "http")),
+    # Strimzi's other kinds: a KafkaBridge's Service.
+    make_service(
+        "bridge-bridge-service",
+        "kafka",
+        labels={"strimzi.io/kind": "KafkaBridge", "strimzi.io/cluster": "bridge"},
+        ports=[(8080, "rest-api")],
+    ),
+]
+
+
+@pytest.mark.parametrize("service", UNRELATED, ids=[s.name for s in UNRELATED])
+def test_the_prefilter_keeps_unrelated_services_out(service: Service) -> None:
+    assert KafkaDetector.prefilter is not None
+    assert not KafkaDetector.prefilter.admits(service)
+
+
+def test_the_prefilter_admits_every_service_the_detector_matches() -> None:
+    matched = [s for s in SERVICES if run_detector(KafkaDetector, s) is not None]
+    assert len(matched) == 6  # Strimzi's three, Bitnami's three
+    assert KafkaDetector.prefilter is not None
+    assert all(KafkaDetector.prefilter.admits(s) for s in matched)
+
+
 def _bootstrap(
     name: str = "my-cluster-kafka-bootstrap",
     listeners: list[dict[str, Any]] | None = None,

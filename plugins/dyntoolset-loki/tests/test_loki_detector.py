@@ -218,6 +218,77 @@ def test_honours_the_detector_contract() -> None:
     check_detector(LokiDetector, ALL_SAMPLES)
 
 
+# -- the prefilter: discovery calls detect() only for the Services it admits -------------
+
+UNRELATED = [
+    # Bitnami redis and postgresql, labelled as Helm renders them.
+    make_service(
+        "shop-redis-master",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": "master",
+            "app.kubernetes.io/instance": "shop-redis",
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": "redis",
+            "app.kubernetes.io/version": "7.2.5",
+            "helm.sh/chart": "redis-19.6.4",
+        },
+        annotations={"meta.helm.sh/release-name": "shop-redis"},
+        ports=[(6379, "tcp-redis")],
+    ),
+    make_service(
+        "shop-postgresql",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": "primary",
+            "app.kubernetes.io/instance": "shop-postgresql",
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": "postgresql",
+            "app.kubernetes.io/version": "16.3.0",
+            "helm.sh/chart": "postgresql-15.5.20",
+        },
+        annotations={"meta.helm.sh/release-name": "shop-postgresql"},
+        ports=[(5432, "tcp-postgresql")],
+    ),
+    # Loki's neighbours, with Loki's port names and components.
+    PROMTAIL,
+    GRAFANA,
+    make_service(
+        "enterprise-logs-query-frontend",
+        NS,
+        labels={
+            "app.kubernetes.io/name": "enterprise-logs",
+            "app.kubernetes.io/component": "query-frontend",
+            "helm.sh/chart": "loki-6.16.0",
+        },
+        ports=LOKI_PORTS,
+    ),
+]
+
+
+@pytest.mark.parametrize("service", UNRELATED, ids=_id)
+def test_the_prefilter_keeps_unrelated_services_out(service: Service) -> None:
+    assert LokiDetector.prefilter is not None
+    assert not LokiDetector.prefilter.admits(service)
+
+
+@pytest.mark.parametrize("prefer", ["direct", "gateway"])
+def test_the_prefilter_admits_every_service_the_detector_matches(prefer: str) -> None:
+    # check_detector runs the default settings only: the gateway matches too.
+    matched = [s for s in ALL_SAMPLES if run_detector(LokiDetector, s, {"prefer": prefer})]
+    assert len(matched) == (1 if prefer == "gateway" else 6)
+    assert LokiDetector.prefilter is not None
+    assert all(LokiDetector.prefilter.admits(s) for s in matched)
+
+
+def test_the_prefilter_admits_a_service_refused_for_its_tenant() -> None:
+    annotated = attrs.evolve(READ, annotations={TENANT_ANNOTATION: "a b"})
+    with pytest.raises(InvalidService):
+        run_detector(LokiDetector, annotated)
+    assert LokiDetector.prefilter is not None
+    assert LokiDetector.prefilter.admits(annotated)
+
+
 def test_contract_check_catches_a_broken_variant() -> None:
     # Guards the test above: the same kit must reject a detector that breaks the rules.
     class Trailing(LokiDetector):

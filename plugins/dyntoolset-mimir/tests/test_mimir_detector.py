@@ -86,6 +86,57 @@ def test_honours_the_detector_contract() -> None:
     check_detector(MimirDetector, SERVICES)
 
 
+# -- the prefilter: discovery calls detect() only for the Services it admits -------------
+
+
+def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
+    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
+    release = f"shop-{chart}"
+    return make_service(
+        f"{release}-{component}",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": chart,
+            "app.kubernetes.io/version": "1.0.0",
+            "helm.sh/chart": f"{chart}-{version}",
+        },
+        annotations={
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": "shop",
+        },
+        ports=[port],
+    )
+
+
+UNRELATED = [
+    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    # Mimir's port name and component are everyday ones: they must not let a Service in.
+    _helm_service("app-template", "3.3.2", "query-frontend", (8080, "http-metrics")),
+    _helm_service("nginx", "18.1.7", "gateway", (80, "http")),
+    # Another chart of the Mimir family.
+    _helm_service("mimir-operations", "0.1.0", "dashboards", (80, "http")),
+]
+
+
+@pytest.mark.parametrize("service", UNRELATED, ids=[s.name for s in UNRELATED])
+def test_the_prefilter_keeps_unrelated_helm_services_out(service: Service) -> None:
+    assert MimirDetector.prefilter is not None
+    assert not MimirDetector.prefilter.admits(service)
+
+
+@pytest.mark.parametrize("prefer", ["direct", "gateway"])
+def test_the_prefilter_admits_every_service_the_detector_matches(prefer: str) -> None:
+    # check_detector runs the default settings only: the gateway matches too.
+    matched = [s for s in SERVICES if run_detector(MimirDetector, s, {"prefer": prefer})]
+    assert len(matched) == 2  # the release and the renamed one
+    assert MimirDetector.prefilter is not None
+    assert all(MimirDetector.prefilter.admits(s) for s in matched)
+
+
 def _query_frontend(**changes: Any) -> Service:
     values: dict[str, Any] = {
         "labels": {

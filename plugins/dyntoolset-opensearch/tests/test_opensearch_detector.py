@@ -82,6 +82,55 @@ def test_honours_the_detector_contract() -> None:
     check_detector(OpenSearchDetector, SERVICES)
 
 
+# -- the prefilter: discovery calls detect() only for the Services it admits -------------
+
+
+def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
+    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
+    release = f"shop-{chart}"
+    return make_service(
+        f"{release}-{component}",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": chart,
+            "app.kubernetes.io/version": "1.0.0",
+            "helm.sh/chart": f"{chart}-{version}",
+        },
+        annotations={
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": "shop",
+        },
+        ports=[port],
+    )
+
+
+UNRELATED = [
+    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    # OpenSearch's port names and components, on other charts.
+    _helm_service("nginx", "18.1.7", "master", (80, "http")),
+    _helm_service("app-template", "3.3.2", "coordinating-only", (9200, "tcp-rest-api")),
+    # OpenSearch Dashboards: its chart name only starts with "opensearch-".
+    _helm_service("opensearch-dashboards", "2.24.0", "dashboards", (5601, "http")),
+]
+
+
+@pytest.mark.parametrize("service", UNRELATED, ids=[s.name for s in UNRELATED])
+def test_the_prefilter_keeps_unrelated_helm_services_out(service: Service) -> None:
+    assert OpenSearchDetector.prefilter is not None
+    assert not OpenSearchDetector.prefilter.admits(service)
+
+
+def test_the_prefilter_admits_every_service_the_detector_matches() -> None:
+    matched = [s for s in SERVICES if run_detector(OpenSearchDetector, s) is not None]
+    assert len(matched) == 6  # two of each source
+    assert OpenSearchDetector.prefilter is not None
+    assert all(OpenSearchDetector.prefilter.admits(s) for s in matched)
+
+
 def _chart_service(name: str = "opensearch-cluster-master", **changes: Any) -> Service:
     values: dict[str, Any] = {
         "labels": {"app.kubernetes.io/name": "opensearch", "helm.sh/chart": "opensearch-3.2.1"},

@@ -74,6 +74,54 @@ def test_honours_the_detector_contract() -> None:
     check_detector(RabbitMQDetector, SERVICES)
 
 
+# -- the prefilter: discovery calls detect() only for the Services it admits -------------
+
+
+def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
+    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
+    release = f"shop-{chart}"
+    return make_service(
+        f"{release}-{component}",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": chart,
+            "app.kubernetes.io/version": "1.0.0",
+            "helm.sh/chart": f"{chart}-{version}",
+        },
+        annotations={
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": "shop",
+        },
+        ports=[port],
+    )
+
+
+UNRELATED = [
+    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    # A chart's own "rabbitmq" component, with RabbitMQ's port names.
+    _helm_service("app-template", "3.3.2", "rabbitmq", (15672, "management")),
+    # The cluster operator's chart: its name only starts with "rabbitmq-".
+    _helm_service("rabbitmq-cluster-operator", "4.3.2", "operator", (9782, "http")),
+]
+
+
+@pytest.mark.parametrize("service", UNRELATED, ids=[s.name for s in UNRELATED])
+def test_the_prefilter_keeps_unrelated_helm_services_out(service: Service) -> None:
+    assert RabbitMQDetector.prefilter is not None
+    assert not RabbitMQDetector.prefilter.admits(service)
+
+
+def test_the_prefilter_admits_every_service_the_detector_matches() -> None:
+    matched = [s for s in SERVICES if run_detector(RabbitMQDetector, s) is not None]
+    assert len(matched) == 5  # the operator's three, Bitnami's two
+    assert RabbitMQDetector.prefilter is not None
+    assert all(RabbitMQDetector.prefilter.admits(s) for s in matched)
+
+
 def _operator_service(name: str = "production", **changes: Any) -> Service:
     values: dict[str, Any] = {
         "labels": {

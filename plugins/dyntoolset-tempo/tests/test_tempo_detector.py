@@ -72,7 +72,60 @@ def test_fixtures_hold_every_source_a_renamed_release_and_near_misses() -> None:
 
 
 def test_honours_the_detector_contract() -> None:
-    check_detector(TempoDetector, SERVICES)
+    # A Service named by the legacy "app" label only is matched too: it keeps
+    # the prefilter's "app" condition honest.
+    legacy = make_service("tempo", "tracing", labels={"app": "tempo"}, ports=[(3200, "http")])
+    assert run_detector(TempoDetector, legacy) is not None
+    check_detector(TempoDetector, [*SERVICES, legacy])
+
+
+# -- the prefilter: discovery calls detect() only for the Services it admits -------------
+
+
+def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
+    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
+    release = f"shop-{chart}"
+    return make_service(
+        f"{release}-{component}",
+        "shop",
+        labels={
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": chart,
+            "app.kubernetes.io/version": "1.0.0",
+            "helm.sh/chart": f"{chart}-{version}",
+        },
+        annotations={
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": "shop",
+        },
+        ports=[port],
+    )
+
+
+UNRELATED = [
+    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    # Tempo's own port names are everyday ones: they must not let a Service in.
+    _helm_service("nginx", "18.1.7", "server", (80, "http")),
+    _helm_service("app-template", "3.3.2", "worker", (3200, "http-metrics")),
+    # A chart whose name only starts with "tempo-".
+    _helm_service("tempo-vulture", "0.10.1", "vulture", (3200, "http-metrics")),
+]
+
+
+@pytest.mark.parametrize("service", UNRELATED, ids=[s.name for s in UNRELATED])
+def test_the_prefilter_keeps_unrelated_helm_services_out(service: Service) -> None:
+    assert TempoDetector.prefilter is not None
+    assert not TempoDetector.prefilter.admits(service)
+
+
+def test_the_prefilter_admits_every_service_the_detector_matches() -> None:
+    matched = [s for s in SERVICES if run_detector(TempoDetector, s) is not None]
+    assert len(matched) == 6  # every source, and the renamed releases
+    assert TempoDetector.prefilter is not None
+    assert all(TempoDetector.prefilter.admits(s) for s in matched)
 
 
 def _query_frontend(**changes: Any) -> Service:

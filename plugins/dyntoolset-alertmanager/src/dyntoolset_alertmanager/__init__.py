@@ -24,6 +24,7 @@ from dyntoolset.plugin import (
     Detector,
     Discovered,
     NoSettings,
+    Prefilter,
     Service,
     ToolsetSpec,
     hookimpl,
@@ -38,7 +39,9 @@ _NAME = "alertmanager"
 _VM_NAME = "vmalertmanager"
 # With nameOverride the alertmanager chart's name label holds the override;
 # helm.sh/chart still reads "alertmanager-<version>".
-_CHART_RE = re.compile(r"alertmanager-\d")
+_CHART_PREFIXES = tuple(f"alertmanager-{digit}" for digit in "0123456789")
+# kube-prometheus-stack's "app" label: "<part-of>-alertmanager".
+_KPS_APP_SUFFIX = "-alertmanager"
 # servicePerReplica (both charts) adds "<fullname>-<n>" per pod: the same
 # Alertmanager again, pinned to one replica.
 _PER_REPLICA_RE = re.compile(r".*-\d+")
@@ -70,8 +73,8 @@ def _kube_prometheus_stack(service: Service, labels: Mapping[str, str]) -> bool:
     part_of = labels.get("app.kubernetes.io/part-of")
     return (
         part_of is not None
-        and labels.get("app") == f"{part_of}-alertmanager"
-        and service.name.endswith("-alertmanager")
+        and labels.get("app") == part_of + _KPS_APP_SUFFIX
+        and service.name.endswith(_KPS_APP_SUFFIX)
     )
 
 
@@ -84,6 +87,17 @@ class AlertmanagerDetector(Detector[NoSettings]):
     # After the built-ins (1-5): a Service they claim is theirs.
     default_priority = 22
     health_path = "/-/healthy"
+    # The four ways into detect(), as data: it is called only for Services
+    # meeting one of them (it matches nothing without one).
+    prefilter = Prefilter(
+        # The charts, kube-prometheus and the VM operator name the Service.
+        label_values={"app.kubernetes.io/name": (_NAME, _VM_NAME)},
+        # The alertmanager chart installed with nameOverride.
+        label_prefixes={"helm.sh/chart": _CHART_PREFIXES},
+        # kube-prometheus-stack: app is "<part-of>-alertmanager", whatever
+        # nameOverride made of <part-of>.
+        label_suffixes={"app": (_KPS_APP_SUFFIX,)},
+    )
 
     def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the Alertmanager API endpoint if ``service`` is one; ``None`` otherwise."""
@@ -93,7 +107,7 @@ class AlertmanagerDetector(Detector[NoSettings]):
         if not (
             vm
             or name == _NAME
-            or _CHART_RE.match(labels.get("helm.sh/chart", ""))
+            or labels.get("helm.sh/chart", "").startswith(_CHART_PREFIXES)
             or _kube_prometheus_stack(service, labels)
         ):
             return None
@@ -122,8 +136,8 @@ class AlertmanagerDetector(Detector[NoSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: dyntoolset refuses to load it when its own major version differs.
-DYNTOOLSET_PLUGIN_API = "2"
+#: 2.3 brought the detector prefilter; dyntoolset refuses another major version.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl

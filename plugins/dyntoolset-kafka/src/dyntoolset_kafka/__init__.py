@@ -20,7 +20,6 @@ are never matched.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +32,7 @@ from dyntoolset.plugin import (
     Detector,
     Discovered,
     Port,
+    Prefilter,
     Service,
     ToolsetSpec,
     credential_config,
@@ -68,7 +68,7 @@ _STRIMZI_DISCOVERY = "strimzi.io/discovery"
 _STRIMZI_PLAIN_PORT_NAME = "tcp-clients"
 # Bitnami (templates/svc.yaml): "tcp-client" on service.ports.client (9092).
 _CHART_NAME = "kafka"
-_CHART_RE = re.compile(r"kafka-\d")
+_CHART_PREFIXES = tuple(f"kafka-{digit}" for digit in "0123456789")
 _CHART_PORT_NAME = "tcp-client"
 _CHART_PORT_NUMBER = 9092
 # Bitnami's twins: "-headless" (ZooKeeper mode), "-controller-headless",
@@ -158,7 +158,7 @@ def _is_chart_service(service: Service, labels: Mapping[str, str]) -> bool:
         return False  # Strimzi also sets app.kubernetes.io/name: kafka
     if not (
         labels.get("app.kubernetes.io/name") == _CHART_NAME
-        or _CHART_RE.match(labels.get("helm.sh/chart", ""))
+        or labels.get("helm.sh/chart", "").startswith(_CHART_PREFIXES)
     ):
         return False
     component = labels.get("app.kubernetes.io/component")
@@ -176,6 +176,18 @@ class KafkaDetector(Detector[KafkaSettings]):
     # Kafka's protocol is not HTTP: connect to the bootstrap port, send nothing.
     health_check = "tcp"
     Settings = KafkaSettings
+    # The ways into detect(), as data: it is called only for Services meeting
+    # one of these (it matches nothing without one).
+    prefilter = Prefilter(
+        label_values={
+            # Strimzi's bootstrap Service (the name rule is left to detect()).
+            "strimzi.io/kind": (_STRIMZI_KIND,),
+            # Bitnami's name label...
+            "app.kubernetes.io/name": (_CHART_NAME,),
+        },
+        # ...or its chart label, for a release installed with nameOverride.
+        label_prefixes={"helm.sh/chart": _CHART_PREFIXES},
+    )
 
     def detect(self, service: Service, ctx: DetectContext[KafkaSettings]) -> Discovered | None:
         """Return the bootstrap address if ``service`` is a Kafka cluster's client Service."""
@@ -231,8 +243,9 @@ class KafkaDetector(Detector[KafkaSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: 2.1 brought CredentialSettings and health check kinds; another major is refused.
-DYNTOOLSET_PLUGIN_API = "2.1"
+#: 2.1 brought CredentialSettings and health check kinds, 2.3 the detector
+#: prefilter; another major is refused.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl

@@ -31,6 +31,7 @@ from dyntoolset.plugin import (
     Detector,
     Discovered,
     InvalidService,
+    Prefilter,
     Service,
     ToolsetSpec,
     hookimpl,
@@ -104,6 +105,17 @@ class LokiDetector(Detector[LokiSettings]):
     default_priority = 20
     health_path = "/ready"
     Settings = LokiSettings
+    # detect()'s first test, as data: it is called only for Services meeting
+    # one of these. It matches nothing, and refuses nothing as invalid,
+    # without one, whatever the settings.
+    prefilter = Prefilter(
+        label_values={
+            # The name label of every chart and of the operator...
+            "app.kubernetes.io/name": _NAMES,
+            # ...or, where that label is absent, the old charts' "app" label.
+            "app": _NAMES,
+        },
+    )
 
     def detect(self, service: Service, ctx: DetectContext[LokiSettings]) -> Discovered | None:
         """Return the Loki query endpoint if ``service`` is one; ``None`` otherwise."""
@@ -165,8 +177,9 @@ class LokiDetector(Detector[LokiSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: dyntoolset refuses to load it when its own major version differs.
-DYNTOOLSET_PLUGIN_API = "2.2"
+#: 2.2 brought the shared tenant rule, 2.3 the detector prefilter; dyntoolset
+#: refuses another major version.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl

@@ -16,7 +16,6 @@ every headless Service are never matched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -26,6 +25,7 @@ from dyntoolset.plugin import (
     DetectContext,
     Detector,
     Discovered,
+    Prefilter,
     Service,
     ToolsetSpec,
     hookimpl,
@@ -41,7 +41,7 @@ _NAME = "mimir"
 # Grafana Enterprise Metrics (the same chart with enterprise.enabled) needs
 # GEM tokens on every request: not covered.
 _ENTERPRISE_NAME = "enterprise-metrics"
-_CHART_RE = re.compile(r"mimir-distributed-\d")
+_CHART_PREFIXES = tuple(f"mimir-distributed-{digit}" for digit in "0123456789")
 _QUERY_FRONTEND = "query-frontend"
 # The nginx gateway: component "gateway" (chart 4.x and later), "nginx" before.
 _GATEWAYS = frozenset({"gateway", "nginx"})
@@ -87,8 +87,7 @@ def _is_mimir(labels: Mapping[str, str]) -> bool:
         return True
     if name == _ENTERPRISE_NAME:
         return False
-    chart = labels.get("helm.sh/chart", "")
-    return bool(chart) and _CHART_RE.match(chart) is not None
+    return labels.get("helm.sh/chart", "").startswith(_CHART_PREFIXES)
 
 
 class MimirDetector(Detector[MimirSettings]):
@@ -101,6 +100,14 @@ class MimirDetector(Detector[MimirSettings]):
     default_priority = 23
     health_path = "/ready"
     Settings = MimirSettings
+    # What _is_mimir() asks for, as data: detect() is called only for Services
+    # meeting one of these (it matches nothing without one), whatever "prefer".
+    prefilter = Prefilter(
+        # mimir-distributed's name label...
+        label_values={"app.kubernetes.io/name": (_NAME,)},
+        # ...or its chart label, for a release installed with nameOverride.
+        label_prefixes={"helm.sh/chart": _CHART_PREFIXES},
+    )
 
     def detect(self, service: Service, ctx: DetectContext[MimirSettings]) -> Discovered | None:
         """Return the Mimir query endpoint if ``service`` is one; ``None`` otherwise."""
@@ -162,8 +169,8 @@ class MimirDetector(Detector[MimirSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: dyntoolset refuses to load it when its own major version differs.
-DYNTOOLSET_PLUGIN_API = "2.2"
+#: 2.3 brought the detector prefilter; dyntoolset refuses another major version.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl

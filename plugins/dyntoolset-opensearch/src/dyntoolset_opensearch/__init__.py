@@ -18,7 +18,6 @@ matched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -31,6 +30,7 @@ from dyntoolset.plugin import (
     Detector,
     Discovered,
     Port,
+    Prefilter,
     Service,
     ToolsetSpec,
     credential_config,
@@ -44,7 +44,7 @@ __version__ = "0.1.0"
 # nameOverride it holds the override, and helm.sh/chart still reads
 # "opensearch-<version>" (OpenSearch Dashboards' reads "opensearch-dashboards-").
 _NAME = "opensearch"
-_CHART_RE = re.compile(r"opensearch-\d")
+_CHART_PREFIXES = tuple(f"opensearch-{digit}" for digit in "0123456789")
 # The OpenSearch operator labels an OpenSearchCluster's Services with the
 # cluster's name; its per-node-pool (headless) ones add the node pool.
 _OPERATOR_CLUSTER = "opster.io/opensearch-cluster"
@@ -96,9 +96,9 @@ def _flavor(service: Service) -> str | None:
     labels = service.labels
     if _OPERATOR_CLUSTER in labels:
         return "operator"
-    if labels.get("app.kubernetes.io/name") != _NAME and not _CHART_RE.match(
-        labels.get("helm.sh/chart", "")
-    ):
+    if labels.get("app.kubernetes.io/name") != _NAME and not labels.get(
+        "helm.sh/chart", ""
+    ).startswith(_CHART_PREFIXES):
         return None
     # Both charts are named "opensearch"; only Bitnami names its REST port
     # "tcp-rest-api" and its components by role.
@@ -143,6 +143,16 @@ class OpenSearchDetector(Detector[OpenSearchSettings]):
     health_check = "tcp"
     health_path = "/_cluster/health"
     Settings = OpenSearchSettings
+    # What _flavor() asks for, as data: detect() is called only for Services
+    # meeting one of these (it matches nothing without one).
+    prefilter = Prefilter(
+        # The operator's Services, whatever their value.
+        label_keys=(_OPERATOR_CLUSTER,),
+        # Both charts' name label...
+        label_values={"app.kubernetes.io/name": (_NAME,)},
+        # ...or their chart label, for a release installed with nameOverride.
+        label_prefixes={"helm.sh/chart": _CHART_PREFIXES},
+    )
 
     def detect(self, service: Service, ctx: DetectContext[OpenSearchSettings]) -> Discovered | None:
         """Return the REST endpoint if ``service`` is an OpenSearch client Service."""
@@ -188,9 +198,9 @@ class OpenSearchDetector(Detector[OpenSearchSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: 2.1 added CredentialSettings; dyntoolset refuses to load it when its own
-#: major version differs or its minor version is older.
-DYNTOOLSET_PLUGIN_API = "2.1"
+#: 2.1 added CredentialSettings, 2.3 the detector prefilter; dyntoolset refuses
+#: to load it when its own major version differs or its minor version is older.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl

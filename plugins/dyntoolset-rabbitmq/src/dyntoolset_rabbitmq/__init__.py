@@ -18,7 +18,6 @@ every Service without a management port, are never matched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from dyntoolset.plugin import (
     DetectContext,
     Detector,
     Discovered,
+    Prefilter,
     Service,
     ToolsetSpec,
     credential_config,
@@ -45,7 +45,12 @@ TOOLSET_KIND = "rabbitmq/core"
 # nameOverride replaced the name ("rabbitmq-16.0.14"; the digit keeps out the
 # rabbitmq-cluster-operator chart).
 _CHART_NAME = "rabbitmq"
-_CHART_RE = re.compile(r"rabbitmq-\d")
+_CHART_PREFIXES = tuple(f"rabbitmq-{digit}" for digit in "0123456789")
+# internal/metadata/label.go: every Service of a RabbitmqCluster carries
+# app.kubernetes.io/component and app.kubernetes.io/part-of "rabbitmq" (and
+# app.kubernetes.io/name: <cluster name>, which tells nothing).
+_OPERATOR_COMPONENT = "rabbitmq"
+_OPERATOR_PART_OF = "rabbitmq"
 # Names of the headless twins: the operator's "<name>-nodes" (epmd and
 # cluster links), the chart's "<fullname>-headless".
 _HEADLESS_SUFFIXES = ("-nodes", "-headless")
@@ -58,18 +63,16 @@ _PORT_NUMBERS = (15672, 15671)
 
 
 def _operator_service(labels: Mapping[str, str]) -> bool:
-    # internal/metadata/label.go: every Service of a RabbitmqCluster carries
-    # these two, and app.kubernetes.io/name: <cluster name>.
     return (
-        labels.get("app.kubernetes.io/component") == "rabbitmq"
-        and labels.get("app.kubernetes.io/part-of") == "rabbitmq"
+        labels.get("app.kubernetes.io/component") == _OPERATOR_COMPONENT
+        and labels.get("app.kubernetes.io/part-of") == _OPERATOR_PART_OF
     )
 
 
 def _chart_service(labels: Mapping[str, str]) -> bool:
-    return labels.get("app.kubernetes.io/name") == _CHART_NAME or bool(
-        _CHART_RE.match(labels.get("helm.sh/chart", ""))
-    )
+    return labels.get("app.kubernetes.io/name") == _CHART_NAME or labels.get(
+        "helm.sh/chart", ""
+    ).startswith(_CHART_PREFIXES)
 
 
 @attrs.frozen
@@ -97,6 +100,20 @@ class RabbitMQDetector(Detector[RabbitMQSettings]):
     # /api/health/checks/*, which answers 401 to an anonymous health check.
     health_path = "/"
     Settings = RabbitMQSettings
+    # The ways into detect(), as data: it is called only for Services meeting
+    # one of these (it matches nothing without one).
+    prefilter = Prefilter(
+        label_values={
+            # The operator's Services need both its labels: one suffices
+            # here, the rarer one (many charts have a "rabbitmq" component,
+            # few are part of a "rabbitmq").
+            "app.kubernetes.io/part-of": (_OPERATOR_PART_OF,),
+            # Bitnami's name label...
+            "app.kubernetes.io/name": (_CHART_NAME,),
+        },
+        # ...or its chart label, for a release installed with nameOverride.
+        label_prefixes={"helm.sh/chart": _CHART_PREFIXES},
+    )
 
     def detect(self, service: Service, ctx: DetectContext[RabbitMQSettings]) -> Discovered | None:
         """Return the management API endpoint if ``service`` is RabbitMQ's client Service."""
@@ -133,8 +150,9 @@ class RabbitMQDetector(Detector[RabbitMQSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: 2.1 brought CredentialSettings; dyntoolset refuses another major version.
-DYNTOOLSET_PLUGIN_API = "2.1"
+#: 2.1 brought CredentialSettings, 2.3 the detector prefilter; dyntoolset
+#: refuses another major version.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl

@@ -15,7 +15,6 @@ which need the tenant's authentication.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from dyntoolset.plugin import (
     Detector,
     Discovered,
     NoSettings,
+    Prefilter,
     Service,
     ToolsetSpec,
     hookimpl,
@@ -39,7 +39,9 @@ _NAMES = frozenset({"tempo", "tempo-monolithic"})
 # With nameOverride the name label holds the override, but helm.sh/chart still
 # names the chart: "tempo-1.24.4", "tempo-distributed-1.61.3" (not
 # "tempo-vulture-...", whose chart name goes on with a word, not a version).
-_CHART_RE = re.compile(r"tempo(?:-distributed)?-\d")
+_CHART_PREFIXES = tuple(
+    f"{chart}-{digit}" for chart in ("tempo", "tempo-distributed") for digit in "0123456789"
+)
 # app.kubernetes.io/component of the Service that answers queries, and what we
 # call it: the grafana/tempo chart labels its single Service with none.
 _QUERY_COMPONENTS = {
@@ -64,8 +66,7 @@ def _is_tempo(labels: Mapping[str, str]) -> bool:
     name = labels.get("app.kubernetes.io/name") or labels.get("app")
     if name in _NAMES:
         return True
-    chart = labels.get("helm.sh/chart", "")
-    return bool(chart) and _CHART_RE.match(chart) is not None
+    return labels.get("helm.sh/chart", "").startswith(_CHART_PREFIXES)
 
 
 class TempoDetector(Detector[NoSettings]):
@@ -77,6 +78,18 @@ class TempoDetector(Detector[NoSettings]):
     # After the built-ins (1-5): a Service they claim is theirs.
     default_priority = 21
     health_path = "/ready"
+    # What _is_tempo() asks for, as data: detect() is called only for Services
+    # meeting one of these (detect() matches nothing without one of them).
+    prefilter = Prefilter(
+        label_values={
+            # The name label of both charts and the operator...
+            "app.kubernetes.io/name": _NAMES,
+            # ...or, where that label is absent, the legacy "app" label.
+            "app": _NAMES,
+        },
+        # A release installed with nameOverride: the chart label.
+        label_prefixes={"helm.sh/chart": _CHART_PREFIXES},
+    )
 
     def detect(self, service: Service, ctx: DetectContext[NoSettings]) -> Discovered | None:
         """Return the Tempo query endpoint if ``service`` is one; ``None`` otherwise."""
@@ -107,8 +120,8 @@ class TempoDetector(Detector[NoSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: dyntoolset refuses to load it when its own major version differs.
-DYNTOOLSET_PLUGIN_API = "2"
+#: 2.3 brought the detector prefilter; dyntoolset refuses another major version.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl

@@ -27,6 +27,7 @@ from dyntoolset.plugin import (
     DetectContext,
     Detector,
     Discovered,
+    Prefilter,
     Service,
     ToolsetSpec,
     credential_config,
@@ -45,7 +46,9 @@ _CHARTS = {
     "victoria-logs-single": "server",
     "victoria-logs-cluster": "vlselect",
 }
-_CHART_RE = re.compile(r"(victoria-logs-single|victoria-logs-cluster)-\d")
+# The chart label: "<chart>-<version>", the version starting with a digit.
+_CHART_RE = re.compile(rf"({'|'.join(map(re.escape, _CHARTS))})-[0-9]")
+_CHART_PREFIXES = tuple(f"{chart}-{digit}" for chart in _CHARTS for digit in "0123456789")
 # VictoriaMetrics operator: app.kubernetes.io/name of the Services it builds
 # for a VLSingle, a VLogs (v1beta1, deprecated) and a VLCluster's select tier.
 _OPERATOR_NAMES = frozenset({"vlsingle", "vlogs", "vlselect"})
@@ -91,6 +94,14 @@ class VictoriaLogsDetector(Detector[VictoriaLogsSettings]):
     default_priority = 27
     health_path = "/health"
     Settings = VictoriaLogsSettings
+    # What _component() asks for, as data: detect() is called only for
+    # Services meeting one of these (it matches nothing without one).
+    prefilter = Prefilter(
+        # The operator's Services, or a chart's name label.
+        label_values={"app.kubernetes.io/name": _OPERATOR_NAMES | _CHARTS.keys()},
+        # A chart's label, for a release installed with nameOverride.
+        label_prefixes={"helm.sh/chart": _CHART_PREFIXES},
+    )
 
     def detect(
         self, service: Service, ctx: DetectContext[VictoriaLogsSettings]
@@ -126,9 +137,9 @@ class VictoriaLogsDetector(Detector[VictoriaLogsSettings]):
 
 
 #: The plugin API this module was written for (dyntoolset.plugin.PLUGIN_API_VERSION):
-#: 2.1 added CredentialSettings; dyntoolset refuses to load it when its own
-#: major version differs or its minor version is older.
-DYNTOOLSET_PLUGIN_API = "2.1"
+#: 2.1 added CredentialSettings, 2.3 the detector prefilter; dyntoolset refuses
+#: to load it when its own major version differs or its minor version is older.
+DYNTOOLSET_PLUGIN_API = "2.3"
 
 
 @hookimpl
