@@ -338,6 +338,12 @@ def test_namespace_scope_lists_and_watches_each_namespace(
     apiserver.create(service("b2", "b"))
     wait_for(lambda: "b/b2" in names(cache))
     assert names(cache) == ["a/a1", "b/b1", "b/b2"]
+    # What a reconcile discovers over: every partition, keyed as discovery keys.
+    apiserver.delete("services", "a", "a1")
+    wait_for(lambda: "a/a1" not in names(cache))
+    by_key = cache.by_key()
+    assert sorted(by_key) == ["b/b1", "b/b2"]
+    assert all(by_key[s.key] is s for s in cache.services())
 
 
 def test_a_service_that_fails_the_snapshot_is_left_out_and_logged_once(

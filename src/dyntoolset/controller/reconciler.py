@@ -34,7 +34,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -70,6 +70,10 @@ class ServiceSource(Protocol):
 
     def services(self) -> list[Service]:
         """The cached Services."""
+        ...
+
+    def by_key(self) -> Mapping[str, Service]:
+        """The cached Services by namespace/name (what each reconcile discovers over)."""
         ...
 
     def on_change(self, callback: Callable[[str], None]) -> None:
@@ -341,7 +345,7 @@ class Reconciler:
         try:
             existing = self.store.read()
             cycle = engine.cycle(
-                self.cache.services(), existing=existing, health=health, memo=self.memo
+                self.cache.by_key(), existing=existing, health=health, memo=self.memo
             )
             while True:
                 merge = cycle.merge

@@ -31,7 +31,7 @@ __all__ = ["ServiceCache", "namespace_scope"]
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (namespace, name)
+Key = str  # namespace/name, as Service.key and discovery's results have it
 
 
 def namespace_scope(config: Config) -> tuple[str, ...] | None:
@@ -67,7 +67,7 @@ class _Partition:
     def replace(self, objects: list[Service | None]) -> None:
         # Snapshots already (the reflector's transform); None: left out, logged.
         fresh: dict[Key, Service] = {
-            (service.namespace, service.name): service for service in objects if service is not None
+            service.key: service for service in objects if service is not None
         }
         with self.cache._lock:
             vanished = len(self.services.keys() - fresh.keys())
@@ -87,7 +87,7 @@ class _Partition:
 
     def event(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        key = (str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+        key = f"{meta.get('namespace') or 'default'}/{meta.get('name') or ''}"
         service = None if kind == "DELETED" else self.cache._snapshot(obj)
         with self.cache._lock:
             old = self.services.get(key)
@@ -222,6 +222,19 @@ class ServiceCache:
             merged = [s for p in self._partitions for s in p.services.values()]
         return sorted(merged, key=lambda s: (s.namespace, s.name))
 
+    def by_key(self) -> dict[str, Service]:
+        """The cached Services by namespace/name, in no particular order.
+
+        What each reconcile hands to discovery: a mapping discovery takes as
+        already de-duplicated, merged at C speed, where :meth:`services`
+        sorts and discovery would build every key again (issue 15).
+        """
+        merged: dict[str, Service] = {}
+        with self._lock:
+            for partition in self._partitions:
+                merged.update(partition.services)
+        return merged
+
     @property
     def size(self) -> int:
         """How many Services are cached."""
@@ -259,20 +272,19 @@ class ServiceCache:
         except SnapshotError as exc:
             raw_meta = obj.get("metadata")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-            key = (str(meta.get("namespace") or "default"), str(meta.get("name") or "?"))
+            key = f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
             reason = str(exc)
             with self._lock:
                 seen = self._invalid.get(key) == reason
                 self._invalid[key] = reason
             log.log(
                 logging.DEBUG if seen else logging.WARNING,
-                "Service %s/%s left out: %s",
-                key[0],
-                key[1],
+                "Service %s left out: %s",
+                key,
                 reason,
             )
             return None
-        key = (service.namespace, service.name)
+        key = service.key
         if key in self._invalid:
             with self._lock:
                 self._invalid.pop(key, None)
