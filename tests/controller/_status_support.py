@@ -125,7 +125,6 @@ def make_status_stack(
         stack.reconciler,
         stack.cache,
         metrics=metrics,
-        health=lambda: checker,
         is_leader=lambda: leader[0],
         configuration=lambda: (3, "status-test.yaml"),
     )

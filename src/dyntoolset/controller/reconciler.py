@@ -42,12 +42,19 @@ import attrs
 
 from dyntoolset.controller.cycle_metrics import record_cycle
 from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError, RenderError
+from dyntoolset.health import HealthStats
 from dyntoolset.kube.errors import ApiFailure, Backoff
 from dyntoolset.metrics import Metrics
 from dyntoolset.model import OVERRIDES_KEY, Service
 from dyntoolset.pipeline import Cycle, Engine, HealthCheck
 
-__all__ = ["RESULTS", "SUCCESSFUL_RESULTS", "ReconcileOutcome", "Reconciler"]
+__all__ = [
+    "RESULTS",
+    "SUCCESSFUL_RESULTS",
+    "ControllerHealthCheck",
+    "ReconcileOutcome",
+    "Reconciler",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,26 @@ class ServiceSource(Protocol):
 
     def on_change(self, callback: Callable[[str], None]) -> None:
         """Register ``callback(reason)``."""
+        ...
+
+
+class ControllerHealthCheck(HealthCheck, Protocol):
+    """What the controller needs of a health checker
+    (:class:`dyntoolset.health.HealthChecker` is one).
+
+    ``check`` is the pipeline's :class:`~dyntoolset.pipeline.HealthCheck`,
+    run by every reconcile's cycle; ``statistics`` is read by
+    ``GET /api/v1/statistics`` (its ``health_checks`` object). An embedder's
+    own checker implements both to run under the controller.
+    """
+
+    def statistics(self) -> HealthStats:
+        """A snapshot of the checker's statistics.
+
+        Called on the HTTP API's thread, possibly while a round runs on the
+        reconciler's: it must be thread-safe and cheap (no request, no
+        waiting for a round), returning the figures of the last finished one.
+        """
         ...
 
 
@@ -138,7 +165,7 @@ class Reconciler:
         cache: ServiceSource,
         store: ConfigMapAccess,
         *,
-        health: HealthCheck | None = None,
+        health: ControllerHealthCheck | None = None,
         metrics: Metrics,
         is_leader: Callable[[], bool] = lambda: True,
         debounce: float = 0.2,
@@ -218,7 +245,7 @@ class Reconciler:
         self.apply_config(engine, health=self.health, resync_interval=self.resync_interval)
 
     def apply_config(
-        self, engine: Engine, *, health: HealthCheck | None, resync_interval: float
+        self, engine: Engine, *, health: ControllerHealthCheck | None, resync_interval: float
     ) -> None:
         """A configuration reload: swap the engine, the health checker and the resync
         interval in one step, then trigger a reconcile.
