@@ -31,7 +31,6 @@ from tests.controller._status_support import (
     MARKUP,
     HttpServer,
     StatusStack,
-    healthy_backend,
     make_status_stack,
     serve,
 )
@@ -39,18 +38,6 @@ from tests.health._servers import Backend
 from tests.kube.conftest import StackFactory, engine, make_stack  # noqa: F401 - fixtures
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    server = healthy_backend()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def running(apiserver: ApiServer, make_stack: StackFactory, backend: Backend) -> StatusStack:  # noqa: F811
-    return make_status_stack(apiserver, make_stack, backend)
 
 
 @pytest.fixture
