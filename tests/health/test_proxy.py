@@ -521,3 +521,58 @@ def test_the_transport_takes_its_cap_from_proxy_connections(apiserver: ApiServer
     assert default is not None and default.max_connections == 32
     with pytest.raises(ValueError, match="max_connections must be at least 1, not 0"):
         ApiServerProxyTransport(apiserver.api_client, max_connections=0)
+
+
+def test_a_check_that_gets_its_connection_after_the_cut_sends_nothing(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    """The slot an attempt frees as the round is cut goes to no new request: the
+    waiting check sees the cancellation once it holds the slot, and gives it back."""
+    import threading
+    import time
+
+    from dyntoolset.health.guard import build_target
+    from dyntoolset.health.probe import Cancellation, ProbeFailure
+
+    release = threading.Event()
+    server = backend()
+    server.script = _held(server, release)
+    transport = ApiServerProxyTransport(apiserver.api_client, max_connections=1)
+    prepared = []
+    for name in ("first", "second"):
+        add_service(apiserver, name)
+        apiserver.register_proxy("monitoring", name, 9090, f"http://127.0.0.1:{server.port}")
+        item = discovered(name)
+        prepared.append(transport.prepare(item, build_target(item, "/-/healthy")))
+    answers: list[Any] = []
+    failures: list[ProbeFailure] = []
+    holder = threading.Thread(
+        target=lambda: answers.append(transport.fetch(prepared[0], 10.0, Cancellation()))
+    )
+    holder.start()
+    wait_for_held = time.monotonic() + 20
+    while server.waiting < 1 and time.monotonic() < wait_for_held:
+        time.sleep(0.02)
+    cancel = Cancellation()
+
+    def waiter() -> None:
+        try:
+            answers.append(transport.fetch(prepared[1], 10.0, cancel))
+        except ProbeFailure as exc:
+            failures.append(exc)
+
+    waiting = threading.Thread(target=waiter)
+    waiting.start()
+    time.sleep(0.2)  # the second check is waiting for the one slot
+    # The round is cut, and the attempt holding the slot ends at that moment.
+    cancel.cancel()
+    release.set()
+    holder.join(20)
+    waiting.join(20)
+    assert [answer.status for answer in answers] == [200]
+    assert [(f.reason, f.detail) for f in failures] == [
+        ("timeout", "cycle deadline reached waiting for an API server connection")
+    ]
+    assert len(server.requests) == 1
+    # The slot was given back: the transport still serves the next round.
+    assert transport.fetch(prepared[1], 10.0, Cancellation()).status == 200

@@ -137,7 +137,10 @@ class ApiServerProxyTransport:
         """
         while not cancel.cancelled:
             if self._slots.acquire(timeout=_SLOT_POLL):
-                return True
+                if not cancel.cancelled:
+                    return True
+                # Freed by the cut that cancelled the round: no new request after it.
+                self._slots.release()
         return False
 
     def _fetch(self, prepared: Prepared, timeout: float, cancel: Cancellation) -> Answer:
