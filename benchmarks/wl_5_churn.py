@@ -29,18 +29,6 @@ RATE = 1_000.0
 DEBOUNCE = 0.2
 
 
-def _idle(controller: Controller) -> bool:
-    """No reconcile due and none running (the reconciler's own state, read under its locks)."""
-    reconciler = controller.reconciler
-    with reconciler._cond:
-        if reconciler._due is not None:
-            return False
-    if not reconciler._run_lock.acquire(blocking=False):
-        return False
-    reconciler._run_lock.release()
-    return True
-
-
 def _caught_up(controller: Controller, version: int, timeout: float) -> None:
     """Wait until the cache has seen ``version`` and the reconciler has nothing left to do."""
     deadline = time.monotonic() + timeout
@@ -49,16 +37,14 @@ def _caught_up(controller: Controller, version: int, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the Service watch did not reach version {version}")
         time.sleep(0.05)
-    # Idle twice, a debounce window apart: no trigger was still on its way.
-    while not (_idle(controller) and _pause() and _idle(controller)):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the reconciler did not settle after the churn")
-        time.sleep(0.05)
-
-
-def _pause() -> bool:
-    time.sleep(DEBOUNCE * 2)
-    return True
+    # Idle twice, a debounce window apart: no trigger was still on its way (the
+    # reconciler knows what is due or running, not what its watches have yet to say).
+    reconciler = controller.reconciler
+    while reconciler.wait_idle(max(0.0, deadline - time.monotonic())):
+        time.sleep(DEBOUNCE * 2)
+        if reconciler.idle:
+            return
+    raise RuntimeError("the reconciler did not settle after the churn")
 
 
 def _phase(

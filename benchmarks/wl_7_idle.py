@@ -14,6 +14,7 @@ import time
 
 from benchmarks.harness import Figure, at_most, info
 from benchmarks.live import Controller, Emulator, cluster_size
+from dyntoolset.controller.reconciler import ReconcileOutcome
 
 RESYNCS = 10
 INTERVAL = 0.5
@@ -29,14 +30,14 @@ def run(quick: bool) -> list[Figure]:
             controller.wait_written()
             # The write's own echo on the ConfigMap watch is ignored; wait for the
             # first resync so the count starts from a quiet controller.
-            controller.wait_for(lambda outs: outs[-1][1] == ("resync",), 600)
+            controller.wait_for(lambda outs: outs[-1].reasons == ("resync",), 600)
             first = len(controller.outcomes)
             writes = emulator.writes()
             cpu = time.process_time()
             wall = time.perf_counter()
 
-            def resyncs(outcomes: list[tuple[object, tuple[str, ...]]]) -> int:
-                return sum(reasons == ("resync",) for _, reasons in outcomes[first:])
+            def resyncs(outcomes: list[ReconcileOutcome]) -> int:
+                return sum(o.reasons == ("resync",) for o in outcomes[first:])
 
             if not controller.wait_for(lambda outs: resyncs(outs) >= wanted, 900):
                 raise RuntimeError(f"only {resyncs(controller.outcomes)} resyncs in 900 s")
@@ -46,8 +47,8 @@ def run(quick: bool) -> list[Figure]:
             outcomes = controller.outcomes[first:]
         finally:
             controller.stop()
-    others = [reasons for _, reasons in outcomes if reasons != ("resync",)]
-    results = sorted({o.result for o, _ in outcomes})
+    others = [o.reasons for o in outcomes if o.reasons != ("resync",)]
+    results = sorted({o.result for o in outcomes})
     notes = f"{count:,} Services; resync every {INTERVAL} s; results {', '.join(results)}"
     if others:
         notes += f"; other reconciles: {others}"

@@ -87,7 +87,7 @@ def test_every_problem_is_reported_at_once_with_exact_text(plugins):
         "cluster_domain: Cluster.Local\n"
         "resync_interval: 0s\n"
         "bogus: 1\n"
-        "health_checks: {mode: fast, concurrency: 0}\n"
+        "health_checks: {mode: fast, concurrency: 0, proxy_connections: 0}\n"
         "detectors:\n"
         "  alpha:\n"
         '    enabled: "false"\n'
@@ -104,6 +104,7 @@ def test_every_problem_is_reported_at_once_with_exact_text(plugins):
         "output, resync_interval",
         "$.health_checks.mode: expected one of 'auto', 'direct', 'apiserver-proxy', got 'fast'",
         "$.health_checks.concurrency: must be between 1 and 1000000000, got 0",
+        "$.health_checks.proxy_connections: must be between 1 and 1000000000, got 0",
         "$.detectors.alpha.enabled: expected bool (true or false), got 'false'",
         "$.detectors.alpha.priority: expected int, got 'high'",
         "$.detectors.alpha.health_check.path: health path 'no-slash' must start with '/'",

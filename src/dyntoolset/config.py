@@ -137,6 +137,12 @@ class GlobalHealthChecks:
     #: most one socket, and a round starts no more workers than it has checks
     #: (docs/health-checks.md, "Parallelism"; benchmarks workload 6).
     concurrency: PositiveInt = PositiveInt(256)
+    #: Connections to the API server at most in ``apiserver-proxy`` mode, one
+    #: per check in flight: checks beyond it wait for a free one (within the
+    #: round's deadline; the wait is not part of a check's timeout). Kept
+    #: apart from ``concurrency`` so a wide fan-out does not open as many
+    #: connections to the API server.
+    proxy_connections: PositiveInt = PositiveInt(32)
     #: Upper bound for one whole round of checks.
     deadline: Seconds = Seconds(30.0)
     #: How long a result is reused before the service is probed again.

@@ -4,7 +4,13 @@ Used by the statistics/services endpoint tests and the browser test of the
 status page: the reconciler, Service cache and ConfigMap store run against
 the API emulator, health checks are real HTTP requests to a local backend
 (the checker's resolver maps the Services' DNS names to loopback), and the
-routes are served by a real aiohttp server in a thread of its own.
+routes are served by a real aiohttp server in a thread of its own. The
+fixtures ``backend`` and ``running`` (import them with ``make_stack`` and
+``engine`` from ``tests.kube.conftest``) give a test that stack, started.
+
+The tests of a whole :class:`~dyntoolset.controller.runner.Runner` (the
+runner API and the status page in a browser) share :func:`static_tokens`
+and :func:`start_runner`.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import http.client
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 from aiohttp import web
 
 from dyntoolset.controller.status import ControllerStatus
@@ -24,6 +32,9 @@ from dyntoolset.health import HealthChecker
 from dyntoolset.metrics import Metrics
 from dyntoolset.pipeline import Engine
 from dyntoolset.plugins import load_plugins
+from dyntoolset.testing.apiserver import ApiServer
+from tests.controller.test_reload import tools
+from tests.controller.test_runner_reload import PATIENCE, configmap
 from tests.health._servers import Backend, FakeResolver, closed_port, status
 from tests.kube._support import service, wait_for
 from tests.kube.conftest import Stack, StackFactory
@@ -125,7 +136,6 @@ def make_status_stack(
         stack.reconciler,
         stack.cache,
         metrics=metrics,
-        health=lambda: checker,
         is_leader=lambda: leader[0],
         configuration=lambda: (3, "status-test.yaml"),
     )
@@ -139,6 +149,51 @@ def make_status_stack(
 
 def healthy_backend() -> Backend:
     return Backend(status(200))
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    """The health backend of ``monitoring/prometheus``: answers 200."""
+    server = healthy_backend()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def running(apiserver: ApiServer, make_stack: StackFactory, backend: Backend) -> StatusStack:
+    """:func:`make_status_stack`, started and settled after its first discovery."""
+    return make_status_stack(apiserver, make_stack, backend)
+
+
+# -- a whole Runner ---------------------------------------------------------------------
+
+
+def static_tokens(directory: Path, *tokens: str, comment: str = "") -> str:
+    """A token file accepting ``tokens`` in ``directory`` (``comment``: a ``#`` line
+    first), and the ``api:`` line of a configuration that authenticates with it."""
+    path = directory / "tokens"
+    lines = [f"# {comment}"] if comment else []
+    path.write_text("\n".join([*lines, *tokens]) + "\n")
+    return f"api: {{auth: {{mode: static, token_file: {path}}}}}\n"
+
+
+def start_runner(
+    apiserver: ApiServer,
+    run: Callable[..., Any],
+    config: Path,
+    text: str,
+    services: Sequence[dict[str, Any]],
+    written: set[str],
+    **options: Any,
+) -> Any:
+    """A Runner (from the ``run`` fixture, with ``options``) on ``config`` holding ``text``,
+    over ``services`` seeded in the emulator, once its first write holds the tools
+    ``written``."""
+    config.write_text(text)
+    apiserver.seed(*services)
+    running = run(config_file=str(config), **options)
+    wait_for(lambda: tools(configmap(apiserver)) == written, PATIENCE, "the first write")
+    return running
 
 
 Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]], Any]

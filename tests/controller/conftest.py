@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The status stack's fixtures, for every test here that names them (they use the
+# ``make_stack`` fixture the test module imports from tests.kube.conftest).
+from tests.controller._status_support import backend, running  # noqa: F401
 from tests.kube.conftest import create_namespace
 
 

@@ -197,8 +197,8 @@ def test_the_same_effective_configuration_is_unchanged_and_swaps_nothing(
     assert report.status == "unchanged" and report.changes == ()
     assert report.generation == 1
     assert c.reconciler.engine is c.engine
-    # No reconcile was asked for (the reconciler's trigger queue is empty).
-    assert c.reconciler._due is None
+    # No reconcile was asked for (the unstarted reconciler has nothing due).
+    assert c.reconciler.idle
     assert events(caplog, "config_reloaded")[0]["status"] == "unchanged"
 
 
@@ -241,7 +241,7 @@ def test_an_invalid_configuration_is_refused_and_the_running_one_stays(
     assert where in paths
     assert all(str(p).startswith("$") for p in info.value.problems)
     assert c.reconciler.engine is c.engine and c.reloader.generation == 1
-    assert c.reconciler._due is None
+    assert c.reconciler.idle
     (failed,) = events(caplog, "config_reload_failed")
     assert failed["trigger"] == "api" and failed["generation"] == 1
     assert failed["problems"] == [str(p) for p in info.value.problems]

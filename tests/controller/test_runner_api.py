@@ -19,6 +19,7 @@ from typing import Any
 
 from dyntoolset.controller.api import SHUTDOWN_RETRY_AFTER
 from dyntoolset.testing.apiserver import ApiServer
+from tests.controller._status_support import start_runner, static_tokens
 from tests.controller.test_reload import BASE, CHANGED, grafana, tools
 
 # ``run`` is that module's fixture: a Runner in a thread, stopped at the end.
@@ -26,6 +27,9 @@ from tests.controller.test_runner_reload import PATIENCE, configmap, run  # noqa
 from tests.kube._support import prometheus, wait_for
 
 TOKEN = "s3cret-token"
+#: The Services of every test here, and the tools the first write holds.
+SERVICES = (prometheus(), grafana())
+WRITTEN = {"prometheus.monitoring", "grafana.monitoring"}
 
 
 def request(
@@ -49,17 +53,10 @@ def test_the_running_api_authenticates_reports_and_reloads(
     tmp_path: Path,
     run: Any,  # noqa: F811 (the fixture imported above)
 ) -> None:
-    tokens = tmp_path / "tokens"
-    tokens.write_text(f"# the operators\n{TOKEN}\n")
-    api = f"api: {{auth: {{mode: static, token_file: {tokens}}}}}\n"
+    api = static_tokens(tmp_path, TOKEN, comment="the operators")
     config = tmp_path / "config.yaml"
-    config.write_text(BASE + api)
-    apiserver.seed(prometheus(), grafana())
-    running = run(config_file=str(config), config_poll_interval=3600.0)
-    wait_for(
-        lambda: tools(configmap(apiserver)) == {"prometheus.monitoring", "grafana.monitoring"},
-        PATIENCE,
-        "the first write",
+    running = start_runner(
+        apiserver, run, config, BASE + api, SERVICES, WRITTEN, config_poll_interval=3600.0
     )
     address = running.address()
 
@@ -135,17 +132,17 @@ def test_shutdown_answers_the_reload_in_flight_and_refuses_new_requests(
     tmp_path: Path,
     run: Any,  # noqa: F811 (the fixture imported above)
 ) -> None:
-    tokens = tmp_path / "tokens"
-    tokens.write_text(f"{TOKEN}\n")
-    api = f"api: {{auth: {{mode: static, token_file: {tokens}}}}}\n"
+    api = static_tokens(tmp_path, TOKEN)
     config = tmp_path / "config.yaml"
-    config.write_text(BASE + api)
-    apiserver.seed(prometheus(), grafana())
-    running = run(config_file=str(config), config_watch=False, leader_elect=True)
-    wait_for(
-        lambda: tools(configmap(apiserver)) == {"prometheus.monitoring", "grafana.monitoring"},
-        PATIENCE,
-        "the first write",
+    running = start_runner(
+        apiserver,
+        run,
+        config,
+        BASE + api,
+        SERVICES,
+        WRITTEN,
+        config_watch=False,
+        leader_elect=True,
     )
     address, metrics_address = running.address(), running.address("metrics")
 

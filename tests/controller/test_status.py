@@ -5,7 +5,7 @@ reading them never triggers a discovery."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from dyntoolset.controller.status import (
     success_rate,
 )
 from dyntoolset.errors import ConfigError
+from dyntoolset.health import HealthStats
 from dyntoolset.model import Discovered, HealthStatus, Service
 from dyntoolset.testing.apiserver import ApiServer
 from tests.controller._status_support import (
@@ -30,7 +31,6 @@ from tests.controller._status_support import (
     MARKUP,
     HttpServer,
     StatusStack,
-    healthy_backend,
     make_status_stack,
     serve,
 )
@@ -38,18 +38,6 @@ from tests.health._servers import Backend
 from tests.kube.conftest import StackFactory, engine, make_stack  # noqa: F401 - fixtures
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    server = healthy_backend()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def running(apiserver: ApiServer, make_stack: StackFactory, backend: Backend) -> StatusStack:  # noqa: F811
-    return make_status_stack(apiserver, make_stack, backend)
 
 
 @pytest.fixture
@@ -194,6 +182,7 @@ def test_before_any_discovery_the_documents_say_so(
 
 
 def test_without_a_health_checker_health_checks_is_null(running: StatusStack) -> None:
+    running.stack.reconciler.health = None  # health checks off
     plain = ControllerStatus(running.stack.reconciler, running.stack.cache, metrics=running.metrics)
     stats = plain.statistics()
     assert stats["health_checks"] is None
@@ -204,6 +193,59 @@ def test_without_a_health_checker_health_checks_is_null(running: StatusStack) ->
         "reloads": {"success": 0, "unchanged": 0, "failure": 0},
         "last_reload": None,
     }
+
+
+class OwnHealthCheck:
+    """An embedder's own health check: every service healthy, its own statistics."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def check(self, discovered: Sequence[Discovered]) -> list[Discovered]:
+        self.rounds += 1
+        return [attrs.evolve(d, health=HealthStatus(True, "ok", 0.0)) for d in discovered]
+
+    def statistics(self) -> HealthStats:
+        return HealthStats(
+            rounds=self.rounds,
+            last_round_seconds=0.25,
+            last_round_checked=2,
+            healthy=2,
+            by_reason={"ok": 2},
+            failures={"prometheus": {"timeout": 4}},
+            mode="in-house",
+        )
+
+
+def test_a_custom_health_checks_statistics_reach_the_statistics_endpoint(
+    running: StatusStack, http: HttpServer
+) -> None:
+    """Any ``ControllerHealthCheck`` the reconciler runs (here swapped in as a reload
+    does) reports its own statistics, not only the built-in ``HealthChecker``."""
+    reconciler = running.stack.reconciler
+    own = OwnHealthCheck()
+    reconciler.apply_config(
+        reconciler.engine, health=own, resync_interval=reconciler.resync_interval
+    )
+    outcome = reconciler.reconcile_now()
+    assert outcome.cycle is not None and own.rounds == 1
+    code, _, stats = http.get_json("/api/v1/statistics")
+    assert code == 200
+    assert stats["health_checks"] == {
+        "rounds": 1,
+        "last_round_seconds": 0.25,
+        "last_round_deadline_exceeded": False,
+        "last_round_checked": 2,
+        "last_round_cached": 0,
+        "last_round_not_started": 0,
+        "healthy": 2,
+        "unhealthy": 0,
+        "by_reason": {"ok": 2},
+        "failures": {"prometheus": {"timeout": 4}},
+        "mode": "in-house",
+    }
+    # The custom check's verdicts are what the detectors' success rates count.
+    assert stats["detectors"]["prometheus"]["success_rate"] == 1.0
 
 
 def test_statistics_show_the_reloads_counts_and_how_the_last_one_ended(

@@ -19,7 +19,7 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,16 +35,14 @@ from tests.controller._status_support import (
     MARKUP,
     HttpServer,
     StatusStack,
-    healthy_backend,
-    make_status_stack,
+    start_runner,
+    static_tokens,
 )
-from tests.controller.test_reload import tools
 
 # ``run`` is that module's fixture: a Runner in a thread, stopped at the end.
-from tests.controller.test_runner_reload import PATIENCE, configmap, run  # noqa: F401
-from tests.health._servers import Backend
-from tests.kube._support import prometheus, wait_for
-from tests.kube.conftest import StackFactory, engine, make_stack  # noqa: F401 - fixtures
+from tests.controller.test_runner_reload import run  # noqa: F401
+from tests.kube._support import prometheus
+from tests.kube.conftest import engine, make_stack  # noqa: F401 - fixtures of ``running``
 
 pytestmark = pytest.mark.browser
 
@@ -59,34 +57,29 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    server = healthy_backend()
-    yield server
-    server.stop()
+def headless(chromium: str, profile: Path, *flags: str) -> list[str]:
+    """The command line of a headless Chromium with a profile of its own, then ``flags``.
 
-
-@pytest.fixture
-def running(apiserver: ApiServer, make_stack: StackFactory, backend: Backend) -> StatusStack:  # noqa: F811
-    return make_status_stack(apiserver, make_stack, backend)
+    No sandbox (tests may run as root in a container), no GPU, no /dev/shm
+    (small in containers), no first-run or default-browser prompts.
+    """
+    return [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        f"--user-data-dir={profile}",
+        *flags,
+    ]
 
 
 def dump_dom(chromium: str, url: str, profile: Path) -> str:
     """The DOM after the page's scripts ran (their fetches are waited for by virtual time)."""
     result = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--no-default-browser-check",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            url,
-        ],
+        headless(chromium, profile, "--virtual-time-budget=10000", "--dump-dom", url),
         capture_output=True,
         text=True,
         timeout=90,
@@ -305,18 +298,13 @@ def in_browser(
     ``scripts=False``: with JavaScript turned off for the page (as a user can)."""
     devtools = free_port()
     browser = subprocess.Popen(
-        [
+        headless(
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
+            profile,
             f"--remote-debugging-port={devtools}",
             *(() if scripts else ("--blink-settings=scriptEnabled=false",)),
             url,
-        ],
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -382,15 +370,15 @@ TOKEN = "page-t0ken"
 
 def start_controller(apiserver: ApiServer, run: Any, config: Path, api: str) -> Any:  # noqa: F811
     """A Runner with ``api`` (a YAML line) serving two Prometheus Services, once it wrote."""
-    config.write_text(RUNNER_CONFIG + api)
-    apiserver.seed(prometheus(), prometheus(namespace="default"))
-    running = run(config_file=str(config), config_poll_interval=3600.0)
-    wait_for(
-        lambda: tools(configmap(apiserver)) == {"prometheus.monitoring"},
-        PATIENCE,
-        "the first write",
+    return start_runner(
+        apiserver,
+        run,
+        config,
+        RUNNER_CONFIG + api,
+        (prometheus(), prometheus(namespace="default")),
+        {"prometheus.monitoring"},
+        config_poll_interval=3600.0,
     )
-    return running
 
 
 def post(address: tuple[str, int], path: str) -> int:
@@ -477,13 +465,8 @@ def test_with_static_tokens_the_page_asks_refuses_a_wrong_token_then_shows_the_c
     run: Any,  # noqa: F811 (the fixture imported above)
     tmp_path: Path,
 ) -> None:
-    tokens = tmp_path / "tokens"
-    tokens.write_text(f"{TOKEN}\n")
     running = start_controller(
-        apiserver,
-        run,
-        tmp_path / "config.yaml",
-        f"api: {{auth: {{mode: static, token_file: {tokens}}}}}\n",
+        apiserver, run, tmp_path / "config.yaml", static_tokens(tmp_path, TOKEN)
     )
     host, port = running.address()
     seen = in_browser(

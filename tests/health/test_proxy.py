@@ -10,7 +10,7 @@ import pytest
 
 from dyntoolset.config import DetectorHealthCheck, GlobalHealthChecks
 from dyntoolset.health import HealthChecker
-from dyntoolset.kube.proxy import health_transport
+from dyntoolset.kube.proxy import ApiServerProxyTransport, health_transport
 from dyntoolset.metrics import Metrics
 from dyntoolset.model import Discovered, HealthStatus
 from dyntoolset.testing.apiserver import ApiServer
@@ -21,6 +21,7 @@ from tests.health._servers import (
     closed_port,
     discovered,
     options,
+    reply,
     settings,
     status,
 )
@@ -204,7 +205,6 @@ def test_allow_listed_foreign_host_is_checked_directly(
 
 def test_https_services_use_the_scheme_prefix(apiserver: ApiServer) -> None:
     from dyntoolset.health.guard import build_target
-    from dyntoolset.kube.proxy import ApiServerProxyTransport
 
     item = discovered(port=8443, scheme="https", health_path="/api/health")
     prepared = ApiServerProxyTransport(apiserver.api_client).prepare(
@@ -420,3 +420,159 @@ def test_tcp_checks_are_not_made_through_the_proxy(apiserver: ApiServer) -> None
     )
     assert resolver.calls == [] and spy.calls == []
     assert [r for r in apiserver.requests if "proxy" in r.path] == []
+
+
+def _held(server: Backend, release: Any) -> Any:
+    """Hold every request until ``release`` is set, then answer 200; counts the
+    requests waiting in ``server.waiting`` / ``server.max_waiting``."""
+
+    def script(_i: int, handler: Any) -> None:
+        with server.lock:
+            server.waiting += 1
+            server.max_waiting = max(server.max_waiting, server.waiting)
+        while not release.wait(0.05) and not server.stopping.is_set():
+            pass
+        with server.lock:
+            server.waiting -= 1
+        reply(handler, 200)
+
+    return script
+
+
+def test_proxy_connections_cap_the_connections_to_the_api_server(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    """A fan-out wider than ``proxy_connections`` opens no more connections to the
+    API server than that: the other workers wait for a slot, then all succeed."""
+    import threading
+    import time
+
+    release = threading.Event()
+    server = backend()
+    server.script = _held(server, release)
+    items = []
+    for i in range(30):
+        add_service(apiserver, f"s{i}")
+        apiserver.register_proxy("monitoring", f"s{i}", 9090, f"http://127.0.0.1:{server.port}")
+        items.append(discovered(f"s{i}"))
+    api_client = apiserver.new_api_client()
+    before = apiserver.open_connections
+    checker = proxied_checker(
+        options(mode="apiserver-proxy", concurrency=30, proxy_connections=5, deadline=60.0),
+        {"prometheus": settings(30.0, 0)},
+        api_client,
+    )
+    results: list[Discovered] = []
+    worker = threading.Thread(target=lambda: results.extend(checker.check(items)))
+    worker.start()
+    try:
+        give_up = time.monotonic() + 20
+        while server.waiting < 5 and time.monotonic() < give_up:
+            time.sleep(0.02)
+        # Every held request keeps its connection open; give any surplus worker
+        # ample time to open one more (without the cap, all 30 arrive at once).
+        time.sleep(0.5)
+        held, open_now = server.waiting, apiserver.open_connections - before
+    finally:
+        release.set()
+        worker.join(30)
+        api_client.close()
+    assert (held, open_now) == (5, 5)
+    assert server.max_waiting == 5
+    assert not worker.is_alive()
+    assert [r.health.reason for r in results if r.health] == ["ok"] * 30
+    assert len(server.requests) == 30
+
+
+def test_a_round_cut_while_checks_wait_for_a_connection_frees_its_workers(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    """Workers waiting for one of ``proxy_connections`` end with the round's deadline."""
+    server = backend()
+    server.script = server.hang
+    items = []
+    for i in range(3):
+        add_service(apiserver, f"s{i}")
+        apiserver.register_proxy("monitoring", f"s{i}", 9090, f"http://127.0.0.1:{server.port}")
+        items.append(discovered(f"s{i}"))
+    assert _wait_for_no_health_threads() == []
+    checker = proxied_checker(
+        options(mode="apiserver-proxy", concurrency=3, proxy_connections=1, deadline=0.5),
+        {"prometheus": settings(30.0, 0)},
+        apiserver.api_client,
+    )
+    results = checker.check(items)
+    # One attempt held the connection and was cut; the two waiting never reached
+    # the service: every one is a timeout, none a success or an internal error.
+    assert [(r.health.healthy, r.health.reason) for r in results if r.health] == [
+        (False, "timeout")
+    ] * 3
+    assert len(server.requests) <= 1
+    assert _wait_for_no_health_threads() == []
+
+
+def test_the_transport_takes_its_cap_from_proxy_connections(apiserver: ApiServer) -> None:
+    transport = health_transport(
+        options(mode="apiserver-proxy", concurrency=100, proxy_connections=7),
+        apiserver.api_client,
+    )
+    assert transport is not None and transport.max_connections == 7
+    default = health_transport(options(mode="apiserver-proxy"), apiserver.api_client)
+    assert default is not None and default.max_connections == 32
+    with pytest.raises(ValueError, match="max_connections must be at least 1, not 0"):
+        ApiServerProxyTransport(apiserver.api_client, max_connections=0)
+
+
+def test_a_check_that_gets_its_connection_after_the_cut_sends_nothing(
+    apiserver: ApiServer, backend: Callable[..., Backend]
+) -> None:
+    """The slot an attempt frees as the round is cut goes to no new request: the
+    waiting check sees the cancellation once it holds the slot, and gives it back."""
+    import threading
+    import time
+
+    from dyntoolset.health.guard import build_target
+    from dyntoolset.health.probe import Cancellation, ProbeFailure
+
+    release = threading.Event()
+    server = backend()
+    server.script = _held(server, release)
+    transport = ApiServerProxyTransport(apiserver.api_client, max_connections=1)
+    prepared = []
+    for name in ("first", "second"):
+        add_service(apiserver, name)
+        apiserver.register_proxy("monitoring", name, 9090, f"http://127.0.0.1:{server.port}")
+        item = discovered(name)
+        prepared.append(transport.prepare(item, build_target(item, "/-/healthy")))
+    answers: list[Any] = []
+    failures: list[ProbeFailure] = []
+    holder = threading.Thread(
+        target=lambda: answers.append(transport.fetch(prepared[0], 10.0, Cancellation()))
+    )
+    holder.start()
+    wait_for_held = time.monotonic() + 20
+    while server.waiting < 1 and time.monotonic() < wait_for_held:
+        time.sleep(0.02)
+    cancel = Cancellation()
+
+    def waiter() -> None:
+        try:
+            answers.append(transport.fetch(prepared[1], 10.0, cancel))
+        except ProbeFailure as exc:
+            failures.append(exc)
+
+    waiting = threading.Thread(target=waiter)
+    waiting.start()
+    time.sleep(0.2)  # the second check is waiting for the one slot
+    # The round is cut, and the attempt holding the slot ends at that moment.
+    cancel.cancel()
+    release.set()
+    holder.join(20)
+    waiting.join(20)
+    assert [answer.status for answer in answers] == [200]
+    assert [(f.reason, f.detail) for f in failures] == [
+        ("timeout", "cycle deadline reached waiting for an API server connection")
+    ]
+    assert len(server.requests) == 1
+    # The slot was given back: the transport still serves the next round.
+    assert transport.fetch(prepared[1], 10.0, Cancellation()).status == 200

@@ -24,6 +24,12 @@ and retries, a few times with jitter; then the backoff takes over.
 Permanent errors (400, 403, 422, an oversized or invalid ConfigMap, a
 failing renderer) are logged with what to do and retried only on the next
 trigger, and never sooner than the backoff allows: no hot loop.
+
+Whoever needs to know what it did, or that it has caught up, asks it:
+:meth:`Reconciler.on_reconcile` registers a callback for every finished
+reconcile, :attr:`Reconciler.idle` and :meth:`Reconciler.wait_idle` say
+when no reconcile is due or running (tests, benchmarks, an embedder's
+"settled" check).
 """
 
 from __future__ import annotations
@@ -43,12 +49,19 @@ import attrs
 from dyntoolset.controller.cycle_metrics import record_cycle
 from dyntoolset.discovery import DiscoveryMemo
 from dyntoolset.errors import DocumentTooLargeError, InvalidConfigMapError, RenderError
+from dyntoolset.health import HealthStats
 from dyntoolset.kube.errors import ApiFailure, Backoff
 from dyntoolset.metrics import Metrics
 from dyntoolset.model import OVERRIDES_KEY, Service
 from dyntoolset.pipeline import Cycle, Engine, HealthCheck
 
-__all__ = ["RESULTS", "SUCCESSFUL_RESULTS", "ReconcileOutcome", "Reconciler"]
+__all__ = [
+    "RESULTS",
+    "SUCCESSFUL_RESULTS",
+    "ControllerHealthCheck",
+    "ReconcileOutcome",
+    "Reconciler",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +91,26 @@ class ServiceSource(Protocol):
 
     def on_change(self, callback: Callable[[str], None]) -> None:
         """Register ``callback(reason)``."""
+        ...
+
+
+class ControllerHealthCheck(HealthCheck, Protocol):
+    """What the controller needs of a health checker
+    (:class:`dyntoolset.health.HealthChecker` is one).
+
+    ``check`` is the pipeline's :class:`~dyntoolset.pipeline.HealthCheck`,
+    run by every reconcile's cycle; ``statistics`` is read by
+    ``GET /api/v1/statistics`` (its ``health_checks`` object). An embedder's
+    own checker implements both to run under the controller.
+    """
+
+    def statistics(self) -> HealthStats:
+        """A snapshot of the checker's statistics.
+
+        Called on the HTTP API's thread, possibly while a round runs on the
+        reconciler's: it must be thread-safe and cheap (no request, no
+        waiting for a round), returning the figures of the last finished one.
+        """
         ...
 
 
@@ -124,6 +157,9 @@ class ReconcileOutcome:
     duration: float = 0.0
     #: Wall-clock end time (UTC).
     finished_at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
+    #: What asked for it, sorted: ``start``, ``service``, ``resync``, ``retry``,
+    #: ``manual`` (:meth:`Reconciler.reconcile_now`), a ConfigMap event …
+    reasons: tuple[str, ...] = ()
 
 
 class Reconciler:
@@ -143,7 +179,7 @@ class Reconciler:
         cache: ServiceSource,
         store: ConfigMapAccess,
         *,
-        health: HealthCheck | None = None,
+        health: ControllerHealthCheck | None = None,
         metrics: Metrics,
         is_leader: Callable[[], bool] = lambda: True,
         debounce: float = 0.2,
@@ -169,6 +205,11 @@ class Reconciler:
         self._rng = rng or random.Random()
         self._cond = threading.Condition()
         self._run_lock = threading.Lock()
+        # Reconciles taken (a due trigger cleared) and not yet finished; counted
+        # under ``_cond`` in the same step that clears ``_due``, so no moment
+        # between "due" and "running" looks idle.
+        self._active = 0
+        self._listeners: list[Callable[[ReconcileOutcome], None]] = []
         self._stop_event = threading.Event()
         self._reasons: set[str] = set()
         self._due: float | None = None
@@ -218,6 +259,46 @@ class Reconciler:
         return self.cache.synced and not self._stop_event.is_set()
 
     @property
+    def idle(self) -> bool:
+        """No reconcile is due (a trigger's debounce window, a scheduled retry) or running.
+
+        The periodic resync does not count as due until it is. A stopped
+        reconciler is idle once its last reconcile finished: nothing more
+        runs. Triggers still on their way (a watch event not yet delivered)
+        are not known here: to settle after a burst of changes, check that
+        the watches have caught up first (or wait twice, a debounce apart).
+        """
+        with self._cond:
+            return self._idle_locked()
+
+    def _idle_locked(self) -> bool:
+        if self._active:
+            return False
+        return self._due is None or self._stop_event.is_set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until :attr:`idle` (``True``) or ``timeout`` seconds pass (``False``).
+
+        Whatever the reconcile that ran last published (:attr:`last_outcome`,
+        the metrics, the :meth:`on_reconcile` callbacks) is visible when this
+        returns ``True``. An unstarted reconciler with a trigger pending is
+        never idle: nothing runs it until :meth:`start` or :meth:`reconcile_now`.
+        """
+        with self._cond:
+            return self._cond.wait_for(self._idle_locked, timeout)
+
+    def on_reconcile(self, callback: Callable[[ReconcileOutcome], None]) -> None:
+        """Call ``callback(outcome)`` after every reconcile, on the thread that ran it.
+
+        Called after the outcome is published and before the reconciler can
+        become idle, so a :meth:`wait_idle` caller finds every callback done.
+        Keep it short (it delays the next reconcile); an exception in it is
+        logged and does not stop the reconciler or the other callbacks.
+        """
+        with self._cond:
+            self._listeners.append(callback)
+
+    @property
     def engine(self) -> Engine:
         """The engine the next reconcile will use."""
         return self._engine
@@ -227,7 +308,7 @@ class Reconciler:
         self.apply_config(engine, health=self.health, resync_interval=self.resync_interval)
 
     def apply_config(
-        self, engine: Engine, *, health: HealthCheck | None, resync_interval: float
+        self, engine: Engine, *, health: ControllerHealthCheck | None, resync_interval: float
     ) -> None:
         """A configuration reload: swap the engine, the health checker and the resync
         interval in one step, then trigger a reconcile.
@@ -272,6 +353,7 @@ class Reconciler:
             reasons = {"manual", *self._reasons}
             self._reasons.clear()
             self._due = None
+            self._active += 1
         return self._run(reasons)
 
     # -- the worker ---------------------------------------------------------------------
@@ -295,6 +377,7 @@ class Reconciler:
                 reasons = set(self._reasons) or {"resync"}
                 self._reasons.clear()
                 self._due = None
+                self._active += 1
             try:
                 self._run(reasons)
             except Exception:  # a bug must not end the controller's only worker
@@ -303,18 +386,36 @@ class Reconciler:
                     self._not_before = self._clock() + self.backoff.delay()
 
     def _run(self, reasons: Iterable[str]) -> ReconcileOutcome:
-        with self._run_lock:
-            started = self._clock()
-            outcome = self._reconcile()
-            outcome = attrs.evolve(outcome, duration=self._clock() - started)
-            self._record(outcome, sorted(reasons))
-            self._schedule(outcome)
-            # Published last: whoever sees the outcome also sees its metrics.
-            self.reconciles += 1
-            if outcome.cycle is not None:
-                self.last_discovery = outcome
-            self.last_outcome = outcome
-            return outcome
+        """One reconcile, already counted in ``_active`` by the caller (which took it)."""
+        try:
+            with self._run_lock:
+                started = self._clock()
+                outcome = self._reconcile()
+                outcome = attrs.evolve(
+                    outcome, duration=self._clock() - started, reasons=tuple(sorted(reasons))
+                )
+                self._record(outcome, list(outcome.reasons))
+                self._schedule(outcome)
+                # Published last: whoever sees the outcome also sees its metrics.
+                self.reconciles += 1
+                if outcome.cycle is not None:
+                    self.last_discovery = outcome
+                self.last_outcome = outcome
+                self._tell(outcome)
+                return outcome
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def _tell(self, outcome: ReconcileOutcome) -> None:
+        with self._cond:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(outcome)
+            except Exception:  # someone else's bug must not stop the reconciler
+                log.exception("a reconcile callback failed: %r", listener)
 
     def _schedule(self, outcome: ReconcileOutcome) -> None:
         now = self._clock()

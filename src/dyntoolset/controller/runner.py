@@ -368,7 +368,6 @@ class Runner:
             reconciler,
             cache,
             metrics=self.metrics,
-            health=lambda: _statistics_of(reconciler.health),
             is_leader=elector.is_leader if elector is not None else _always,
             configuration=lambda: (reloader.generation, reloader.source),
             last_reload=lambda: reloader.last_reload,
@@ -560,11 +559,6 @@ class Runner:
 
 def _always() -> bool:
     return True
-
-
-def _statistics_of(health: object) -> HealthChecker | None:
-    """The reconciler's health checker, for the statistics endpoint (``None``: checks off)."""
-    return health if isinstance(health, HealthChecker) else None
 
 
 def check_api_listen(config: Config, listen: tuple[str, int]) -> None:

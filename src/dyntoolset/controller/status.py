@@ -85,15 +85,6 @@ class CacheState(Protocol):
         ...
 
 
-class HealthStatistics(Protocol):
-    """What the status needs of the health checker
-    (:class:`~dyntoolset.health.HealthChecker` is one)."""
-
-    def statistics(self) -> HealthStats:
-        """A snapshot of the checker's statistics."""
-        ...
-
-
 def rfc3339(moment: datetime | float | None) -> str | None:
     """``moment`` (aware datetime or Unix time) as RFC 3339 UTC with ``Z``; ``None`` stays."""
     if moment is None:
@@ -129,8 +120,9 @@ class ControllerStatus:
 
     ``reconciler`` gives the current engine (it changes on reloads), the
     last reconcile and the last discovery; ``cache`` whether the Service
-    list is complete; ``health`` returns the current health checker (or
-    ``None``); ``metrics`` holds the discovery count; ``is_leader`` says
+    list is complete; the health statistics are those of the reconciler's
+    current health check (:meth:`~dyntoolset.controller.reconciler.ControllerHealthCheck.statistics`;
+    none when checks are off); ``metrics`` holds the discovery count; ``is_leader`` says
     whether this replica writes; ``configuration`` returns the configuration
     ``(generation, source)`` (default: generation 1 and the engine's
     configuration source, until a reloader says otherwise); ``last_reload``
@@ -149,7 +141,6 @@ class ControllerStatus:
         cache: CacheState,
         *,
         metrics: Metrics,
-        health: Callable[[], HealthStatistics | None] = lambda: None,
         is_leader: Callable[[], bool] = lambda: True,
         configuration: Callable[[], tuple[int, str]] | None = None,
         last_reload: Callable[[], LastReload | None] = lambda: None,
@@ -157,7 +148,6 @@ class ControllerStatus:
         self.reconciler = reconciler
         self.cache = cache
         self.metrics = metrics
-        self.health = health
         self.is_leader = is_leader
         self.configuration = configuration or self._initial_configuration
         self.last_reload = last_reload
@@ -188,7 +178,8 @@ class ControllerStatus:
         }
         outcome = self.reconciler.last_outcome
         generation, source = self.configuration()
-        health = self.health()
+        # The reconciler's checker of the moment: a reload may have replaced it.
+        health = self.reconciler.health
         return {
             "discoveries_total": int(
                 self.metrics.value("dynamic_toolset_discovery_duration_seconds_count")

@@ -19,6 +19,7 @@ import copy
 import json
 import socket
 import ssl
+import threading
 import time
 from typing import Any
 
@@ -64,7 +65,9 @@ def health_transport(
     if api_client is None:
         raise ValueError("health_checks.mode apiserver-proxy needs a Kubernetes client")
     return ApiServerProxyTransport(
-        api_client, max_body_bytes=options.max_body_bytes, max_connections=options.concurrency
+        api_client,
+        max_body_bytes=options.max_body_bytes,
+        max_connections=options.proxy_connections,
     )
 
 
@@ -75,15 +78,28 @@ class ApiServerProxyTransport:
     TLS settings, client certificate and bearer token are used (the token
     only ever goes to the API server). Redirects are not followed and urllib3
     retries are off: the checker owns the one retry policy.
+
+    At most ``max_connections`` attempts are in flight at once, each on one
+    connection (default: ``health_checks.proxy_connections``'s), however many
+    workers the checker runs: the others wait for a slot. The wait ends when
+    one frees or when the round is cancelled, and is not taken from the
+    attempt's ``timeout``, which starts once the attempt holds its slot (a
+    queue on our side says nothing about the service).
     """
 
     name = "apiserver-proxy"
 
     def __init__(
-        self, api_client: Any, *, max_body_bytes: int = 65536, max_connections: int = 0
+        self, api_client: Any, *, max_body_bytes: int = 65536, max_connections: int | None = None
     ) -> None:
+        if max_connections is None:
+            max_connections = int(GlobalHealthChecks().proxy_connections)
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self._client = api_client
         self._max_body = max_body_bytes
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._pool_manager = _pool_for(api_client, max_connections)
 
     def prepare(self, discovered: Discovered, target: Target) -> Prepared:
@@ -102,7 +118,32 @@ class ApiServerProxyTransport:
         return Prepared(target=target, proxy_path=path)
 
     def fetch(self, prepared: Prepared, timeout: float, cancel: Cancellation) -> Answer:
-        """One ``GET`` through the proxy within ``timeout``."""
+        """One ``GET`` through the proxy within ``timeout``, once a connection slot is free."""
+        if not self._take_slot(cancel):
+            raise ProbeFailure(
+                TIMEOUT, "cycle deadline reached waiting for an API server connection"
+            )
+        try:
+            return self._fetch(prepared, timeout, cancel)
+        finally:
+            self._slots.release()
+
+    def _take_slot(self, cancel: Cancellation) -> bool:
+        """Wait for one of the ``max_connections`` slots; ``False`` if cancelled first.
+
+        The semaphore cannot also wait on the cancellation's event, so the
+        wait looks at it between short waits: a cancelled round frees its
+        waiting workers within ``_SLOT_POLL`` seconds.
+        """
+        while not cancel.cancelled:
+            if self._slots.acquire(timeout=_SLOT_POLL):
+                if not cancel.cancelled:
+                    return True
+                # Freed by the cut that cancelled the round: no new request after it.
+                self._slots.release()
+        return False
+
+    def _fetch(self, prepared: Prepared, timeout: float, cancel: Cancellation) -> Answer:
         import urllib3
 
         client = self._client
@@ -168,18 +209,22 @@ class ApiServerProxyTransport:
         )
 
 
+#: Seconds between looks at the round's cancellation while waiting for a slot.
+_SLOT_POLL = 0.05
+
+
 def _pool_for(api_client: Any, max_connections: int) -> Any:
     """A pool manager like ``api_client``'s but holding ``max_connections``, or ``None``.
 
-    The client's pool keeps ``cpu_count * 5`` connections by default; a round
-    with more checks in flight than that makes urllib3 discard the surplus
-    with a WARNING each, every round. Same configuration (host, TLS, client
+    The client's pool keeps ``cpu_count * 5`` connections by default; more
+    attempts in flight than that make urllib3 discard the surplus with a
+    WARNING each, every round. Same configuration (host, TLS, client
     certificate, proxy), so only the size differs; credentials still come
     from ``api_client`` per request.
     """
     configuration: Any = getattr(api_client, "configuration", None)
     size = getattr(configuration, "connection_pool_maxsize", None)
-    if not max_connections or not isinstance(size, int) or size >= max_connections:
+    if not isinstance(size, int) or size >= max_connections:
         return None
     from kubernetes.client.rest import RESTClientObject
 

@@ -1033,6 +1033,19 @@ class ApiServer:
             self._requests.append(record)
 
     @property
+    def open_connections(self) -> int:
+        """Client connections open right now (accepted and not yet closed).
+
+        A client that caps its connections is checked by counting these while
+        its requests are held (e.g. by a service proxy backend that waits):
+        nothing closes then, so the count is exact.
+        """
+        if self._httpd is None:
+            return 0
+        with self._httpd.sockets_lock:
+            return len(self._httpd.open_sockets)
+
+    @property
     def requests(self) -> list[RequestRecord]:
         """Every request served so far, in order."""
         with self._log_lock:
