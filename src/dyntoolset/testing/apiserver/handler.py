@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import contextlib
 import hmac
 import http.client
@@ -895,7 +896,7 @@ class Handler(BaseHTTPRequestHandler):
         if token:
             list_rv, start = _decode_continue(token)
             try:
-                state = store.snapshot(res, list_rv)
+                state, ordered = store.listing(res, list_rv)
             except ApiError:
                 raise gone(
                     "The provided continue parameter is too old to display a consistent "
@@ -915,26 +916,34 @@ class Handler(BaseHTTPRequestHandler):
                 # match) may answer from anything as new, so the current state.
                 exact = query.get("resourceVersionMatch") == "Exact"
                 list_rv = wanted if exact else current
-                state = store.snapshot(res, list_rv)
+                state, ordered = store.listing(res, list_rv)
         else:
             with store.cond:
                 list_rv = store.resource_version
-                state = store.snapshot(res, list_rv)
-        keys = sorted(k for k in state if namespace is None or k[0] == namespace)
+                state, ordered = store.listing(res, list_rv)
+        # The sorted keys of this namespace (all of them), from the page's start on.
+        first, end = 0, len(ordered)
+        if namespace is not None:
+            first = bisect.bisect_left(ordered, (namespace, ""))
+            end = bisect.bisect_left(ordered, (namespace + "\x00", ""))
         if start is not None:
-            keys = [k for k in keys if k > start]
-        matched = [
-            state[k]
-            for k in keys
-            if labels_match(labels, state[k]) and fields_match(field_reqs, state[k])
-        ]
+            first = max(first, bisect.bisect_right(ordered, start))
+        # Selectors are matched only as far as the page needs: one match past
+        # the limit says whether another page follows.
+        matched: list[dict[str, Any]] = []
+        more = False
+        for index in range(first, end):
+            obj = state[ordered[index]]
+            if labels_match(labels, obj) and fields_match(field_reqs, obj):
+                if limit > 0 and len(matched) == limit:
+                    more = True
+                    break
+                matched.append(obj)
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
-        if limit > 0 and len(matched) > limit:
-            last = matched[limit - 1]
-            meta["continue"] = _encode_continue(list_rv, object_key(last))
+        if more:
+            meta["continue"] = _encode_continue(list_rv, object_key(matched[-1]))
             if not labels and not field_reqs:
-                meta["remainingItemCount"] = len(matched) - limit
-            matched = matched[:limit]
+                meta["remainingItemCount"] = end - first - limit
         return {
             "kind": f"{res.kind}List",
             "apiVersion": res.api_version,

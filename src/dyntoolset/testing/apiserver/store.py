@@ -27,6 +27,8 @@ from dyntoolset.testing.apiserver.resources import (
 )
 
 Key = tuple[str, str]  # (namespace or "", name)
+#: Listings (see Store.listing) kept at once: enough for a few lists in flight.
+_LISTINGS_KEPT = 4
 
 
 _T = TypeVar("_T")
@@ -94,6 +96,10 @@ class Store:
         self._objects: dict[str, dict[Key, dict[str, Any]]] = {}
         self._history: list[Event] = []
         self._history_rvs: list[int] = []
+        # Bumped by every change of the objects (preloads included, which take
+        # no resourceVersion): the key of the listing cache below.
+        self._writes = 0
+        self._listings: dict[tuple[str, int, int], tuple[dict[Key, Any], list[Key]]] = {}
         #: bumped by :meth:`expire_watches`; running watches compare it to end with 410
         self.expire_generation = 0
         #: bumped by :meth:`request_bookmarks`; running watches send a bookmark
@@ -150,6 +156,31 @@ class Store:
                     state[event.key] = event.prev
             return state
 
+    def listing(self, res: ResourceType, rv: int) -> tuple[dict[Key, dict[str, Any]], list[Key]]:
+        """:meth:`snapshot` at ``rv`` and its keys sorted: what a paginated list pages through.
+
+        Kept for the last few (resource, version) pairs while nothing is
+        written, so the pages of one list share one snapshot and one sort
+        instead of each copying and sorting every object again (a 50,000-
+        Service list in 500-item pages spent 40 s doing that). Neither may be
+        changed by the caller.
+
+        Raises:
+            ApiError: 410 when ``rv`` is older than the retained history.
+        """
+        with self.cond:
+            if rv < self._compacted:
+                raise gone(f"too old resource version: {rv} ({self._compacted})")
+            key = (res.plural, rv, self._writes)
+            listing = self._listings.get(key)
+            if listing is None:
+                state = self.snapshot(res, rv)
+                listing = (state, sorted(state))
+                if len(self._listings) >= _LISTINGS_KEPT:
+                    self._listings.clear()
+                self._listings[key] = listing
+            return listing
+
     def events_after(self, rv: int) -> list[Event]:
         """Events newer than ``rv``, oldest first.
 
@@ -178,6 +209,7 @@ class Store:
                 obj = json_copy(obj)
                 metadata_of(obj)["resourceVersion"] = str(index)
                 stored[object_key(obj)] = obj
+            self._writes += 1
 
     def _record(
         self,
@@ -195,6 +227,7 @@ class Store:
             json_copy(obj),
             json_copy(prev) if prev is not None else None,
         )
+        self._writes += 1
         self._history.append(event)
         self._history_rvs.append(event.rv)
         excess = len(self._history) - self.history_limit
