@@ -21,6 +21,7 @@ from dyntoolset.testing import (
     check_entry_point,
     discover_fixture,
     fixture_documents,
+    helm_service,
     make_engine,
     make_plugin_set,
     make_service,
@@ -77,35 +78,13 @@ def test_honours_the_detector_contract() -> None:
 # -- the prefilter: discovery calls detect() only for the Services it admits -------------
 
 
-def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
-    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
-    release = f"shop-{chart}"
-    return make_service(
-        f"{release}-{component}",
-        "shop",
-        labels={
-            "app.kubernetes.io/component": component,
-            "app.kubernetes.io/instance": release,
-            "app.kubernetes.io/managed-by": "Helm",
-            "app.kubernetes.io/name": chart,
-            "app.kubernetes.io/version": "1.0.0",
-            "helm.sh/chart": f"{chart}-{version}",
-        },
-        annotations={
-            "meta.helm.sh/release-name": release,
-            "meta.helm.sh/release-namespace": "shop",
-        },
-        ports=[port],
-    )
-
-
 UNRELATED = [
-    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
-    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
     # A chart's own "rabbitmq" component, with RabbitMQ's port names.
-    _helm_service("app-template", "3.3.2", "rabbitmq", (15672, "management")),
+    helm_service("app-template", "3.3.2", "rabbitmq", (15672, "management")),
     # The cluster operator's chart: its name only starts with "rabbitmq-".
-    _helm_service("rabbitmq-cluster-operator", "4.3.2", "operator", (9782, "http")),
+    helm_service("rabbitmq-cluster-operator", "4.3.2", "operator", (9782, "http")),
 ]
 
 

@@ -22,6 +22,7 @@ from dyntoolset.testing import (
     check_entry_point,
     discover_fixture,
     fixture_documents,
+    helm_service,
     make_plugin_set,
     make_service,
     run_detector,
@@ -81,36 +82,14 @@ def test_honours_the_detector_contract() -> None:
 # -- the prefilter: discovery calls detect() only for the Services it admits -------------
 
 
-def _helm_service(chart: str, version: str, component: str, port: tuple[int, str]) -> Service:
-    """A Service of an unrelated Bitnami chart, labelled as Helm renders it."""
-    release = f"shop-{chart}"
-    return make_service(
-        f"{release}-{component}",
-        "shop",
-        labels={
-            "app.kubernetes.io/component": component,
-            "app.kubernetes.io/instance": release,
-            "app.kubernetes.io/managed-by": "Helm",
-            "app.kubernetes.io/name": chart,
-            "app.kubernetes.io/version": "1.0.0",
-            "helm.sh/chart": f"{chart}-{version}",
-        },
-        annotations={
-            "meta.helm.sh/release-name": release,
-            "meta.helm.sh/release-namespace": "shop",
-        },
-        ports=[port],
-    )
-
-
 UNRELATED = [
-    _helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
-    _helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
+    helm_service("redis", "19.6.4", "master", (6379, "tcp-redis")),
+    helm_service("postgresql", "15.5.20", "primary", (5432, "tcp-postgresql")),
     # VictoriaLogs' port name, and its "app" label values, on other charts.
-    _helm_service("nginx", "18.1.7", "server", (80, "http")),
+    helm_service("nginx", "18.1.7", "server", (80, "http")),
     make_service("web", "shop", labels={"app": "server"}, ports=[(9428, "http")]),
     # VictoriaMetrics' own chart, from the same repository.
-    _helm_service("victoria-metrics-single", "0.12.1", "server", (8428, "http")),
+    helm_service("victoria-metrics-single", "0.12.1", "server", (8428, "http")),
 ]
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "discover_fixture",
     "fake_distribution",
     "fixture_documents",
+    "helm_service",
     "make_engine",
     "make_plugin_set",
     "make_service",
@@ -94,6 +95,37 @@ def make_service(
         ports=tuple(_port(p) for p in ports),
         type=service_type,
         cluster_ip="None" if cluster_ip is None else cluster_ip,
+    )
+
+
+def helm_service(
+    chart: str, version: str, component: str, port: PortLike, namespace: str = "shop"
+) -> Service:
+    """A Service of an (unrelated) Helm chart, labelled as Helm renders it.
+
+    Release ``<namespace>-<chart>``, Service ``<release>-<component>``, the
+    recommended ``app.kubernetes.io/*`` labels, ``helm.sh/chart:
+    <chart>-<version>`` and Helm's ownership annotations: the near misses a
+    detector's prefilter must keep out (a Bitnami ``redis``, a chart whose
+    name only starts like yours).
+    """
+    release = f"{namespace}-{chart}"
+    return make_service(
+        f"{release}-{component}",
+        namespace,
+        labels={
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/name": chart,
+            "app.kubernetes.io/version": "1.0.0",
+            "helm.sh/chart": f"{chart}-{version}",
+        },
+        annotations={
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": namespace,
+        },
+        ports=[port],
     )
 
 
