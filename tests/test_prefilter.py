@@ -195,14 +195,17 @@ def test_a_filtered_then_matched_service_counts_as_matched_not_skipped():
     assert result.skips == [] and sum(result.skip_counts.values()) == 0
 
 
-def test_explain_reports_a_detector_whose_prefilter_is_unmet_as_not_consulted_no_match():
+def test_explain_reports_an_unmet_prefilter_as_no_match_without_calling_detect():
     CALLS.clear()
     [verdict] = explain(make_service("two", labels={"app": "beta"}), _active(CountingDetector))
-    assert (verdict.verdict, verdict.detail) == (
-        "no_match",
-        "the Service meets none of the detector's prefilter conditions",
-    )
+    assert (verdict.verdict, verdict.detail) == ("no_match", "")
     assert CALLS == []
+    # The filters come first, as in discovery's step: a filtered verdict stays one.
+    [filtered] = explain(
+        make_service("two", "other", labels={"app": "beta"}),
+        _active(CountingDetector, text="detectors: {alpha: {namespaces: [obs]}}"),
+    )
+    assert (filtered.verdict, filtered.would_match) == ("namespace_filtered", False)
 
 
 # -- the promise, checked by dyntoolset.testing --------------------------------------

@@ -337,7 +337,9 @@ def _filters(
     return namespaces, cfg.required_annotations or None
 
 
-def _step(active: ActiveDetector) -> Callable[[Service], tuple[str, Any]]:
+def _step(
+    active: ActiveDetector, check_prefilter: bool = False
+) -> Callable[[Service], tuple[str, Any]]:
     """One detector's step, ready to apply to Services: its filters, then
     ``detect`` and ``toolsets``.
 
@@ -353,12 +355,18 @@ def _step(active: ActiveDetector) -> Callable[[Service], tuple[str, Any]]:
     namespaces, annotations = _filters(active)
     detector = active.detector
     detect, toolsets, ctx = detector.detect, detector.toolsets, active.ctx
+    # discover() consults a detector only when the prefilter index says so;
+    # explain() asks the step to check it, after the filters, as the same
+    # verdict: a Service the prefilter keeps out is a plain no-match.
+    admits = detector.prefilter.admits if check_prefilter and detector.prefilter else None
 
     def consult(service: Service) -> tuple[str, Any]:
         if namespaces is not None and not namespaces.allows(service.namespace):
             return _NAMESPACE_FILTERED, None
         if annotations is not None and not annotations.satisfied_by(service.annotations):
             return _ANNOTATION_FILTERED, None
+        if admits is not None and not admits(service):
+            return _NO_MATCH_PAIR
         try:
             found = detect(service, ctx)
             if found is None:
@@ -466,9 +474,6 @@ class Verdict:
         return row
 
 
-_NOT_ADMITTED = "the Service meets none of the detector's prefilter conditions"
-
-
 def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdict]:
     """Every detector's verdict on ``service``, in ``detectors`` (priority) order.
 
@@ -476,7 +481,7 @@ def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdi
     per detector, stopping at the first match or invalid verdict as
     discovery does; the detectors after it are ``not_consulted``. A detector
     whose prefilter the Service does not meet is ``no_match`` without being
-    called, as in discovery. Pure: no
+    called, as in discovery (its filters are still reported). Pure: no
     logging, no statistics.
     """
     verdicts: list[Verdict] = []
@@ -486,12 +491,7 @@ def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdi
         if decided_by:
             verdicts.append(Verdict(active.name, priority, "not_consulted", decided_by))
             continue
-        prefilter = active.detector.prefilter
-        if prefilter is not None and not prefilter.admits(service):
-            # As discover() does: the detector is not consulted at all.
-            verdicts.append(Verdict(active.name, priority, "no_match", _NOT_ADMITTED))
-            continue
-        outcome, value = _step(active)(service)
+        outcome, value = _step(active, check_prefilter=True)(service)
         if outcome in DECISIVE:
             what = "matched first" if outcome is _MATCH else "found the Service invalid"
             decided_by = f"{active.name} (priority {priority}) {what}"
