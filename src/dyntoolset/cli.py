@@ -9,13 +9,11 @@ about is not in the manifests); 2 usage or configuration errors;
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import yaml
@@ -26,6 +24,7 @@ from dyntoolset.convert import unstructure
 from dyntoolset.dashboard import dashboard_text
 from dyntoolset.discovery import Verdict
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
+from dyntoolset.gcpause import cycle_collector_paused
 from dyntoolset.manifests import ManifestReport, read_manifests
 from dyntoolset.metrics import DEFAULT_NAMESPACE_LABEL_LIMIT
 from dyntoolset.model import Service
@@ -366,7 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "discover":
-            with _cyclic_gc_paused():
+            # Reading a cluster dump makes millions of objects that all stay
+            # reachable until the command ends: full collections walk them and
+            # free nothing (a third of the CPU on 50,000 Services, issue 15).
+            with cycle_collector_paused():
                 return _discover(args, sys.stdout, sys.stderr)
         if args.command == "explain":
             return _explain(args, sys.stdout, sys.stderr)
@@ -471,26 +473,6 @@ def _load_existing(path: str, output: OutputSettings) -> dict[str, Any]:
             maps[0].position,
         )
     return maps[0].obj
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector for a one-shot command, restoring it after.
-
-    Reading a cluster dump makes millions of objects that all stay reachable
-    until the command ends; each full collection walks all of them and frees
-    nothing. That was a third of ``discover``'s CPU on 50,000 Services
-    (issue 15, workload 1: 9.7 s with the collector, 6.3 s without). Garbage
-    is still freed by reference counting; only cycles wait for the end of the
-    command (or the next collection, for an embedder calling :func:`main`).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
