@@ -7,6 +7,7 @@ with the field and entry named, and what it accepts kept unchanged.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -63,3 +64,30 @@ def test_an_absent_or_null_map_is_empty() -> None:
     for value in (None, {}):
         service = service_from_object(svc("labels", value))
         assert dict(service.labels) == {} and dict(service.annotations) == {}
+
+
+@pytest.mark.parametrize(
+    ("spec", "first_problem"),
+    [
+        # The maps are checked before the port entries, the port entries before
+        # spec.type and spec.clusterIP: the order the checks have always run in.
+        ({"ports": [{"port": 0}]}, "metadata.labels['a'] must be a string, got 1"),
+        ({"ports": "80"}, "spec.ports must be a list"),
+        (
+            {"ports": [{"port": 0}], "type": 5, "clusterIP": 7},
+            "metadata.labels['a'] must be a string, got 1",
+        ),
+    ],
+)
+def test_a_service_with_several_problems_is_refused_with_the_first_in_check_order(
+    spec: dict[str, Any], first_problem: str
+) -> None:
+    obj = {"metadata": {"name": "api", "labels": {"a": 1}}, "spec": spec}
+    with pytest.raises(SnapshotError, match=r"^" + re.escape(first_problem)):
+        service_from_object(obj)
+
+
+def test_port_entries_are_checked_before_the_type_and_the_cluster_ip() -> None:
+    obj = {"metadata": {"name": "api"}, "spec": {"ports": [{"port": 0}], "type": 5}}
+    with pytest.raises(SnapshotError, match=r"^spec\.ports\[0\]\.port must be an integer"):
+        service_from_object(obj)
