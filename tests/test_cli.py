@@ -473,6 +473,31 @@ def test_duplicate_services_are_named(capsys, tmp_path):
     ) in err
 
 
+def test_every_repeated_service_is_named_once_with_all_its_places_in_reading_order(
+    capsys, tmp_path
+):
+    # The places are only written out for repeated Services (issue 15): each
+    # must still be named once, with every place, in the order first read.
+    def svc(name: str) -> str:
+        return (
+            f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: a}}\n"
+            "spec: {ports: [{port: 80}]}\n"
+        )
+
+    (tmp_path / "one.yaml").write_text("---\n".join([svc("z"), svc("unique"), svc("b")]))
+    (tmp_path / "two.yaml").write_text("---\n".join([svc("b"), svc("z"), svc("z")]))
+    code, _, err = run(capsys, "discover", "-f", str(tmp_path))
+    assert code == 0
+    one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    warnings = [line for line in err.splitlines() if line.startswith("warning: Service")]
+    assert warnings == [
+        f"warning: Service a/z is read 3 times ({one}:document 1, {two}:document 2, "
+        f"{two}:document 3); only the last one is used",
+        f"warning: Service a/b is read 2 times ({one}:document 3, {two}:document 1); "
+        "only the last one is used",
+    ]
+
+
 def test_a_missing_config_file_is_an_error(capsys, tmp_path):
     missing = str(tmp_path / "detector-config.yaml")
     for argv in (("discover", "-f", EXAMPLE, "-c", missing), ("plugins", "-c", missing)):

@@ -9,13 +9,11 @@ about is not in the manifests); 2 usage or configuration errors;
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import yaml
@@ -26,7 +24,8 @@ from dyntoolset.convert import unstructure
 from dyntoolset.dashboard import dashboard_text
 from dyntoolset.discovery import Verdict
 from dyntoolset.errors import ConfigError, DyntoolsetError, ManifestError
-from dyntoolset.manifests import ManifestReport, read_manifests
+from dyntoolset.gcpause import cycle_collector_paused
+from dyntoolset.manifests import ManifestObject, ManifestReport, read_manifests
 from dyntoolset.metrics import DEFAULT_NAMESPACE_LABEL_LIMIT
 from dyntoolset.model import Service
 from dyntoolset.pipeline import Cycle, Engine
@@ -366,7 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "discover":
-            with _cyclic_gc_paused():
+            # Reading a cluster dump makes millions of objects that all stay
+            # reachable until the command ends: full collections walk them and
+            # free nothing (a third of the CPU on 50,000 Services, issue 15).
+            with cycle_collector_paused():
                 return _discover(args, sys.stdout, sys.stderr)
         if args.command == "explain":
             return _explain(args, sys.stdout, sys.stderr)
@@ -400,25 +402,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _services(report: ManifestReport, err: TextIO) -> tuple[list[Service], int]:
     services, others = [], 0
-    seen: dict[str, list[str]] = {}
+    # Where each Service was read first, and every place of the repeated ones
+    # (a list and a text per Service cost 0.3 s for 50,000 of them, issue 15).
+    first: dict[tuple[str, str], ManifestObject] = {}
+    repeated: dict[tuple[str, str], list[ManifestObject]] = {}
     for item in report.objects:
-        if item.kind != "Service" or str(item.obj.get("apiVersion", "v1")) != "v1":
+        obj = item.obj
+        if obj.get("kind") != "Service" or str(obj.get("apiVersion", "v1")) != "v1":
             others += 1
             continue
         try:
-            service = service_from_object(item.obj)
+            service = service_from_object(obj)
         except SnapshotError as exc:
             report.errors.append(
                 ManifestError(item.source, f"invalid Service: {exc}", item.position)
             )
             continue
         services.append(service)
-        seen.setdefault(service.key, []).append(f"{item.source}:{item.position}")
-    for key, places in seen.items():
-        if len(places) > 1:
+        key = (service.namespace, service.name)
+        earlier = first.setdefault(key, item)
+        if earlier is not item:
+            repeated.setdefault(key, [earlier]).append(item)
+    for key in first if repeated else ():  # in the order they were first read
+        places = repeated.get(key)
+        if places:
             # Discovery keeps one Service per namespace/name, the last one read.
+            where = ", ".join(f"{place.source}:{place.position}" for place in places)
             print(
-                f"warning: Service {key} is read {len(places)} times ({', '.join(places)}); "
+                f"warning: Service {key[0]}/{key[1]} is read {len(places)} times ({where}); "
                 f"only the last one is used",
                 file=err,
             )
@@ -471,26 +482,6 @@ def _load_existing(path: str, output: OutputSettings) -> dict[str, Any]:
             maps[0].position,
         )
     return maps[0].obj
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector for a one-shot command, restoring it after.
-
-    Reading a cluster dump makes millions of objects that all stay reachable
-    until the command ends; each full collection walks all of them and frees
-    nothing. That was a third of ``discover``'s CPU on 50,000 Services
-    (issue 15, workload 1: 9.7 s with the collector, 6.3 s without). Garbage
-    is still freed by reference counting; only cycles wait for the end of the
-    command (or the next collection, for an embedder calling :func:`main`).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -13,9 +13,11 @@ from typing import Any
 
 from dyntoolset import urlpolicy
 from dyntoolset.errors import DyntoolsetError, describe
-from dyntoolset.model import Port, Service
+from dyntoolset.model import Port, Service, new_service
 
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_join = "".join
 
 #: Values already found valid, so that each distinct one is checked once:
 #: a cluster has thousands of Services but few distinct namespaces and
@@ -34,25 +36,27 @@ class SnapshotError(DyntoolsetError, ValueError):
 
 def _str_map(value: Any, field: str) -> Mapping[str, str]:
     if value is None:
-        return MappingProxyType({})
-    if not isinstance(value, dict):
+        return _EMPTY
+    if type(value) is not dict and not isinstance(value, dict):
         raise SnapshotError(
             f"{field} must be a mapping of strings to strings, got {describe(value)}"
         )
-    # Type sets, built at C speed, instead of a Python test per entry.
-    if not _only_strings(value):
+    # Joining the keys, then the values, proves at C speed that they are all
+    # strings (a TypeError names no entry): half the cost of a Python test
+    # per entry, or of comparing type sets (issue 15, workload 3).
+    try:
+        _join(value)
+        _join(value.values())
+    except TypeError:
         for key, item in value.items():  # say which entry, on the error path only
             if not isinstance(key, str):
-                raise SnapshotError(f"{field} keys must be strings, got {describe(key)}")
+                raise SnapshotError(f"{field} keys must be strings, got {describe(key)}") from None
             if not isinstance(item, str):
-                raise SnapshotError(f"{field}[{key!r}] must be a string, got {describe(item)}")
+                raise SnapshotError(
+                    f"{field}[{key!r}] must be a string, got {describe(item)}"
+                ) from None
+        raise  # pragma: no cover - join refuses exactly what isinstance refuses
     return MappingProxyType(value)
-
-
-def _only_strings(value: dict[Any, Any]) -> bool:
-    types = set(map(type, value))
-    types.update(map(type, value.values()))
-    return types <= {str}
 
 
 def _string(value: Any, field: str, default: str = "") -> str:
@@ -153,7 +157,7 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
             f"expected a v1 Service, got {describe(kind)} of apiVersion {describe(api_version)}"
         )
     meta = obj.get("metadata")
-    if not isinstance(meta, dict):
+    if type(meta) is not dict and not isinstance(meta, dict):
         raise SnapshotError("metadata must be a mapping")
     name = meta.get("name")
     if name is None or name == "":
@@ -172,21 +176,36 @@ def service_from_object(obj: Mapping[str, Any]) -> Service:
     spec = obj.get("spec")
     if spec is None:
         spec = {}
-    if not isinstance(spec, dict):
+    elif type(spec) is not dict and not isinstance(spec, dict):
         raise SnapshotError("spec must be a mapping")
     raw_ports = spec.get("ports")
     if raw_ports is None:
-        raw_ports = []
-    if not isinstance(raw_ports, list):
+        raw_ports = ()
+    elif type(raw_ports) is not list and not isinstance(raw_ports, list):
         raise SnapshotError("spec.ports must be a list")
-    return Service(
-        name=name,
-        namespace=namespace,
-        labels=_str_map(meta.get("labels"), "metadata.labels"),
-        annotations=_str_map(meta.get("annotations"), "metadata.annotations"),
-        ports=tuple([_port(p, i) for i, p in enumerate(raw_ports)]),
-        type=_string(spec.get("type"), "spec.type", "ClusterIP"),
-        cluster_ip=_string(spec.get("clusterIP"), "spec.clusterIP"),
-        uid=str(meta.get("uid") or ""),
-        resource_version=str(meta.get("resourceVersion") or ""),
+    # In the order the checks always ran, so a Service with several problems
+    # is refused with the same one as before.
+    labels = _str_map(meta.get("labels"), "metadata.labels")
+    annotations = _str_map(meta.get("annotations"), "metadata.annotations")
+    ports = tuple([_port(p, i) for i, p in enumerate(raw_ports)])
+    service_type = spec.get("type")
+    if type(service_type) is not str or not service_type:
+        service_type = _string(service_type, "spec.type", "ClusterIP")
+    cluster_ip = spec.get("clusterIP")
+    if type(cluster_ip) is not str:
+        cluster_ip = _string(cluster_ip, "spec.clusterIP")
+    uid = meta.get("uid")
+    version = meta.get("resourceVersion")
+    # Positional and straight into the slots: attrs' keyword __init__ was
+    # 2 of the snapshot's 12 µs (issue 15).
+    return new_service(
+        name,
+        namespace,
+        labels,
+        annotations,
+        ports,
+        service_type,
+        cluster_ip,
+        uid if type(uid) is str else str(uid or ""),
+        version if type(version) is str else str(version or ""),
     )

@@ -132,7 +132,7 @@ def test_each_page_is_snapshotted_as_it_arrives(
     alive_at_page: list[int] = []
     read_page = watch_module.Reflector._list_page
 
-    def counting(self: Any, token: str | None) -> dict[str, Any]:
+    def counting(self: Any, token: str | None) -> bytes:
         alive_at_page.append(_raw_services_alive("paged-"))
         return read_page(self, token)
 
@@ -142,6 +142,39 @@ def test_each_page_is_snapshotted_as_it_arrives(
     assert cache.size == 20
     assert len(alive_at_page) == 3
     assert max(alive_at_page) <= 7  # one page of raw JSON at most, not the whole list
+
+
+def test_the_cycle_collector_is_paused_while_a_page_is_decoded_and_never_across_a_read(
+    apiserver: ApiServer, make_cache: CacheFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 15, workload 3: the collector walked each page's fresh containers and
+    # freed none (40 % of the list's CPU). Off while a page is decoded and
+    # snapshotted; on while waiting for the network, and after the list.
+    apiserver.seed(*(service(f"gc-{i}", "apps") for i in range(20)))
+    from dyntoolset.kube import watch as watch_module
+
+    while_reading: list[bool] = []
+    while_snapshotting: list[bool] = []
+    read_page = watch_module.Reflector._list_page
+    snapshot = ServiceCache._snapshot
+
+    def reading(self: Any, token: str | None) -> bytes:
+        while_reading.append(gc.isenabled())
+        return read_page(self, token)
+
+    def snapshotting(self: ServiceCache, obj: dict[str, Any]) -> Any:
+        while_snapshotting.append(gc.isenabled())
+        return snapshot(self, obj)
+
+    monkeypatch.setattr(watch_module.Reflector, "_list_page", reading)
+    monkeypatch.setattr(ServiceCache, "_snapshot", snapshotting)
+    assert gc.isenabled()
+    cache = make_cache(page_size=7)
+    assert cache.wait_synced(PATIENCE)
+    assert cache.size == 20
+    assert while_reading == [True, True, True]
+    assert while_snapshotting == [False] * 20
+    assert gc.isenabled()
 
 
 def test_a_status_only_change_does_not_notify(

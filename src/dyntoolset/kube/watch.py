@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from dyntoolset.gcpause import cycle_collector_paused
 from dyntoolset.kube.client import Timeouts
 from dyntoolset.kube.errors import ApiFailure, Backoff, classify, from_status
 
@@ -192,11 +193,18 @@ class Reflector:
             token: str | None = None
             try:
                 while True:
-                    page = self._list_page(token)
-                    items = [item for item in page.get("items") or () if isinstance(item, dict)]
-                    # Transformed now, the page's raw JSON goes with the next page.
-                    objects.extend(map(transform, items) if transform else items)
-                    meta = page.get("metadata") or {}
+                    body = self._list_page(token)
+                    # The collector would walk the page's thousands of fresh
+                    # containers and free none (see dyntoolset.gcpause); the
+                    # pause ends with the page, so it never spans a network wait.
+                    with cycle_collector_paused():
+                        page = self._decode_page(body)
+                        del body
+                        items = [i for i in page.get("items") or () if isinstance(i, dict)]
+                        # Transformed now, the page's raw JSON goes before the next page.
+                        objects.extend(map(transform, items) if transform else items)
+                        meta = page.get("metadata") or {}
+                        del page, items
                     token = meta.get("continue") or None
                     if token is None:
                         return objects, str(meta.get("resourceVersion") or "0")
@@ -208,7 +216,8 @@ class Reflector:
                     "%s: continue token expired; listing from the start", self.collection.label
                 )
 
-    def _list_page(self, token: str | None) -> dict[str, Any]:
+    def _list_page(self, token: str | None) -> bytes:
+        """The raw answer to one list request (a page)."""
         kwargs: dict[str, Any] = {"limit": self.page_size, "_request_timeout": self.timeouts.call}
         if token:
             kwargs["_continue"] = token
@@ -219,6 +228,10 @@ class Reflector:
             raise classify(exc, verb="list", resource=self.collection.resource) from None
         finally:
             response.release_conn()
+        return body  # type: ignore[no-any-return]
+
+    def _decode_page(self, body: bytes) -> dict[str, Any]:
+        """One page's JSON, or an :class:`ApiFailure` saying why not."""
         try:
             page = json.loads(body)
         except ValueError as exc:
