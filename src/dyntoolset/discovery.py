@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -258,7 +259,7 @@ class _Run:
                 return
             active = self.detectors[position]
             if outcome is _INVALID:
-                self.invalid[key] = Skip(key, "invalid", active.name, value.reason)
+                self.invalid[key] = Skip(key, "invalid", active.name, value)
                 return
             if outcome is _RAISED:  # a broken detector must not stop the run
                 stat.errors += 1
@@ -273,6 +274,7 @@ class _Run:
                     value,
                     exc_info=value if stat.errors == 1 else None,
                 )
+                _detach_traceback(value)
             else:
                 self.filtered.setdefault(key, []).append((active, outcome))
 
@@ -319,6 +321,22 @@ class _Run:
         )
 
 
+def _detach_traceback(error: BaseException) -> None:
+    """Keep ``error``'s stack as text (a note, printed with it when a replay
+    logs it again) and drop its traceback object.
+
+    A traceback keeps the frames it passed through, and each frame its caller
+    (``frame.clear()`` does not drop ``f_back``), so a failure kept after its
+    run, in a memo or merely as cyclic garbage, kept the whole run alive: a
+    50,000-Service dump until the next collection (1.3 s of it at the end of
+    ``dyntoolset discover``), a memo's old cycle until the Service changed.
+    """
+    if error.__traceback__ is not None:
+        stack = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+        error.add_note(f"Traceback of the first failure (most recent call last):\n{stack}")
+        error.__traceback__ = None
+
+
 # What one detector makes of one Service (the first element of _step's pair).
 _MATCH, _NO_MATCH, _INVALID, _RAISED = "match", "no_match", "invalid", "raised"
 _NAMESPACE_FILTERED, _ANNOTATION_FILTERED = "namespace_filtered", "annotation_filtered"
@@ -345,7 +363,7 @@ def _step(
 
     The one place both :func:`discover` and :func:`explain` decide a
     (detector, Service) pair. The step returns ``(outcome, value)``:
-    ``(_MATCH, Discovered)``, ``(_INVALID, InvalidService)``, ``(_RAISED,
+    ``(_MATCH, Discovered)``, ``(_INVALID, reason)``, ``(_RAISED,
     exception)``, ``(_NO_MATCH, None)`` or ``(_NAMESPACE_FILTERED |
     _ANNOTATION_FILTERED, None)``. A plain pair, not an object, and a closure
     over what it needs (filters, bound methods, context) looked up once per
@@ -373,7 +391,10 @@ def _step(
                 return _NO_MATCH_PAIR
             specs = tuple(toolsets(found, ctx.settings))
         except InvalidService as exc:
-            return _INVALID, exc
+            # The reason, not the exception: an exception kept beyond this
+            # call keeps its traceback's frames alive, and with them (through
+            # each frame's caller) the whole run that made it.
+            return _INVALID, exc.reason
         except Exception as exc:  # noqa: BLE001 - the caller reports it; a broken detector must not stop a run
             return _RAISED, exc
         return _MATCH, attrs.evolve(found, toolsets=specs)
@@ -498,7 +519,7 @@ def explain(service: Service, detectors: Sequence[ActiveDetector]) -> list[Verdi
         if outcome is _MATCH:
             verdicts.append(Verdict(active.name, priority, "match", discovered=value))
         elif outcome is _INVALID:
-            verdicts.append(Verdict(active.name, priority, "invalid", value.reason))
+            verdicts.append(Verdict(active.name, priority, "invalid", value))
         elif outcome is _RAISED:
             verdicts.append(Verdict(active.name, priority, "error", repr(value)))
         elif outcome is _NO_MATCH:
