@@ -54,8 +54,9 @@ def lint(session: nox.Session) -> None:
     """ruff (lint and format) and the import layering contracts."""
     install_project(session)
     session.install("ruff", "import-linter")
-    session.run("ruff", "check", "src", "tests", "plugins", "noxfile.py", "conftest.py")
-    session.run("ruff", "format", "--check", "src", "tests", "plugins", "noxfile.py", "conftest.py")
+    paths = ["src", "tests", "plugins", "benchmarks", "noxfile.py", "conftest.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     session.run("lint-imports")
 
 
