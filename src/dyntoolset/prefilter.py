@@ -204,7 +204,7 @@ class PrefilterIndex:
     """
 
     def __init__(self, prefilters: Sequence[Prefilter | None]) -> None:
-        self.size = len(prefilters)
+        #: The detectors without a prefilter: in every mask.
         self.always = 0
         present: dict[str, int] = {}
         values: dict[str, dict[str, int]] = {}
